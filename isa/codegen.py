@@ -1,0 +1,71 @@
+"""Generate executable Python from the instruction table's semantics.
+
+`handler_source` turns one instruction's semantics into the source of a *handler factory*: a
+function that takes the decoded fields and returns a closure ``handler(cpu, R)`` which executes
+the instruction.  The interpreter binds each decoded instruction to such a closure once (closure
+threading), and a binary translator can splice the same semantics, with the fields as constants,
+into larger generated functions.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from types import MappingProxyType
+
+from . import spec
+from .faults import GuestFault
+from .table import INSTRUCTIONS, Instruction, Kind
+
+#: Names the semantics may use besides the operands, ``pc``, ``npc``, ``R`` and ``cpu``.
+SEMANTICS_GLOBALS = MappingProxyType(
+    {
+        **{name: getattr(spec, name) for name in dir(spec) if name.isupper()},
+        "GuestFault": GuestFault,
+        "s32": spec.s32,
+    }
+)
+
+PRIVILEGE_CHECK = "if cpu.cpl:\n    raise GuestFault(VEC_GP, 0)"
+
+
+def field_names(definition: Instruction) -> tuple[str, ...]:
+    """The names a handler factory takes, in order (memory operands give ``base``, ``disp``)."""
+    names = []
+    for op in definition.operands:
+        names.extend(("base", "disp") if op.kind is Kind.MEM else (op.name,))
+    return tuple(names)
+
+
+def body_source(definition: Instruction, *, check_privilege: bool = True) -> str:
+    """The statements that execute `definition`, ending with the pc update."""
+    parts = []
+    if check_privilege and definition.privileged:
+        parts.append(PRIVILEGE_CHECK)
+    parts.append(definition.semantics)
+    if not definition.sets_pc:
+        parts.append("cpu.pc = npc")
+    return "\n".join(parts)
+
+
+def handler_source(definition: Instruction) -> str:
+    """Source of ``make_<mnemonic>(fields..., pc, npc)`` returning ``handler(cpu, R)``."""
+    params = ", ".join((*field_names(definition), "pc", "npc"))
+    body = textwrap.indent(body_source(definition), " " * 8)
+    return (
+        f"def make_{definition.mnemonic}({params}):\n"
+        f"    def op_{definition.mnemonic}(cpu, R):\n"
+        f"{body}\n"
+        f"    return op_{definition.mnemonic}\n"
+    )
+
+
+def _compile_factory(definition: Instruction) -> Callable:
+    namespace = dict(SEMANTICS_GLOBALS)
+    code = compile(handler_source(definition), f"<isa:{definition.mnemonic}>", "exec")
+    exec(code, namespace)  # noqa: S102 - the source is generated from our own table
+    return namespace[f"make_{definition.mnemonic}"]
+
+
+#: opcode → handler factory, compiled once per process.
+FACTORIES = MappingProxyType({d.opcode: _compile_factory(d) for d in INSTRUCTIONS})

@@ -1,0 +1,148 @@
+"""Architectural constants of the toyvisor platform.
+
+Every number a guest, the assembler, the machine or a VMM needs about the architecture is defined
+here once; `PLATFORM_SYMBOLS` exports them to assembly source under their documented names.
+"""
+
+from __future__ import annotations
+
+import enum
+from types import MappingProxyType
+
+M32 = 0xFFFFFFFF
+WORD = 4
+NUM_REGS = 16
+SP = 15  # r15 is the stack pointer
+
+# -- flags (x86 bit positions) -------------------------------------------------------------------
+FLAG_CF = 1 << 0
+FLAG_ZF = 1 << 6
+FLAG_SF = 1 << 7
+FLAG_IF = 1 << 9
+FLAG_OF = 1 << 11
+COND_MASK = FLAG_CF | FLAG_ZF | FLAG_SF | FLAG_OF
+FLAGS_MASK = COND_MASK | FLAG_IF  # bits that exist; the others read as zero
+
+# -- control registers ---------------------------------------------------------------------------
+CR0 = 0
+CR2 = 2
+CR3 = 3
+KSP0 = 8
+KSP1 = 9
+KSP2 = 10
+CONTROL_REGISTERS = MappingProxyType(
+    {"cr0": CR0, "cr2": CR2, "cr3": CR3, "ksp0": KSP0, "ksp1": KSP1, "ksp2": KSP2}
+)
+CONTROL_REGISTER_NAMES = MappingProxyType({v: k for k, v in CONTROL_REGISTERS.items()})
+CR0_PG = 1 << 0
+CR0_MASK = CR0_PG
+
+# -- exception and interrupt vectors -------------------------------------------------------------
+VEC_DE = 0
+VEC_BP = 3
+VEC_UD = 6
+VEC_DF = 8
+VEC_GP = 13
+VEC_PF = 14
+VEC_AC = 17
+VEC_IRQ0 = 32
+NUM_VECTORS = 256
+GATE_SIZE = 8
+
+VECTOR_NAMES = MappingProxyType(
+    {
+        VEC_DE: "divide-error",
+        VEC_BP: "breakpoint",
+        VEC_UD: "invalid-opcode",
+        VEC_DF: "double-fault",
+        VEC_GP: "general-protection",
+        VEC_PF: "page-fault",
+        VEC_AC: "alignment-check",
+    }
+)
+
+# Gate word 1.
+GATE_P = 1 << 0
+GATE_DPL_SHIFT = 1
+GATE_RING_SHIFT = 3
+GATE_TRAP = 1 << 5
+
+# -- paging --------------------------------------------------------------------------------------
+PAGE_SHIFT = 12
+PAGE_SIZE = 1 << PAGE_SHIFT
+PAGE_MASK = PAGE_SIZE - 1
+PTE_P = 1 << 0
+PTE_W = 1 << 1
+PTE_PL_SHIFT = 2
+PTE_PL_MASK = 3 << PTE_PL_SHIFT
+PTE_A = 1 << 5
+PTE_D = 1 << 6
+PTE_FRAME = 0xFFFFF000
+
+# Page-fault error code.
+PF_PROT = 1 << 0
+PF_WRITE = 1 << 1
+PF_USER = 1 << 2
+PF_FETCH = 1 << 4
+PF_CPL_SHIFT = 5
+
+# -- platform devices ----------------------------------------------------------------------------
+PORT_CONSOLE_DATA = 0x10
+PORT_CONSOLE_STATUS = 0x11
+PORT_TIMER_PERIOD = 0x20
+PORT_CLOCK = 0x21
+PORT_PIC_MASK = 0x30
+PORT_PIC_PENDING = 0x31
+PORT_DISK_SECTOR = 0x40
+PORT_DISK_ADDR = 0x41
+PORT_DISK_CMD = 0x42
+PORT_DISK_STATUS = 0x43
+PORT_DISK_SECTORS = 0x44
+DISK_CMD_READ = 1
+DISK_CMD_WRITE = 2
+DISK_OK = 0
+DISK_BAD_SECTOR = 1
+DISK_BAD_ADDRESS = 2
+SECTOR_SIZE = 512
+IRQ_TIMER = 0
+IRQ_CONSOLE = 1
+IRQ_DISK = 2
+NUM_IRQS = 16
+
+
+class Privilege(enum.Enum):
+    """An instruction's privilege class (Popek & Goldberg's vocabulary)."""
+
+    INNOCUOUS = "innocuous"
+    PRIVILEGED = "privileged"
+    SENSITIVE = "sensitive-unprivileged"
+
+
+def _symbols() -> dict[str, int]:
+    names = {}
+    for name, value in globals().items():
+        if name.startswith(("FLAG_", "VEC_", "PTE_", "PORT_", "DISK_", "IRQ_", "CR0_", "PF_")):
+            names[name] = value
+    names.update(
+        PAGE_SIZE=PAGE_SIZE,
+        SECTOR_SIZE=SECTOR_SIZE,
+        GATE_P=GATE_P,
+        GATE_TRAP=GATE_TRAP,
+        GATE_SIZE=GATE_SIZE,
+    )
+    for ring in range(4):
+        names[f"PTE_PL{ring}"] = ring << PTE_PL_SHIFT
+        names[f"GATE_DPL{ring}"] = ring << GATE_DPL_SHIFT
+        names[f"GATE_RING{ring}"] = ring << GATE_RING_SHIFT
+    for irq in range(NUM_IRQS):
+        names[f"VEC_IRQ{irq}"] = VEC_IRQ0 + irq
+    return dict(sorted(names.items()))
+
+
+#: Constants predefined in every assembly source file.
+PLATFORM_SYMBOLS = MappingProxyType(_symbols())
+
+
+def s32(value: int) -> int:
+    """Interpret a 32-bit pattern as a signed integer."""
+    return value - ((value & 0x80000000) << 1)
