@@ -149,6 +149,8 @@ def decode_word(word: int, pc: int, next_word: Callable[[], int] | None = None) 
             continue
         used.add(op.field)
         value = {"a": a, "b": b, "c": c}[op.field]
+        if kind is Kind.REG and value > 15:  # a register in field c leaves 12 bits unused
+            raise DecodeError(f"non-zero unused bits in '{definition.mnemonic}' at {pc:#010x}")
         if kind is Kind.CREG and value not in CONTROL_REGISTER_NAMES:
             raise DecodeError(f"undefined control register {value} at {pc:#010x}")
         if kind is Kind.SIMM16:
