@@ -1,0 +1,149 @@
+"""The `toyvisor` command line: a thin layer over the Python API.
+
+Every user error (bad source, bad image, bad manifest, bad argument) ends with a non-zero exit and
+a message on stderr — never a Python traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from toyvisor.asm import assemble_file, disassemble, listing, load_image, save_image
+from toyvisor.isa import reference
+from toyvisor.isa.errors import ToyvisorError
+from toyvisor.isa.spec import PLATFORM_SYMBOLS
+from toyvisor.isa.table import INSTRUCTIONS
+
+from . import runner
+from .guest import SOURCE_SUFFIXES, load_guest
+from .output import write_atomic
+
+EXIT_USER_ERROR = 1
+
+
+def user_errors(command):
+    """Turn toyvisor and OS errors into a message on stderr and exit status 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except ToyvisorError as exc:
+            click.echo(f"error: {exc}" if "\n" not in str(exc) else str(exc), err=True)
+            sys.exit(EXIT_USER_ERROR)
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"error: {where}{exc.strerror or exc}", err=True)
+            sys.exit(EXIT_USER_ERROR)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="toyvisor")
+def main() -> None:
+    """toyvisor: a virtual CPU and hypervisor lab."""
+
+
+include_option = click.option(
+    "-I", "--include", "includes", multiple=True, type=click.Path(file_okay=False, path_type=Path),
+    help="Add a directory to the include path (guests/lib is always on it).",
+)
+
+
+@main.command("asm")
+@click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Image file to write (default: SOURCE with suffix .tvimg).")
+@click.option("--listing", "show_listing", is_flag=True,
+              help="Print a listing: address, encoding, source line.")
+@include_option
+@user_errors
+def asm_command(source: Path, output: Path | None, show_listing: bool, includes) -> None:
+    """Assemble SOURCE into an image."""
+    assembly = assemble_file(source, include_paths=tuple(includes))
+    target = output or source.with_suffix(".tvimg")
+    save_image(assembly.image, target)
+    if show_listing:
+        click.echo(listing(assembly))
+    click.echo(f"wrote {target} ({sum(len(s.data) for s in assembly.image.segments)} bytes, "
+               f"entry {assembly.image.entry:#010x})", err=True)
+
+
+@main.command("disasm")
+@click.argument("target", type=click.Path(path_type=Path))
+@include_option
+@user_errors
+def disasm_command(target: Path, includes) -> None:
+    """Disassemble an image (or an assembly file, after assembling it)."""
+    if target.suffix in SOURCE_SUFFIXES:
+        image = assemble_file(target, include_paths=tuple(includes)).image
+    else:
+        image = load_image(target)
+    click.echo(disassemble(image), nl=False)
+
+
+@main.command("run")
+@click.argument("guest", type=click.Path(path_type=Path))
+@click.option("--max-steps", type=click.IntRange(min=1),
+              help="Instruction budget (default: the guest's, else 5,000,000).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
+@click.option("--trace", is_flag=True,
+              help="Print every instruction (pc, disassembly, source) and every trap.")
+@click.option("--input", "console_input", help="Text the console offers for reading.")
+@click.option("--disk", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="File whose contents back the block device.")
+@click.option("--memory", type=click.IntRange(min=4096, max=1 << 30),
+              help="RAM size in bytes.")
+@include_option
+@user_errors
+def run_command(guest: Path, max_steps, as_json, trace, console_input, disk, memory,
+                includes) -> None:
+    """Boot GUEST (a guest directory, an assembly file or an image) on the bare machine."""
+    loaded = load_guest(guest, include_paths=tuple(includes))
+    loaded = runner.with_overrides(
+        loaded, max_steps=max_steps, console_input=console_input, disk=disk, memory=memory)
+    tracer = runner.Tracer(loaded.image, click.echo) if trace else None
+    result = runner.run(loaded, trace=tracer)
+    if as_json:
+        click.echo(json.dumps(runner.result_json(loaded, result), indent=2))
+    else:
+        click.echo(runner.result_text(loaded, result), nl=False)
+    if result.stop_reason not in ("halted",):
+        sys.exit(2)
+
+
+@main.command("isa")
+@click.option("--markdown", is_flag=True, help="Emit the Markdown ISA reference.")
+@click.option("--symbols", is_flag=True, help="List the predefined assembly symbols.")
+@click.option("--json", "as_json", is_flag=True, help="The table as JSON.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file instead of standard output.")
+@user_errors
+def isa_command(markdown: bool, symbols: bool, as_json: bool, output: Path | None) -> None:
+    """Show the instruction table with each instruction's privilege class."""
+    if symbols:
+        text = "".join(f"{name} = {value:#x}\n" for name, value in PLATFORM_SYMBOLS.items())
+    elif markdown:
+        text = reference.markdown()
+    elif as_json:
+        text = json.dumps([
+            {"mnemonic": d.mnemonic, "opcode": d.opcode, "syntax": d.syntax,
+             "class": d.privilege.value, "group": d.group, "length": d.length,
+             "aliases": list(d.aliases), "summary": d.summary}
+            for d in INSTRUCTIONS], indent=2) + "\n"
+    else:
+        text = reference.text_table() + "\n"
+    if output:
+        write_atomic(output, text.encode("utf-8"))
+    else:
+        click.echo(text, nl=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,116 @@
+"""Load a guest — an image, an assembly file or a guest directory — and boot it on a machine.
+
+A *guest directory* holds a ``guest.toml`` manifest::
+
+    name = "minikernel"
+    entry_source = "kernel.s"   # assembled with the directory on the include path
+    disk = "disk.txt"           # optional: the block device's contents (padded to whole sectors)
+    memory = 4194304            # optional: RAM in bytes (default 4 MiB)
+    max_steps = 400000          # optional: the default instruction budget
+    console_input = "..."       # optional: bytes the console offers for reading
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import attrs
+
+from toyvisor.asm import Image, assemble_file, load_image
+from toyvisor.isa.errors import ToyvisorError
+from toyvisor.isa.spec import SECTOR_SIZE
+
+DEFAULT_MEMORY = 4 << 20
+DEFAULT_MAX_STEPS = 5_000_000
+MAX_MEMORY = 1 << 30
+MANIFEST = "guest.toml"
+_MANIFEST_KEYS = {
+    "name": str,
+    "entry_source": str,
+    "disk": str,
+    "memory": int,
+    "max_steps": int,
+    "console_input": str,
+    "description": str,
+}
+SOURCE_SUFFIXES = (".s", ".asm")
+
+
+class GuestError(ToyvisorError):
+    """A guest argument or manifest that cannot be loaded."""
+
+
+@attrs.frozen
+class Guest:
+    """Everything needed to boot a guest: its image and the machine it expects."""
+
+    name: str
+    image: Image
+    disk: bytes | None = None
+    memory_size: int = DEFAULT_MEMORY
+    max_steps: int = DEFAULT_MAX_STEPS
+    console_input: bytes = b""
+
+
+def load_guest(target: str | Path, include_paths: tuple[Path, ...] = ()) -> Guest:
+    """Resolve `target` (guest directory, ``.s`` source or image file) into a bootable guest."""
+    path = Path(target)
+    if path.is_dir():
+        return _load_directory(path, include_paths)
+    if not path.exists():
+        raise GuestError(f"{path}: no such file or directory")
+    if path.suffix in SOURCE_SUFFIXES:
+        image = assemble_file(path, include_paths=include_paths).image
+    else:
+        image = load_image(path)
+    return Guest(name=path.stem, image=image)
+
+
+def pad_disk(data: bytes) -> bytes:
+    """Disk contents rounded up to whole sectors (at least one)."""
+    sectors = max(1, -(-len(data) // SECTOR_SIZE))
+    return data.ljust(sectors * SECTOR_SIZE, b"\0")
+
+
+def _load_directory(path: Path, include_paths: tuple[Path, ...]) -> Guest:
+    manifest_path = path / MANIFEST
+    if not manifest_path.is_file():
+        raise GuestError(f"{path}: not a guest directory (no {MANIFEST})")
+    try:
+        manifest = tomllib.loads(manifest_path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise GuestError(f"{manifest_path}: invalid TOML: {exc}") from None
+    for key, value in manifest.items():
+        expected = _MANIFEST_KEYS.get(key)
+        if expected is None:
+            known = ", ".join(sorted(_MANIFEST_KEYS))
+            raise GuestError(f"{manifest_path}: unknown key '{key}' (known: {known})")
+        if not isinstance(value, expected) or isinstance(value, bool):
+            raise GuestError(f"{manifest_path}: '{key}' must be a {expected.__name__}")
+    if "entry_source" not in manifest:
+        raise GuestError(f"{manifest_path}: missing 'entry_source'")
+    memory = manifest.get("memory", DEFAULT_MEMORY)
+    if not 0 < memory <= MAX_MEMORY:
+        raise GuestError(f"{manifest_path}: 'memory' must be between 1 and {MAX_MEMORY} bytes")
+    max_steps = manifest.get("max_steps", DEFAULT_MAX_STEPS)
+    if max_steps <= 0:
+        raise GuestError(f"{manifest_path}: 'max_steps' must be positive")
+    source = path / manifest["entry_source"]
+    if not source.is_file():
+        raise GuestError(f"{manifest_path}: entry_source '{source}' not found")
+    image = assemble_file(source, include_paths=(path, *include_paths)).image
+    disk = None
+    if "disk" in manifest:
+        disk_path = path / manifest["disk"]
+        if not disk_path.is_file():
+            raise GuestError(f"{manifest_path}: disk '{disk_path}' not found")
+        disk = pad_disk(disk_path.read_bytes())
+    return Guest(
+        name=manifest.get("name", path.name),
+        image=image,
+        disk=disk,
+        memory_size=memory,
+        max_steps=max_steps,
+        console_input=manifest.get("console_input", "").encode("utf-8"),
+    )

@@ -1,0 +1,90 @@
+"""Run a loaded guest on the bare machine and present the result (text, JSON, trace)."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from toyvisor.asm import Image
+from toyvisor.cpu import InstructionEvent, Machine, RunResult, TrapEvent
+
+from .guest import Guest, pad_disk
+
+
+def with_overrides(guest: Guest, *, max_steps: int | None = None, console_input: str | None = None,
+                   disk: Path | None = None, memory: int | None = None) -> Guest:
+    """The guest with command-line settings replacing its manifest's."""
+    changes: dict[str, Any] = {}
+    if max_steps is not None:
+        changes["max_steps"] = max_steps
+    if console_input is not None:
+        changes["console_input"] = console_input.encode("utf-8")
+    if disk is not None:
+        changes["disk"] = pad_disk(Path(disk).read_bytes())
+    if memory is not None:
+        changes["memory_size"] = memory
+    return attrs.evolve(guest, **changes)
+
+
+def boot(guest: Guest) -> Machine:
+    """A machine with the guest's RAM, disk and console input, its image loaded at reset."""
+    machine = Machine(memory_size=guest.memory_size, console_input=guest.console_input,
+                      disk=guest.disk)
+    machine.load(guest.image)
+    return machine
+
+
+def run(guest: Guest, trace: Callable | None = None, max_steps: int | None = None) -> RunResult:
+    """Boot `guest` on the bare machine and run it until it stops or its budget runs out."""
+    return boot(guest).run(max_steps=max_steps or guest.max_steps, trace=trace)
+
+
+def result_json(guest: Guest, result: RunResult) -> dict[str, Any]:
+    """The `run --json` object: the run result plus the guest's name and the strategy."""
+    return {"guest": guest.name, "strategy": "native", **result.to_dict()}
+
+
+def result_text(guest: Guest, result: RunResult) -> str:
+    """Human-readable output: the console, then what the machine counted."""
+    lines = [result.console if result.console.endswith("\n") or not result.console
+             else result.console + "\n"]
+    lines.append(f"--- {guest.name}: {result.stop_reason} after "
+                 f"{result.guest_instructions:,} instructions ({result.ticks:,} ticks, "
+                 f"{result.idle_ticks:,} idle)\n")
+    if result.by_cause:
+        causes = ", ".join(f"{cause} {count:,}" for cause, count in result.by_cause.items())
+        lines.append(f"--- traps and interrupts: {causes}\n")
+    if result.fault_report:
+        lines.append(result.fault_report.rstrip("\n") + "\n")
+    return "".join(lines)
+
+
+class Tracer:
+    """A trace callback that prints each instruction with its source line and each trap."""
+
+    def __init__(self, image: Image, echo: Callable[[str], None]):
+        self._echo = echo
+        locations = sorted(image.source_map, key=lambda loc: loc.address)
+        self._addresses = [loc.address for loc in locations]
+        self._locations = locations
+
+    def source_of(self, address: int) -> str:
+        """``file:line`` of the statement that produced `address`, or '' if unknown."""
+        index = bisect.bisect_right(self._addresses, address) - 1
+        if index < 0 or self._locations[index].address != address:
+            return ""
+        loc = self._locations[index]
+        return f"{Path(loc.file).name}:{loc.line}"
+
+    def __call__(self, event) -> None:
+        if isinstance(event, InstructionEvent):
+            source = self.source_of(event.pc)
+            self._echo(f"{event}{'  ; ' + source if source else ''}")
+        elif isinstance(event, TrapEvent):
+            self._echo(str(event))
+        else:
+            self._echo(str(event))
