@@ -1,0 +1,673 @@
+"""The CPU: architectural state, the interpreter loop and exception/interrupt delivery.
+
+The instruction semantics come from `toyvisor.isa.codegen`: decoding an instruction binds it to a
+handler closure ``handler(cpu, R)``; this module provides what those closures call (the vocabulary
+of `toyvisor.isa.table`) and runs them.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+
+from toyvisor.isa.encoding import DecodeError, decode_word
+from toyvisor.isa.faults import GuestFault
+from toyvisor.isa.spec import (
+    CR0,
+    CR0_MASK,
+    CR0_PG,
+    CR2,
+    CR3,
+    FLAG_IF,
+    FLAGS_MASK,
+    GATE_P,
+    GATE_RING_SHIFT,
+    GATE_SIZE,
+    GATE_TRAP,
+    GATE_DPL_SHIFT,
+    KSP0,
+    KSP2,
+    M32,
+    NUM_REGS,
+    PAGE_SHIFT,
+    SP,
+    VEC_AC,
+    VEC_BP,
+    VEC_DF,
+    VEC_GP,
+    VEC_IRQ0,
+    VEC_PF,
+    VEC_UD,
+    VECTOR_NAMES,
+    Privilege,
+)
+
+from .decode import CodeEntry, DecodeCache
+from .devices import Platform
+from .events import InstructionEvent, StopEvent, TrapEvent
+from .memory import PhysicalMemory
+from .mmu import FETCH, MMU, READ, WRITE
+
+_U32 = struct.Struct("<I")
+_unpack32 = _U32.unpack_from
+_pack32 = _U32.pack_into
+
+Trace = Callable[[object], None]
+
+#: Stop reasons.
+HALTED = "halted"
+BUDGET = "budget"
+TRIPLE_FAULT = "triple-fault"
+
+
+def cause_name(vector: int, source: str) -> str:
+    """The statistics name of an event: "page-fault", "timer", "irq 2", "int 0x80", ..."""
+    if source == "interrupt":
+        line = vector - VEC_IRQ0
+        return "timer" if line == 0 else f"irq {line}"
+    if source == "software":
+        return "breakpoint" if vector == VEC_BP else f"int {vector:#x}"
+    return VECTOR_NAMES.get(vector, f"vector {vector}")
+
+
+def event_kind(vector: int, source: str) -> str:
+    """The kind column of docs/machine.md: fault, trap, abort or interrupt."""
+    if source == "interrupt":
+        return "interrupt"
+    if source == "software" or vector == VEC_BP:
+        return "trap"
+    return "abort" if vector == VEC_DF else "fault"
+
+
+class CPU:
+    """One toyvisor CPU.
+
+    State: ``regs`` (the 16 registers, a plain list: the handlers' ``R``), ``pc``, ``flags``,
+    ``cpl`` (the low bits of cs), ``idtr``, ``cr0``, ``cr2``, ``mmu.cr3`` and ``ksp`` (ksp0..2).
+    Memory, devices and the decode cache are shared with the other CPUs of the machine and live on
+    `Machine`; nothing is global, so several CPUs (and several machines) can coexist.
+
+    The interpreter.  Instructions are decoded once into `CodeEntry` objects held by the shared
+    `DecodeCache` (keyed by physical address and pc).  In front of it each CPU keeps a *fetch
+    cache* per CPL: virtual pc → handler, valid for the current address space.  It holds only
+    instructions that cannot change anything the interpreter checks between instructions, so the
+    hot loop is just ``handler = fetch(pc); handler(cpu, R)``, run for as many instructions as
+    can pass before the next timer deadline or the end of the budget.  Everything else runs on
+    the careful path (`step`): a fetch-cache miss, every sensitive instruction (privileged or
+    not, so they can be counted), anything that can change CPL, IF, translations, devices or the
+    clock.  Interrupts are therefore checked exactly "before each instruction" while the hot loop
+    tests nothing.  The fetch caches are cleared whenever the TLB drops a translation (cr3 write,
+    cr0.PG change, invlpg), whenever decoded code is overwritten, and by `request_attention`.
+    With a trace callback the CPU runs every instruction on the careful path instead; both loops
+    give identical results.  The budget counts `steps`.
+
+    The VMM seam.  Every exception, IRQ and software interrupt goes through `deliver`, and every
+    port access through `port_in`/`port_out`.  If ``monitor`` is set (see
+    `toyvisor.cpu.monitor`), those call it first and skip the architectural behaviour when it
+    reports the event handled; each call counts in ``vmm_entries`` (0 on bare metal).  Physical
+    memory has an audit hook (`PhysicalMemory.watch`) for write-protecting guest pages.  A hook
+    that changes CPU state from inside an instruction calls `request_attention`; `stop` ends the
+    run with any reason.
+
+    Statistics: ``retired`` instructions, ``idle_ticks``, ``by_cause`` (events by cause name),
+    ``privileged_executed`` / ``sensitive_executed`` (retired instructions of those classes).
+    """
+
+    def __init__(self, memory: PhysicalMemory, platform: Platform, code: DecodeCache,
+                 index: int = 0) -> None:
+        self.index = index
+        self.memory = memory
+        self.platform = platform
+        self.code = code
+        self.mmu = MMU(memory)
+        self.regs: list[int] = [0] * NUM_REGS
+        self.pc = 0
+        self.flags = 0
+        self.cpl = 0
+        self.idtr = 0
+        self.cr0 = 0
+        self.cr2 = 0
+        self.ksp = [0, 0, 0]
+        #: The VMM hook; None on bare metal.
+        self.monitor = None
+        self.stop_reason: str | None = None
+        self.fault_report: str | None = None
+        # statistics
+        self.retired = 0
+        self.deliveries = 0
+        self.idle_ticks = 0
+        self.vmm_entries = 0
+        self.privileged_executed = 0
+        self.sensitive_executed = 0
+        self.by_cause: dict[str, int] = {}
+        self._trace: Trace | None = None
+        self._fetch_caches: tuple[dict, dict, dict, dict] = ({}, {}, {}, {})
+        code.listeners.append(self.flush_fetch)
+        memory.add_listener(self._select_access_paths)
+        self._select_access_paths()
+
+    # ------------------------------------------------------------------------------------------
+    # Memory access at the current CPL (the semantics' load32/load8/store32/store8)
+    # ------------------------------------------------------------------------------------------
+
+    @property
+    def paging(self) -> bool:
+        return bool(self.cr0 & CR0_PG)
+
+    def _select_access_paths(self) -> None:
+        """Install the load/store functions for the current mode (flat or paged, watched or not).
+
+        They are closures stored on the instance, so the handlers' ``cpu.load32(va)`` costs one
+        attribute lookup and one call, with RAM, the TLB and the page flags in closure cells.
+        """
+        memory = self.memory
+        ram = memory.data
+        pflags = memory.page_flags
+        last_word = memory.size - 4
+        last_byte = memory.size - 1
+        write32, write8 = memory.write32, memory.write8
+        cpu = self
+        unpack32, pack32 = _unpack32, _pack32
+
+        if not self.paging:
+            def store32(va, v):
+                if va & 3:
+                    raise GuestFault(VEC_AC, 0)
+                if va > last_word:
+                    raise GuestFault(VEC_GP, 0)
+                if pflags[va >> 12]:
+                    write32(va, v)
+                else:
+                    pack32(ram, va, v)
+
+            def store8(va, v):
+                if va > last_byte:
+                    raise GuestFault(VEC_GP, 0)
+                if pflags[va >> 12]:
+                    write8(va, v)
+                else:
+                    ram[va] = v
+
+            if memory.read_watched:
+                read32, read8 = memory.read32, memory.read8
+
+                def load32(va):
+                    if va & 3:
+                        raise GuestFault(VEC_AC, 0)
+                    return read32(va)
+
+                def load8(va):
+                    return read8(va)
+            else:
+                def load32(va):
+                    if va & 3:
+                        raise GuestFault(VEC_AC, 0)
+                    if va > last_word:
+                        raise GuestFault(VEC_GP, 0)
+                    return unpack32(ram, va)[0]
+
+                def load8(va):
+                    if va > last_byte:
+                        raise GuestFault(VEC_GP, 0)
+                    return ram[va]
+        else:
+            tlb_get = self.mmu.tlb.get
+            translate = self.mmu.translate
+
+            def store32(va, v):
+                if va & 3:
+                    raise GuestFault(VEC_AC, 0)
+                e = tlb_get(va >> 12)
+                cpl = cpu.cpl
+                if e is None or cpl > e[1] or not e[2]:
+                    pa = translate(va, cpl, WRITE)
+                else:
+                    pa = e[0] | (va & 0xFFF)
+                if pflags[pa >> 12]:
+                    write32(pa, v)
+                else:
+                    pack32(ram, pa, v)
+
+            def store8(va, v):
+                e = tlb_get(va >> 12)
+                cpl = cpu.cpl
+                if e is None or cpl > e[1] or not e[2]:
+                    pa = translate(va, cpl, WRITE)
+                else:
+                    pa = e[0] | (va & 0xFFF)
+                if pflags[pa >> 12]:
+                    write8(pa, v)
+                else:
+                    ram[pa] = v
+
+            if memory.read_watched:
+                read32, read8 = memory.read32, memory.read8
+
+                def load32(va):
+                    if va & 3:
+                        raise GuestFault(VEC_AC, 0)
+                    return read32(translate(va, cpu.cpl, READ))
+
+                def load8(va):
+                    return read8(translate(va, cpu.cpl, READ))
+            else:
+                def load32(va):
+                    if va & 3:
+                        raise GuestFault(VEC_AC, 0)
+                    e = tlb_get(va >> 12)
+                    cpl = cpu.cpl
+                    if e is None or cpl > e[1]:
+                        pa = translate(va, cpl, READ)
+                    else:
+                        pa = e[0] | (va & 0xFFF)
+                    return unpack32(ram, pa)[0]
+
+                def load8(va):
+                    e = tlb_get(va >> 12)
+                    cpl = cpu.cpl
+                    if e is None or cpl > e[1]:
+                        pa = translate(va, cpl, READ)
+                    else:
+                        pa = e[0] | (va & 0xFFF)
+                    return ram[pa]
+
+        self.load32 = load32
+        self.load8 = load8
+        self.store32 = store32
+        self.store8 = store8
+
+    def translate(self, va: int, access: int = READ, cpl: int | None = None) -> int:
+        """Physical address of linear `va` for an access (READ/WRITE/FETCH) at `cpl` (default:
+        the current CPL), exactly as an instruction would see it (TLB, A/D bits, faults)."""
+        va &= M32
+        cpl = self.cpl if cpl is None else cpl
+        if self.cr0 & CR0_PG:
+            return self.mmu.translate(va, cpl, access)
+        if va >= self.memory.size:
+            raise GuestFault(VEC_GP, 0)
+        return va
+
+    def read_linear32(self, va: int, cpl: int) -> int:
+        """A word read at ring `cpl` (implicit accesses: gates, trap frames)."""
+        if va & 3:
+            raise GuestFault(VEC_AC, 0)
+        return self.memory.read32(self.translate(va, READ, cpl))
+
+    def write_linear32(self, va: int, value: int, cpl: int) -> None:
+        """A word write at ring `cpl` (implicit accesses: trap frames)."""
+        if va & 3:
+            raise GuestFault(VEC_AC, 0)
+        self.memory.write32(self.translate(va, WRITE, cpl), value)
+
+    # ------------------------------------------------------------------------------------------
+    # The rest of the semantics' vocabulary
+    # ------------------------------------------------------------------------------------------
+
+    def read_cr(self, number: int) -> int:
+        if number == CR0:
+            return self.cr0
+        if number == CR2:
+            return self.cr2
+        if number == CR3:
+            return self.mmu.cr3
+        if KSP0 <= number <= KSP2:
+            return self.ksp[number - KSP0]
+        raise GuestFault(VEC_UD, 0)
+
+    def write_cr(self, number: int, value: int) -> None:
+        value &= M32
+        if number == CR0:
+            old, self.cr0 = self.cr0, value & CR0_MASK
+            if (old ^ self.cr0) & CR0_PG:
+                self.mmu.flush()
+                self.flush_fetch()
+                self._select_access_paths()
+        elif number == CR2:
+            self.cr2 = value
+        elif number == CR3:
+            self.mmu.cr3 = value
+            self.mmu.flush()
+            self.flush_fetch()
+        elif KSP0 <= number <= KSP2:
+            self.ksp[number - KSP0] = value
+        else:
+            raise GuestFault(VEC_UD, 0)
+
+    def invlpg(self, va: int) -> None:
+        self.mmu.invalidate(va)
+        self.flush_fetch()
+
+    def port_in(self, port: int) -> int:
+        monitor = self.monitor
+        if monitor is not None:
+            self.vmm_entries += 1
+            value = monitor.port_in(self, port)
+            if value is not None:
+                return value & M32
+        return self.platform.port_in(port)
+
+    def port_out(self, port: int, value: int) -> None:
+        monitor = self.monitor
+        if monitor is not None:
+            self.vmm_entries += 1
+            if monitor.port_out(self, port, value):
+                return
+        self.platform.port_out(port, value)
+
+    def software_interrupt(self, vector: int, npc: int) -> None:
+        """`int n` / `brk`: deliver `vector`, DPL-checked; a refusal faults the instruction."""
+        self.deliver(vector, 0, npc, "software")
+
+    def iret(self) -> None:
+        """Pop error code, pc, cs, flags and sp (reads first: a fault leaves no trace)."""
+        R = self.regs
+        sp = R[SP]
+        load32 = self.load32
+        _error, pc, cs, flags, old_sp = (load32((sp + 4 * i) & M32) for i in range(5))
+        cpl = cs & 3
+        if cpl < self.cpl:
+            raise GuestFault(VEC_GP, 0)
+        self.pc = pc
+        self.cpl = cpl
+        self.flags = flags & FLAGS_MASK
+        R[SP] = old_sp
+
+    def halt(self, npc: int) -> None:
+        """`hlt` at CPL 0: idle to the next interrupt, or stop when nothing can wake the CPU."""
+        self.pc = npc
+        platform = self.platform
+        if not self.flags & FLAG_IF or not platform.can_wake():
+            self.stop(HALTED)
+            return
+        if not platform.pic.deliverable():
+            idle = platform.timer.deadline - platform.clock
+            if idle > 0:
+                platform.clock += idle
+                self.idle_ticks += idle
+
+    # ------------------------------------------------------------------------------------------
+    # Control
+    # ------------------------------------------------------------------------------------------
+
+    def flush_fetch(self) -> None:
+        """Forget every fetch-cache entry (the decode cache keeps its entries)."""
+        for cache in self._fetch_caches:
+            cache.clear()
+
+    def request_attention(self) -> None:
+        """Make the interpreter re-examine the CPU state before the next instruction."""
+        self.flush_fetch()
+
+    def stop(self, reason: str, report: str | None = None) -> None:
+        """Stop this CPU after the current instruction with `reason`."""
+        self.stop_reason = reason
+        if report is not None:
+            self.fault_report = report
+        self.request_attention()
+        if self._trace is not None:
+            self._trace(StopEvent(reason, self.pc, self.index))
+
+    @property
+    def stopped(self) -> bool:
+        return self.stop_reason is not None
+
+    # ------------------------------------------------------------------------------------------
+    # Exceptions and interrupts
+    # ------------------------------------------------------------------------------------------
+
+    def deliver(self, vector: int, error: int, pc: int, source: str = "exception",
+                address: int | None = None) -> None:
+        """Deliver an event: the one path of every exception, IRQ and software interrupt.
+
+        `pc` is the pc the frame saves; `source` is "exception", "interrupt" or "software".
+        Counts the cause, emits a `TrapEvent`, lets the monitor intercept it, then performs the
+        delivery algorithm of docs/machine.md.  A fault while delivering an exception or IRQ
+        becomes #DF; a fault while delivering #DF stops the machine (triple fault).  For a
+        software interrupt a fault propagates: it is a fault of the `int` instruction.
+        """
+        self._deliver(vector, error, pc, source, address, [])
+
+    def _record(self, vector: int, error: int, pc: int, source: str,
+                address: int | None) -> TrapEvent | None:
+        cause = cause_name(vector, source)
+        self.by_cause[cause] = self.by_cause.get(cause, 0) + 1
+        if vector == VEC_PF and address is not None and source == "exception":
+            self.cr2 = address
+        if self._trace is None and self.monitor is None:
+            return None
+        event = TrapEvent(event_kind(vector, source), vector, error, pc, cause, address, source,
+                          self.cpl, self.index)
+        if self._trace is not None:
+            self._trace(event)
+        return event
+
+    def _deliver(self, vector: int, error: int, pc: int, source: str, address: int | None,
+                 chain: list[str]) -> None:
+        event = self._record(vector, error, pc, source, address)
+        if source != "software":
+            self.deliveries += 1
+        monitor = self.monitor
+        if monitor is not None:
+            self.vmm_entries += 1
+            if monitor.trap(self, event):
+                return
+        if source == "software":
+            self._enter(vector, error, pc, True)
+            return
+        try:
+            self._enter(vector, error, pc, False)
+        except GuestFault as nested:
+            if not chain:
+                chain.append(_describe(vector, error, source, address))
+            self._record(nested.vector, nested.error, pc, "exception", nested.address)
+            chain.append(
+                f"  {_describe(nested.vector, nested.error, 'exception', nested.address)} while "
+                f"delivering {cause_name(vector, source)}: "
+                + ("triple fault" if vector == VEC_DF else "double fault")
+            )
+            if vector == VEC_DF:
+                self._triple_fault(pc, chain)
+            else:
+                self._deliver(VEC_DF, 0, pc, "exception", None, chain)
+
+    def _enter(self, vector: int, error: int, pc: int, software: bool) -> None:
+        """Steps 1–6 of the delivery algorithm; raises GuestFault without changing any state."""
+        bad_gate = vector * GATE_SIZE + 2
+        if not self.idtr:
+            # idtr = 0: no interrupt table has been loaded, so no gate is present.
+            raise GuestFault(VEC_GP, bad_gate)
+        gate = (self.idtr + GATE_SIZE * vector) & M32
+        handler = self.read_linear32(gate, 0)
+        word1 = self.read_linear32((gate + 4) & M32, 0)
+        if not word1 & GATE_P:
+            raise GuestFault(VEC_GP, bad_gate)
+        cpl = self.cpl
+        if software and cpl > (word1 >> GATE_DPL_SHIFT) & 3:
+            raise GuestFault(VEC_GP, bad_gate)
+        ring = (word1 >> GATE_RING_SHIFT) & 3
+        if ring > cpl:
+            raise GuestFault(VEC_GP, bad_gate)
+        R = self.regs
+        old_sp = R[SP]
+        sp = self.ksp[ring] if ring < cpl else old_sp
+        for value in (old_sp, self.flags, cpl, pc, error):
+            sp = (sp - 4) & M32
+            self.write_linear32(sp, value, ring)
+        R[SP] = sp
+        self.cpl = ring
+        if not word1 & GATE_TRAP:
+            self.flags &= ~FLAG_IF
+        self.pc = handler
+
+    def _triple_fault(self, pc: int, chain: list[str]) -> None:
+        R = self.regs
+        lines = [
+            f"triple fault at pc {pc:#010x}: {chain[0]}",
+            *chain[1:],
+            f"pc={self.pc:#010x} cpl={self.cpl} flags={self.flags:#06x} idtr={self.idtr:#010x} "
+            f"cr0={self.cr0:#x} cr2={self.cr2:#010x} cr3={self.mmu.cr3:#010x} "
+            + " ".join(f"ksp{i}={v:#010x}" for i, v in enumerate(self.ksp)),
+        ]
+        for row in range(0, NUM_REGS, 4):
+            lines.append("  ".join(
+                f"{'sp' if i == SP else f'r{i}':>3}={R[i]:#010x}" for i in range(row, row + 4)
+            ))
+        self.stop(TRIPLE_FAULT, "\n".join(lines))
+
+    def _service_interrupts(self) -> None:
+        """Before an instruction: timer deadlines, then the lowest pending unmasked IRQ if IF."""
+        platform = self.platform
+        platform.timer.update(platform.clock)
+        if self.flags & FLAG_IF:
+            line = platform.pic.acknowledge()
+            if line is not None:
+                self.deliver(VEC_IRQ0 + line, 0, self.pc, "interrupt")
+
+    # ------------------------------------------------------------------------------------------
+    # The interpreter
+    # ------------------------------------------------------------------------------------------
+
+    def fetch(self, pc: int) -> CodeEntry:
+        """The decoded instruction at linear `pc` for the current CPL (raises #AC/#PF/#GP/#UD)."""
+        if pc & 3:
+            raise GuestFault(VEC_AC, 0)
+        pa = self.translate(pc, FETCH)
+        code = self.code
+        entry = code.get(pa, pc)
+        if entry is not None and (entry.pa2 is None
+                                  or self.translate((pc + 4) & M32, FETCH) == entry.pa2):
+            return entry
+        pa2 = None
+
+        def next_word() -> int:
+            nonlocal pa2
+            second = self.translate((pc + 4) & M32, FETCH)
+            if second >> PAGE_SHIFT != pa >> PAGE_SHIFT:
+                pa2 = second
+            return self.memory.read32(second)
+
+        try:
+            decoded = decode_word(self.memory.read32(pa), pc, next_word)
+        except DecodeError:
+            raise GuestFault(VEC_UD, 0) from None
+        return code.insert(decoded, pa, pa2)
+
+    def step(self) -> None:
+        """Service interrupts, then execute one instruction the careful way."""
+        if self.stop_reason is None:
+            self._service_interrupts()
+        if self.stop_reason is None:
+            self._step()
+
+    def _step(self) -> None:
+        pc = self.pc
+        platform = self.platform
+        try:
+            entry = self.fetch(pc)
+            if self._trace is not None:
+                self._trace(InstructionEvent(pc, self.cpl, entry.decoded, self.index))
+            cpl = self.cpl
+            platform.clock += 1  # the instruction takes effect as it retires
+            try:
+                entry.handler(self, self.regs)
+            except GuestFault:
+                platform.clock -= 1
+                raise
+        except GuestFault as fault:
+            self.deliver(fault.vector, fault.error, pc, "exception", fault.address)
+            return
+        self.retired += 1
+        privilege = entry.privilege
+        if privilege is not Privilege.INNOCUOUS:
+            if privilege is Privilege.PRIVILEGED:
+                self.privileged_executed += 1
+            else:
+                self.sensitive_executed += 1
+        elif not entry.attention and entry.valid:
+            self._fetch_caches[cpl][pc] = entry.handler
+
+    @property
+    def steps(self) -> int:
+        """What the budget counts: retired instructions plus delivered exceptions and IRQs (so a
+        guest stuck in a loop of faults that retire nothing still runs out of budget)."""
+        return self.retired + self.deliveries
+
+    def run(self, max_steps: int, trace: Trace | None = None) -> str:
+        """Run until the CPU stops or `max_steps` more steps (see `steps`) have passed.
+
+        Returns the stop reason.  A CPU stopped by "budget" can be run again; "halted" and
+        "triple-fault" are final.
+        """
+        if self.stop_reason == BUDGET:
+            self.stop_reason = None
+        if self.stop_reason is not None:
+            return self.stop_reason
+        end = self.steps + max_steps
+        self._trace = trace
+        try:
+            if trace is None:
+                self._run_fast(end)
+            else:
+                self._run_traced(end)
+        finally:
+            self._trace = None
+        return self.stop_reason
+
+    def _run_traced(self, end: int) -> None:
+        while self.stop_reason is None:
+            if self.steps >= end:
+                self.stop(BUDGET)
+                break
+            self._service_interrupts()
+            if self.stop_reason is None:
+                self._step()
+
+    def _run_fast(self, end: int) -> None:
+        R = self.regs
+        platform = self.platform
+        timer = platform.timer
+        caches = self._fetch_caches
+        while self.stop_reason is None:
+            if self.retired + self.deliveries >= end:
+                self.stop(BUDGET)
+                break
+            self._service_interrupts()
+            if self.stop_reason is not None:
+                break
+            # As many fetch-cache hits as can run before the budget ends or the timer fires.
+            n = end - self.retired - self.deliveries
+            deadline = timer.deadline
+            if deadline is not None and deadline - platform.clock < n:
+                n = deadline - platform.clock
+            fetch = caches[self.cpl].get
+            k = 0
+            try:
+                for k in range(n, 0, -1):
+                    handler = fetch(self.pc)
+                    if handler is None:
+                        break
+                    handler(self, R)
+                else:
+                    k = 0
+            except GuestFault as fault:
+                done = n - k
+                self.retired += done
+                platform.clock += done
+                self.deliver(fault.vector, fault.error, self.pc, "exception", fault.address)
+                continue
+            done = n - k
+            self.retired += done
+            platform.clock += done
+            if k and self.stop_reason is None:
+                # A miss: decode, or an instruction that must run on the careful path.
+                self._step()
+
+
+def _describe(vector: int, error: int, source: str, address: int | None) -> str:
+    text = f"{cause_name(vector, source)} (vector {vector}, error {error:#x}"
+    if address is not None:
+        text += f", address {address:#010x}"
+    return text + ")"
+
+
+__all__ = ["BUDGET", "CPU", "HALTED", "TRIPLE_FAULT", "cause_name", "event_kind"]

@@ -1,0 +1,139 @@
+"""The decode cache: decode each instruction once, bind it to its generated handler, and forget it
+when its bytes change.
+
+Entries are keyed by the instruction's *physical* address together with its *virtual* pc
+(``key = pa << 32 | pc``): the physical address because that is what a store can change, the pc
+because the handlers of `toyvisor.isa.codegen` bake in ``pc`` and ``npc`` (branch targets and
+return addresses are absolute).  The cache is shared by every CPU of a machine: a decoded
+instruction does not depend on which CPU runs it.
+
+Self-modifying code.  Every page holding a decoded instruction is marked ``PAGE_CODE`` in
+`PhysicalMemory.page_flags`; a write to such a page (by a CPU, the page walker, DMA or the loader)
+calls `invalidate`, which drops exactly the entries whose words the write overlaps and tells
+every CPU to clear its fetch cache (see `CPU`).  Stores to ordinary pages pay one bytearray index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from toyvisor.isa.codegen import FACTORIES
+from toyvisor.isa.encoding import Decoded
+from toyvisor.isa.spec import M32, PAGE_SHIFT, Privilege
+
+from .memory import PAGE_CODE, PhysicalMemory
+
+#: Words of semantics that mark an instruction as able to change what the interpreter must check
+#: before the next instruction (CPL, IF, pending interrupts, translations, the clock).
+_ATTENTION_WORDS = (
+    "software_interrupt", "iret", "halt", "port_in", "port_out", "write_cr", "invlpg",
+    "cpu.cpl =", "cpu.idtr =", "FLAG_IF",
+)
+
+
+def needs_attention(decoded: Decoded) -> bool:
+    """Whether the instruction must run on the interpreter's careful path.
+
+    True for every sensitive instruction (so they can be counted) and for any instruction whose
+    semantics can change privilege, interrupt state, translations or devices.
+    """
+    definition = decoded.definition
+    return definition.sensitive or any(w in definition.semantics for w in _ATTENTION_WORDS)
+
+
+class CodeEntry:
+    """One decoded instruction bound to its handler closure."""
+
+    __slots__ = ("handler", "decoded", "attention", "privilege", "key", "pa", "pa2", "words",
+                 "valid")
+
+    def __init__(self, decoded: Decoded, pa: int, pa2: int | None) -> None:
+        definition = decoded.definition
+        pc = decoded.pc
+        self.decoded = decoded
+        self.handler = FACTORIES[definition.opcode](**decoded.fields, pc=pc,
+                                                    npc=(pc + definition.length) & M32)
+        self.attention = needs_attention(decoded)
+        self.privilege: Privilege = definition.privilege
+        self.key = (pa << 32) | pc
+        self.pa = pa
+        #: Physical address of the second word when it lies on another page, else None.
+        self.pa2 = pa2
+        #: Physical addresses of the instruction's words.
+        self.words = (pa,) if definition.length == 4 else (pa, pa + 4 if pa2 is None else pa2)
+        self.valid = True
+
+
+class DecodeCache:
+    """Decoded instructions of one machine, keyed by (physical address, pc)."""
+
+    def __init__(self, memory: PhysicalMemory) -> None:
+        self.memory = memory
+        memory.on_code_write = self.invalidate
+        self.entries: dict[int, CodeEntry] = {}
+        #: physical word address → entries whose bytes include that word
+        self._words: dict[int, list[CodeEntry]] = {}
+        #: called with no argument after entries were dropped (CPUs clear their fetch caches)
+        self.listeners: list[Callable[[], None]] = []
+        self.decodes = 0
+        self.invalidations = 0
+
+    def get(self, pa: int, pc: int) -> CodeEntry | None:
+        return self.entries.get((pa << 32) | pc)
+
+    def insert(self, decoded: Decoded, pa: int, pa2: int | None = None) -> CodeEntry:
+        """Bind `decoded` (fetched from physical `pa`, second word at `pa2`) and remember it."""
+        entry = CodeEntry(decoded, pa, pa2)
+        old = self.entries.get(entry.key)
+        if old is not None:
+            self._remove(old)
+        self.decodes += 1
+        self.entries[entry.key] = entry
+        flags = self.memory.page_flags
+        for word in entry.words:
+            self._words.setdefault(word, []).append(entry)
+            flags[word >> PAGE_SHIFT] |= PAGE_CODE
+        return entry
+
+    def invalidate(self, pa: int, size: int) -> None:
+        """Drop the entries overlapping physical ``[pa, pa+size)``."""
+        dropped = False
+        words = self._words
+        first, end = pa & ~3, pa + size
+        if (end - first) // 4 > len(words):
+            hit = sorted(w for w in words if first <= w < end)
+        else:
+            hit = range(first, end, 4)
+        for word in hit:
+            entries = words.get(word)
+            if entries:
+                for entry in list(entries):
+                    self._remove(entry)
+                dropped = True
+        if dropped:
+            self.invalidations += 1
+            for listener in self.listeners:
+                listener()
+
+    def _remove(self, entry: CodeEntry) -> None:
+        entry.valid = False
+        self.entries.pop(entry.key, None)
+        words = self._words
+        for word in entry.words:
+            siblings = words.get(word)
+            if siblings is not None:
+                siblings.remove(entry)
+                if not siblings:
+                    del words[word]
+
+    def clear(self) -> None:
+        """Forget everything (the page flags stay; a later write finds nothing to drop)."""
+        for entry in self.entries.values():
+            entry.valid = False
+        self.entries.clear()
+        self._words.clear()
+        for listener in self.listeners:
+            listener()
+
+
+__all__ = ["CodeEntry", "DecodeCache", "needs_attention"]

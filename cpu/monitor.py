@@ -1,0 +1,54 @@
+"""The monitor seam: how a VMM takes control of a CPU.
+
+A CPU whose `monitor` attribute is None (bare metal) consults nobody.  A VMM installs an object
+with the three methods below; the CPU calls them *before* the architectural behaviour, and counts
+every call in `CPU.vmm_entries`:
+
+- ``trap(cpu, event)`` for every exception, IRQ and software interrupt, before the guest's
+  interrupt table is read.  Return True when the monitor handled it (emulated an instruction,
+  reflected the event into the guest by hand, ...): the CPU then does nothing more.  Return False
+  to let normal delivery proceed.  For an exception ``event.pc`` is the faulting instruction and
+  the CPU state is exactly as before it (faults are restartable); for a trap or IRQ it is the
+  next instruction and ``cpu.pc`` already holds it for IRQs.  A monitor that emulates an
+  instruction sets ``cpu.pc`` itself.
+- ``port_in(cpu, port)``: return the value to read, or None to let the platform answer.
+- ``port_out(cpu, port, value)``: return True when handled, False to let the platform see it.
+
+A monitor may change any CPU state (registers via ``cpu.regs``, ``pc``, ``flags``, ``cpl``,
+control registers via `CPU.write_cr`), deliver an event to the guest with `CPU.deliver`, or stop
+the machine with `CPU.stop`.  A hook that runs *inside* an instruction (port I/O, or a memory
+audit hook) and changes privilege or interrupt state should call `CPU.request_attention` so the
+interpreter re-examines the state before the next instruction.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from .cpu import CPU
+    from .events import TrapEvent
+
+
+class MonitorProtocol(Protocol):
+    def trap(self, cpu: CPU, event: TrapEvent) -> bool: ...
+
+    def port_in(self, cpu: CPU, port: int) -> int | None: ...
+
+    def port_out(self, cpu: CPU, port: int, value: int) -> bool: ...
+
+
+class Monitor:
+    """A monitor that handles nothing; subclass it and override what the VMM intercepts."""
+
+    def trap(self, cpu: CPU, event: TrapEvent) -> bool:
+        return False
+
+    def port_in(self, cpu: CPU, port: int) -> int | None:
+        return None
+
+    def port_out(self, cpu: CPU, port: int, value: int) -> bool:
+        return False
+
+
+__all__ = ["Monitor", "MonitorProtocol"]
