@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from .guest import SOURCE_SUFFIXES, load_guest
 from .output import write_atomic
 
 EXIT_USER_ERROR = 1
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a killed writer
 
 
 def user_errors(command):
@@ -33,6 +35,10 @@ def user_errors(command):
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
+        except BrokenPipeError:
+            # The reader went away (e.g. `| head`): stop quietly, as Unix tools do.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(EXIT_BROKEN_PIPE)
         except ToyvisorError as exc:
             click.echo(f"error: {exc}" if "\n" not in str(exc) else str(exc), err=True)
             sys.exit(EXIT_USER_ERROR)
@@ -70,7 +76,7 @@ def asm_command(source: Path, output: Path | None, show_listing: bool, includes)
     target = output or source.with_suffix(".tvimg")
     save_image(assembly.image, target)
     if show_listing:
-        click.echo(listing(assembly))
+        click.echo(listing(assembly), nl=False)
     click.echo(f"wrote {target} ({sum(len(s.data) for s in assembly.image.segments)} bytes, "
                f"entry {assembly.image.entry:#010x})", err=True)
 

@@ -1,0 +1,47 @@
+"""The documentation tells the truth: outputs quoted in the tutorial are what the commands print."""
+
+import os
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from toyvisor.tools.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+BLOCK = re.compile(r"```\n\$ (toyvisor run [^\n]*)\n(.*?)```", re.S)
+
+
+def quoted_runs(doc):
+    text = (REPO / "docs" / doc).read_text(encoding="utf-8")
+    for match in BLOCK.finditer(text):
+        command, expected = match.group(1), match.group(2)
+        yield pytest.param(command, expected, id=command)
+
+
+@pytest.mark.parametrize("command, expected", list(quoted_runs("tutorial.md")))
+def test_tutorial_output_is_what_the_command_prints(command, expected, monkeypatch):
+    monkeypatch.chdir(REPO)
+    args = shlex.split(command.split("|")[0])[1:]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    printed = [line.rstrip() for line in result.output.splitlines()]
+    position = 0
+    for line in expected.splitlines():
+        line = line.rstrip()
+        if line in ("", "..."):
+            continue
+        assert line in printed[position:], f"{command}: {line!r} not printed (in order)"
+        position = printed.index(line, position) + 1
+
+
+def test_readme_starts_with_the_two_commands():
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```sh\n(.*?)\n```", text, re.S)
+    assert "toyvisor run guests/minikernel" in blocks[0]
+    assert "pytest" in blocks[1] and "[test]" in blocks[1]
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    assert "pip install --quiet -e '.[test]'" in ci
+    assert os.access(REPO / ".ci" / "run", os.X_OK)
