@@ -22,14 +22,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import stat
 import struct
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 
 import attrs
+
+from toyvisor.isa.files import write_atomic
 
 from .errors import ImageError
 
@@ -256,42 +256,15 @@ def _from_header(header, payload: bytes) -> Image:
                  source_map=tuple(source_map))
 
 
-def _new_file_mode() -> int:
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
 def save_image(image: Image, path: str | os.PathLike) -> None:
-    """Write `image` to `path` atomically: readers see the old file or the whole new one.
+    """Write `image` to `path` atomically (see `toyvisor.isa.files.write_atomic`).
 
-    The bytes go to a temporary file in the same directory, which is flushed to disk and then
-    renamed over `path`; on any failure the temporary file is removed.  Raises `ImageError`
-    when the file cannot be written.
+    Raises `ImageError` when the file cannot be written; no partial or temporary file is left.
     """
-    path = Path(path)
-    data = image.to_bytes()
     try:
-        mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else _new_file_mode()
-        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
-                                         dir=path.parent if str(path.parent) else ".")
+        write_atomic(path, image.to_bytes())
     except OSError as error:
         raise ImageError(f"{path}: cannot write image: {error.strerror or error}") from None
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException as error:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        if isinstance(error, OSError):
-            raise ImageError(f"{path}: cannot write image: {error.strerror or error}") from None
-        raise
 
 
 def load_image(path: str | os.PathLike) -> Image:

@@ -24,6 +24,15 @@ _IMM_RANGE = {
 }
 
 
+_IMM_NAME = {
+    Kind.SIMM16: "signed 16-bit immediate",
+    Kind.UIMM16: "unsigned 16-bit immediate",
+    Kind.SHAMT: "shift amount",
+    Kind.IMM8: "interrupt vector",
+    Kind.PORT: "port number",
+}
+
+
 class OperandError(ValueError):
     """An operand value cannot be encoded; `index` is the operand's position."""
 
@@ -102,7 +111,7 @@ def encode(definition: Instruction, values: tuple, pc: int = 0) -> bytes:
             ext = value & M32
         else:
             low, high = _IMM_RANGE[kind]
-            _check(index, value, low, high, kind.value)
+            _check(index, value, low, high, _IMM_NAME[kind])
             word |= value & 0xFFFF
     data = _U32.pack(word)
     return data if ext is None else data + _U32.pack(ext)
@@ -110,7 +119,7 @@ def encode(definition: Instruction, values: tuple, pc: int = 0) -> bytes:
 
 def _check(index: int, value, low: int, high: int, what: str, hint: str = "") -> None:
     if not isinstance(value, int) or not low <= value <= high:
-        shown = f"{value:#x}" if isinstance(value, int) and abs(value) > 9 else str(value)
+        shown = f"{value} ({value:#x})" if isinstance(value, int) and abs(value) > 9 else str(value)
         message = f"{what} {shown} out of range [{low}, {high}]"
         raise OperandError(index, message + (f" ({hint})" if hint else ""))
 

@@ -17,12 +17,13 @@ import click
 from toyvisor.asm import assemble_file, disassemble, listing, load_image, save_image
 from toyvisor.isa import reference
 from toyvisor.isa.errors import ToyvisorError
+from toyvisor.isa.files import write_atomic
 from toyvisor.isa.spec import PLATFORM_SYMBOLS
 from toyvisor.isa.table import INSTRUCTIONS
 
 from . import runner
 from .guest import SOURCE_SUFFIXES, load_guest
-from .output import write_atomic
+
 
 EXIT_USER_ERROR = 1
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a killed writer

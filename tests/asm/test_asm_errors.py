@@ -107,16 +107,16 @@ def test_wrong_operand_count_and_kind():
 
 
 @pytest.mark.parametrize("source, column, message", [
-    ("addi r1, r1, 40000", 14, "simm16 0x9c40 out of range [-32768, 32767]"),
-    ("andi r1, r1, -1", 14, "uimm16 -1 out of range [0, 65535]"),
-    ("shli r1, r1, 32", 14, "shamt 0x20 out of range [0, 31]"),
-    ("int 256", 5, "imm8 0x100 out of range [0, 255]"),
-    ("out 0x10000, r1", 5, "port 0x10000 out of range [0, 65535]"),
-    ("li r1, 0x100000000", 8, "32-bit immediate 0x100000000 out of range [-2147483648, "
+    ("addi r1, r1, 40000", 14, "signed 16-bit immediate 40000 (0x9c40) out of range [-32768, 32767]"),
+    ("andi r1, r1, -1", 14, "unsigned 16-bit immediate -1 out of range [0, 65535]"),
+    ("shli r1, r1, 32", 14, "shift amount 32 (0x20) out of range [0, 31]"),
+    ("int 256", 5, "interrupt vector 256 (0x100) out of range [0, 255]"),
+    ("out 0x10000, r1", 5, "port number 65536 (0x10000) out of range [0, 65535]"),
+    ("li r1, 0x100000000", 8, "32-bit immediate 4294967296 (0x100000000) out of range [-2147483648, "
                               "4294967295]"),
-    ("ld r1, [r2 + 0x8000]", 8, "displacement 0x8000 out of range [-32768, 32767]"),
+    ("ld r1, [r2 + 0x8000]", 8, "displacement 32768 (0x8000) out of range [-32768, 32767]"),
     ("jmp 2", 5, "branch target 0x2 is not 4-byte aligned"),
-    (".org 0x100000\nx: jmp 0", 8, "branch offset (words) -0x40001 out of range [-32768, 32767] "
+    (".org 0x100000\nx: jmp 0", 8, "branch offset (words) -262145 (-0x40001) out of range [-32768, 32767] "
                                    "(target 0x0 is too far from 0x100000; use jmpr/callr)"),
 ])
 def test_values_out_of_range(source, column, message):

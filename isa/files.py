@@ -1,0 +1,44 @@
+"""Writing output files safely: a temporary name in the same directory, then an atomic rename.
+
+Every file toyvisor writes (images, generated docs, reports) goes through `write_atomic`, so an
+interrupted or failed write never leaves a partial file behind.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+
+def _new_file_mode() -> int:
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to `path`: readers see the old file or the whole new one, never a part.
+
+    The bytes go to a temporary file in the same directory, flushed to disk, then renamed over
+    `path` (an existing file keeps its permissions). On any failure, Ctrl-C included, the
+    temporary file is removed and the error (an `OSError` for file-system problems) propagates.
+    """
+    path = Path(path)
+    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else _new_file_mode()
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
+                                     dir=path.parent if str(path.parent) else ".")
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
