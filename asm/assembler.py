@@ -21,6 +21,8 @@ a program; if there are any, `Assembler.assemble` raises a single `AssemblyError
 
 from __future__ import annotations
 
+import importlib.util
+
 import difflib
 import functools
 import os
@@ -67,9 +69,17 @@ DIRECTIVES = (".org", ".text", ".data", ".word", ".byte", ".ascii", ".asciz", ".
 
 
 def default_include_paths() -> tuple[Path, ...]:
-    """Directories always searched by ``.include``: the repository's ``guests/lib``, if present."""
-    library = Path(__file__).resolve().parents[1] / "guests" / "lib"
+    """Directories always searched by ``.include``: the installed guest library, if present."""
+    library = guests_directory() / "lib"
     return (library,) if library.is_dir() else ()
+
+
+def guests_directory() -> Path:
+    """Where the bundled guests live: the repository's ``guests/``, installed as toyvisor.guests."""
+    spec = importlib.util.find_spec("toyvisor.guests")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    return Path(__file__).resolve().parents[1] / "guests"
 
 
 # ----------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from pathlib import Path
 import attrs
 
 from toyvisor.asm import Image, assemble_file, load_image
+from toyvisor.asm.assembler import guests_directory
 from toyvisor.isa.errors import ToyvisorError
 from toyvisor.isa.spec import SECTOR_SIZE
 
@@ -54,8 +55,14 @@ class Guest:
 
 
 def load_guest(target: str | Path, include_paths: tuple[Path, ...] = ()) -> Guest:
-    """Resolve `target` (guest directory, ``.s`` source or image file) into a bootable guest."""
+    """Resolve `target` (guest directory, ``.s`` source or image file) into a bootable guest.
+
+    A target that does not exist as given is looked up among the bundled guests, so
+    ``minikernel`` and ``examples/hello.s`` work from any directory.
+    """
     path = Path(target)
+    if not path.exists() and not path.is_absolute() and (guests_directory() / path).exists():
+        path = guests_directory() / path
     if path.is_dir():
         return _load_directory(path, include_paths)
     if not path.exists():

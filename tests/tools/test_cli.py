@@ -150,3 +150,9 @@ def test_minikernel_boots_interleaves_tasks_and_counts_causes():
     marks = re.findall(r"\b([AB])\d+\b", console)
     switches = sum(1 for x, y in zip(marks, marks[1:]) if x != y)
     assert switches >= 3, console
+
+
+def test_bundled_guests_run_by_name_from_any_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert "Hello, world!" in invoke("run", "examples/hello.s").output
+    assert invoke("run", "minikernel", "--json").exit_code == 0
