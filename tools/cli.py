@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from toyvisor.asm import assemble_file, disassemble, listing, load_image, save_image
-from toyvisor.isa import reference
+from toyvisor.isa import popek_goldberg, reference
 from toyvisor.isa.errors import ToyvisorError
 from toyvisor.isa.files import write_atomic
 from toyvisor.isa.spec import PLATFORM_SYMBOLS
@@ -128,13 +128,19 @@ def run_command(guest: Path, max_steps, as_json, trace, console_input, disk, mem
 @main.command("isa")
 @click.option("--markdown", is_flag=True, help="Emit the Markdown ISA reference.")
 @click.option("--symbols", is_flag=True, help="List the predefined assembly symbols.")
-@click.option("--json", "as_json", is_flag=True, help="The table as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="The table (or, with --check, the verdict) as JSON.")
+@click.option("--check", is_flag=True,
+              help="Apply Popek & Goldberg's theorems to the table: is the ISA virtualizable?")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write to this file instead of standard output.")
 @user_errors
-def isa_command(markdown: bool, symbols: bool, as_json: bool, output: Path | None) -> None:
+def isa_command(markdown: bool, symbols: bool, as_json: bool, check: bool,
+                output: Path | None) -> None:
     """Show the instruction table with each instruction's privilege class."""
-    if symbols:
+    if check:
+        verdict = popek_goldberg.analyze()
+        text = json.dumps(verdict.to_dict(), indent=2) + "\n" if as_json else verdict.report()
+    elif symbols:
         text = "".join(f"{name} = {value:#x}\n" for name, value in PLATFORM_SYMBOLS.items())
     elif markdown:
         text = reference.markdown()

@@ -163,3 +163,22 @@ def test_checked_in_isa_reference_is_up_to_date():
         "docs/isa-reference.md is stale: regenerate with `toyvisor isa --markdown > "
         "docs/isa-reference.md`"
     )
+
+
+def test_popek_goldberg_base_isa_is_not_virtualizable_and_names_the_offenders():
+    from toyvisor.isa import popek_goldberg
+
+    verdict = popek_goldberg.analyze()
+    assert not verdict.virtualizable and not verdict.hybrid_virtualizable
+    names = [o.mnemonic for o in verdict.sensitive_unprivileged]
+    assert names == ["pushf", "popf", "sidt", "smsw", "rdcs"]
+    assert set(verdict.privileged) <= set(verdict.sensitive)
+    assert "popf" in verdict.report() and "sensitive-register" in verdict.report()
+
+
+def test_popek_goldberg_holds_for_a_table_without_sensitive_unprivileged_instructions():
+    from toyvisor.isa import popek_goldberg
+
+    trapping_only = tuple(d for d in INSTRUCTIONS if d.privilege is not Privilege.SENSITIVE)
+    verdict = popek_goldberg.analyze(trapping_only)
+    assert verdict.virtualizable and verdict.hybrid_virtualizable

@@ -156,3 +156,9 @@ def test_bundled_guests_run_by_name_from_any_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert "Hello, world!" in invoke("run", "examples/hello.s").output
     assert invoke("run", "minikernel", "--json").exit_code == 0
+
+
+def test_isa_check_json_reports_the_base_isa_not_virtualizable():
+    data = json.loads(invoke("isa", "--check", "--json").output)
+    assert data["virtualizable"] is False and data["hybrid_virtualizable"] is False
+    assert "popf" in data["sensitive_unprivileged"]
