@@ -1,0 +1,10 @@
+; empty — the bare loop (addi / cmpi / jnz), for subtracting the loop overhead from the others.
+bench_empty:
+        li      r10, N
+        in      r8, PORT_CLOCK
+.loop:  addi    r10, r10, -1
+        cmpi    r10, 0
+        jnz     .loop
+        in      r9, PORT_CLOCK
+        sub     r1, r9, r8
+        ret
