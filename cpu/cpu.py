@@ -47,6 +47,7 @@ from .devices import Platform
 from .events import InstructionEvent, StopEvent, TrapEvent
 from .memory import PhysicalMemory
 from .mmu import FETCH, MMU, READ, WRITE
+from .vt import VirtualizationUnit
 
 _U32 = struct.Struct("<I")
 _unpack32 = _U32.unpack_from
@@ -111,6 +112,13 @@ class CPU:
 
     Statistics: ``retired`` instructions, ``idle_ticks``, ``by_cause`` (events by cause name),
     ``privileged_executed`` / ``sensitive_executed`` (retired instructions of those classes).
+
+    Hardware virtualization (the "vt" extension, `toyvisor.cpu.vt`).  ``nonroot`` is True while a
+    guest runs in non-root mode; ``vmrun`` and `vm_enter` enter it, and a VM exit leaves it (it
+    counts in ``vm_exits`` by reason and in ``vmm_entries``, and calls ``monitor.vm_exit`` when the
+    monitor has one).  The mode is examined only where the CPU already leaves its fast path: the
+    careful path of sensitive instructions (exits), `deliver` (exception-bitmap and nested-page
+    exits) and the interrupt check between chunks (injection, interrupt exits).
     """
 
     def __init__(self, memory: PhysicalMemory, platform: Platform, code: DecodeCache,
@@ -140,6 +148,10 @@ class CPU:
         self.privileged_executed = 0
         self.sensitive_executed = 0
         self.by_cause: dict[str, int] = {}
+        #: Non-root mode of the "vt" extension, its state and the VM exits by reason.
+        self.nonroot = False
+        self.vt = VirtualizationUnit(self)
+        self.vm_exits: dict[str, int] = {}
         self._trace: Trace | None = None
         self._fetch_caches: tuple[dict, dict, dict, dict] = ({}, {}, {}, {})
         code.listeners.append(self.flush_fetch)
@@ -169,7 +181,7 @@ class CPU:
         cpu = self
         unpack32, pack32 = _unpack32, _pack32
 
-        if not self.paging:
+        if not self.paging and not self.mmu.nested:
             def store32(va, v):
                 if va & 3:
                     raise GuestFault(VEC_AC, 0)
@@ -281,7 +293,7 @@ class CPU:
         the current CPL), exactly as an instruction would see it (TLB, A/D bits, faults)."""
         va &= M32
         cpl = self.cpl if cpl is None else cpl
-        if self.cr0 & CR0_PG:
+        if self.cr0 & CR0_PG or self.mmu.nested:
             return self.mmu.translate(va, cpl, access)
         if va >= self.memory.size:
             raise GuestFault(VEC_GP, 0)
@@ -305,7 +317,7 @@ class CPU:
 
     def read_cr(self, number: int) -> int:
         if number == CR0:
-            return self.cr0
+            return self.vt.guest_cr0() if self.nonroot else self.cr0
         if number == CR2:
             return self.cr2
         if number == CR3:
@@ -339,7 +351,7 @@ class CPU:
 
     def port_in(self, port: int) -> int:
         monitor = self.monitor
-        if monitor is not None:
+        if monitor is not None and not self.nonroot:
             self.vmm_entries += 1
             value = monitor.port_in(self, port)
             if value is not None:
@@ -348,7 +360,7 @@ class CPU:
 
     def port_out(self, port: int, value: int) -> None:
         monitor = self.monitor
-        if monitor is not None:
+        if monitor is not None and not self.nonroot:
             self.vmm_entries += 1
             if monitor.port_out(self, port, value):
                 return
@@ -376,7 +388,9 @@ class CPU:
         """`hlt` at CPL 0: idle to the next interrupt, or stop when nothing can wake the CPU."""
         self.pc = npc
         platform = self.platform
-        if not self.flags & FLAG_IF or not platform.can_wake():
+        # In non-root mode with external-interrupt exiting any interrupt ends the wait (an exit).
+        wakes = self.flags & FLAG_IF or (self.nonroot and self.vt.external_exits())
+        if not wakes or not platform.can_wake():
             self.stop(HALTED)
             return
         if not platform.pic.deliverable():
@@ -384,6 +398,17 @@ class CPU:
             if idle > 0:
                 platform.clock += idle
                 self.idle_ticks += idle
+
+    def vmrun(self, address: int, npc: int) -> None:
+        """`vmrun`: VM entry from the control structure at physical `address`; the host context
+        resumes at `npc` after the exit."""
+        self.vt.enter(address, npc, retiring=True)
+
+    def vm_enter(self, address: int) -> None:
+        """VM entry for a VMM written in Python: like `vmrun`, the host context (resuming at the
+        current pc) is restored at the exit, after which ``monitor.vm_exit(cpu, exit)`` runs if
+        the monitor has that method.  Raises `GuestFault` #GP(0) for an invalid structure."""
+        self.vt.enter(address, self.pc)
 
     # ------------------------------------------------------------------------------------------
     # Control
@@ -443,11 +468,14 @@ class CPU:
 
     def _deliver(self, vector: int, error: int, pc: int, source: str, address: int | None,
                  chain: list[str]) -> None:
+        nonroot = self.nonroot
+        if nonroot and self.vt.intercept_event(vector, error, pc, source, address):
+            return  # a VM exit
         event = self._record(vector, error, pc, source, address)
         if source != "software":
             self.deliveries += 1
         monitor = self.monitor
-        if monitor is not None:
+        if monitor is not None and not nonroot:
             self.vmm_entries += 1
             if monitor.trap(self, event):
                 return
@@ -457,6 +485,8 @@ class CPU:
         try:
             self._enter(vector, error, pc, False)
         except GuestFault as nested:
+            if nonroot and self.vt.delivery_fault(nested, vector, error, pc, source):
+                return  # a nested page fault while delivering: a VM exit
             if not chain:
                 chain.append(_describe(vector, error, source, address))
             self._record(nested.vector, nested.error, pc, "exception", nested.address)
@@ -500,6 +530,9 @@ class CPU:
         self.pc = handler
 
     def _triple_fault(self, pc: int, chain: list[str]) -> None:
+        if self.nonroot:
+            self.vt.triple_fault(pc)  # a guest's triple fault is a VM exit
+            return
         R = self.regs
         lines = [
             f"triple fault at pc {pc:#010x}: {chain[0]}",
@@ -514,14 +547,20 @@ class CPU:
             ))
         self.stop(TRIPLE_FAULT, "\n".join(lines))
 
-    def _service_interrupts(self) -> None:
-        """Before an instruction: timer deadlines, then the lowest pending unmasked IRQ if IF."""
+    def _service_interrupts(self) -> bool:
+        """Before an instruction: timer deadlines, then the lowest pending unmasked IRQ if IF.
+
+        In non-root mode the "vt" extension decides instead; True means it injected an event or
+        made a VM exit, and the caller must re-examine the state (and the budget) first."""
         platform = self.platform
         platform.timer.update(platform.clock)
+        if self.nonroot:
+            return self.vt.service()
         if self.flags & FLAG_IF:
             line = platform.pic.acknowledge()
             if line is not None:
                 self.deliver(VEC_IRQ0 + line, 0, self.pc, "interrupt")
+        return False
 
     # ------------------------------------------------------------------------------------------
     # The interpreter
@@ -554,8 +593,8 @@ class CPU:
 
     def step(self) -> None:
         """Service interrupts, then execute one instruction the careful way."""
-        if self.stop_reason is None:
-            self._service_interrupts()
+        if self.stop_reason is None and self._service_interrupts():
+            return
         if self.stop_reason is None:
             self._step()
 
@@ -564,6 +603,8 @@ class CPU:
         platform = self.platform
         try:
             entry = self.fetch(pc)
+            if self.nonroot and entry.attention and self.vt.instruction_exit(entry, pc):
+                return  # a VM exit before the instruction
             if self._trace is not None:
                 self._trace(InstructionEvent(pc, self.cpl, entry.decoded, self.index))
             cpl = self.cpl
@@ -618,8 +659,7 @@ class CPU:
             if self.steps >= end:
                 self.stop(BUDGET)
                 break
-            self._service_interrupts()
-            if self.stop_reason is None:
+            if not self._service_interrupts() and self.stop_reason is None:
                 self._step()
 
     def _run_fast(self, end: int) -> None:
@@ -631,7 +671,8 @@ class CPU:
             if self.retired + self.deliveries >= end:
                 self.stop(BUDGET)
                 break
-            self._service_interrupts()
+            if self._service_interrupts():
+                continue  # non-root mode: an injection or a VM exit happened
             if self.stop_reason is not None:
                 break
             # As many fetch-cache hits as can run before the budget ends or the timer fires.

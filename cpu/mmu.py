@@ -58,6 +58,9 @@ def page_fault_error(protection: bool, access: int, cpl: int) -> int:
 class MMU:
     """Address translation for one CPU: `cr3` is the page-directory base, `tlb` the cache."""
 
+    #: Whether addresses are translated with cr0.PG = 0 too (`toyvisor.cpu.vt.NestedMMU`).
+    nested = False
+
     def __init__(self, memory: PhysicalMemory) -> None:
         self.memory = memory
         self.cr3 = 0

@@ -15,7 +15,7 @@ from types import MappingProxyType
 
 from . import spec
 from .faults import GuestFault
-from .table import INSTRUCTIONS, Instruction, Kind
+from .table import ALL_INSTRUCTIONS, Instruction, Kind
 
 #: Names the semantics may use besides the operands, ``pc``, ``npc``, ``R`` and ``cpu``.
 SEMANTICS_GLOBALS = MappingProxyType(
@@ -67,5 +67,5 @@ def _compile_factory(definition: Instruction) -> Callable:
     return namespace[f"make_{definition.mnemonic}"]
 
 
-#: opcode → handler factory, compiled once per process.
-FACTORIES = MappingProxyType({d.opcode: _compile_factory(d) for d in INSTRUCTIONS})
+#: opcode → handler factory (base ISA and extensions), compiled once per process.
+FACTORIES = MappingProxyType({d.opcode: _compile_factory(d) for d in ALL_INSTRUCTIONS})

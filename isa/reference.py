@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .spec import PLATFORM_SYMBOLS, Privilege
-from .table import INSTRUCTIONS, Instruction, Kind
+from .table import ALL_INSTRUCTIONS, EXIT, Instruction, Kind
 
 _FIELD_TEXT = {
     Kind.REG: "register",
@@ -32,18 +32,19 @@ def encoding_text(definition: Instruction) -> str:
     return " ".join([f"{definition.opcode:02x}", *fields])
 
 
-def text_table(instructions: tuple[Instruction, ...] = INSTRUCTIONS) -> str:
+def text_table(instructions: tuple[Instruction, ...] = ALL_INSTRUCTIONS) -> str:
     """The instruction table as aligned plain text (for the terminal)."""
     rows = [("opcode", "syntax", "class", "summary")]
     for d in instructions:
-        rows.append((f"{d.opcode:#04x}", d.syntax, d.privilege.value, d.summary))
+        cls = d.privilege.value + (f" [{d.extension}]" if d.extension else "")
+        rows.append((f"{d.opcode:#04x}", d.syntax, cls, d.summary))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(r[:3], widths)) + "  " + r[3] for r in rows
     )
 
 
-def markdown(instructions: tuple[Instruction, ...] = INSTRUCTIONS) -> str:
+def markdown(instructions: tuple[Instruction, ...] = ALL_INSTRUCTIONS) -> str:
     """The full ISA reference in Markdown (docs/isa-reference.md is this text)."""
     out = [
         "# ISA reference",
@@ -60,15 +61,22 @@ def markdown(instructions: tuple[Instruction, ...] = INSTRUCTIONS) -> str:
         "| privileged | #GP(0) when executed at CPL > 0 |",
         "| sensitive-unprivileged | reads or (fails to) change privileged state without trapping |",
         "",
+        "Instructions marked `vt` in the *extension* column belong to the hardware-virtualization "
+        "extension ([hardware-virtualization.md](hardware-virtualization.md)); the base ISA is the "
+        "rest. Each sensitive instruction's *non-root* line says what it does when a guest runs it "
+        "in the extension's non-root mode: a VM exit (when the named control selects it) or an "
+        "action on the guest's own state.",
+        "",
         "## Summary",
         "",
-        "| opcode | syntax | class | summary |",
-        "| --- | --- | --- | --- |",
+        "| opcode | syntax | class | extension | summary |",
+        "| --- | --- | --- | --- | --- |",
     ]
     for d in instructions:
         aliases = f" (alias {', '.join(f'`{a}`' for a in d.aliases)})" if d.aliases else ""
         out.append(
-            f"| `{d.opcode:#04x}` | `{d.syntax}`{aliases} | {d.privilege.value} | {d.summary} |"
+            f"| `{d.opcode:#04x}` | `{d.syntax}`{aliases} | {d.privilege.value} | "
+            f"{d.extension or ''} | {d.summary} |"
         )
     out += ["", "## Instructions", ""]
     for d in instructions:
@@ -80,9 +88,17 @@ def markdown(instructions: tuple[Instruction, ...] = INSTRUCTIONS) -> str:
         for op in d.operands:
             out.append(f"- `{op.name}`: {_FIELD_TEXT[op.kind]}")
         cls = d.privilege.value
-        if d.privilege is Privilege.SENSITIVE:
+        if d.privilege is Privilege.SENSITIVE and d.group:
             cls += f" (Robin & Irvine group: {d.group})"
         out.append(f"- Class: {cls}")
+        if d.extension:
+            out.append(f"- Extension: `{d.extension}`")
+        if d.nonroot == EXIT:
+            control = f"when exit control `{d.exit_control}` selects it" if d.exit_control else (
+                "always")
+            out.append(f"- Non-root mode: VM exit ({control})")
+        elif d.nonroot:
+            out.append("- Non-root mode: acts on the guest's own state (no exit)")
         if d.writes_flags:
             out.append("- Writes the condition flags")
         out += ["", "```python", d.semantics, "```", ""]

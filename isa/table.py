@@ -22,6 +22,14 @@ next instruction's address), ``GuestFault``, ``s32`` and the constants of `toyvi
 must do every access that can fault before it changes any register, so a faulting instruction
 leaves no trace (faults are restartable).  Unless the instruction `sets_pc`, the generated handler
 then moves ``cpu.pc`` to ``npc``; a privileged instruction's handler first raises #GP at CPL > 0.
+
+Extensions.  An instruction with ``extension="vt"`` belongs to the hardware-virtualization
+extension (docs/hardware-virtualization.md).  `INSTRUCTIONS` is the base ISA (what the seeds'
+Popek–Goldberg analysis is about), `EXTENSIONS` maps each extension to its instructions and
+`ALL_INSTRUCTIONS` is everything the machine decodes (`BY_OPCODE` and `BY_MNEMONIC` cover it).
+Every sensitive instruction also declares how it behaves in the extension's non-root mode
+(``nonroot``: "exit" or "guest-state", and for a configurable exit the deciding ``exit_control``);
+the extended Popek–Goldberg analysis is derived from those declarations.
 """
 
 from __future__ import annotations
@@ -75,6 +83,17 @@ class Instruction:
     group: str | None = None
     #: Condition flags the instruction writes (for the docs and translators).
     writes_flags: bool = False
+    #: The ISA extension the instruction belongs to ("vt"), or None for the base ISA.
+    extension: str | None = None
+    #: How a sensitive instruction behaves in the non-root mode of the "vt" extension
+    #: (docs/hardware-virtualization.md): "exit" (a VM exit, when `exit_control` selects it or
+    #: always when that is None) or "guest-state" (it acts, in hardware, on the guest's own copy of
+    #: the state).  None for innocuous instructions.
+    nonroot: str | None = None
+    #: The control that decides whether the instruction exits in non-root mode: "hlt", "io",
+    #: "invlpg", "lidt" (bits of the exit-controls word), "cr-read"/"cr-write" (the per-register
+    #: control-register exit bitmap); None for an unconditional exit.
+    exit_control: str | None = None
 
     @property
     def length(self) -> int:
@@ -138,6 +157,8 @@ def _operands(spec: str) -> tuple[Operand, ...]:
 _TABLE: list[Instruction] = []
 
 I, P, S = Privilege.INNOCUOUS, Privilege.PRIVILEGED, Privilege.SENSITIVE
+#: Values of `Instruction.nonroot`.
+EXIT, GUEST_STATE = "exit", "guest-state"
 
 
 def _def(mnemonic, opcode, operands, privilege, semantics, summary, **kw) -> None:
@@ -300,28 +321,33 @@ _def("brk", 0x41, "", I, "cpu.software_interrupt(VEC_BP, npc)",
 
 # --- privileged: #GP(0) at CPL > 0 --------------------------------------------------------------
 _def("iret", 0x42, "", P, "cpu.iret()",
-     "Return from a trap: pop error code, pc, cs, flags and sp.", sets_pc=True)
+     "Return from a trap: pop error code, pc, cs, flags and sp.", sets_pc=True,
+     nonroot=GUEST_STATE)
 _def("hlt", 0x43, "", P, "cpu.halt(npc)",
-     "Wait for an interrupt (IF = 1) or stop the machine (IF = 0).", sets_pc=True)
-_def("cli", 0x44, "", P, "cpu.flags &= ~FLAG_IF", "Disable interrupts.")
-_def("sti", 0x45, "", P, "cpu.flags |= FLAG_IF", "Enable interrupts.")
-_def("lidt", 0x46, "rs:reg@a", P, "cpu.idtr = R[rs]", "Load the interrupt-table base.")
+     "Wait for an interrupt (IF = 1) or stop the machine (IF = 0).", sets_pc=True,
+     nonroot=EXIT, exit_control="hlt")
+_def("cli", 0x44, "", P, "cpu.flags &= ~FLAG_IF", "Disable interrupts.", nonroot=GUEST_STATE)
+_def("sti", 0x45, "", P, "cpu.flags |= FLAG_IF", "Enable interrupts.", nonroot=GUEST_STATE)
+_def("lidt", 0x46, "rs:reg@a", P, "cpu.idtr = R[rs]", "Load the interrupt-table base.",
+     nonroot=EXIT, exit_control="lidt")
 _def("mtcr", 0x47, "creg:creg@a, rs:reg@b", P, "cpu.write_cr(creg, R[rs])",
-     "Write a control register.")
+     "Write a control register.", nonroot=EXIT, exit_control="cr-write")
 _def("mfcr", 0x48, "rd:reg@a, creg:creg@b", P, "R[rd] = cpu.read_cr(creg)",
-     "Read a control register.")
+     "Read a control register.", nonroot=EXIT, exit_control="cr-read")
 _def("invlpg", 0x49, "rs:reg@a", P, "cpu.invlpg(R[rs])",
-     "Drop the TLB entry of the page holding the address in rs.")
-_def("in", 0x4A, "rd:reg@a, port:port@c", P, "R[rd] = cpu.port_in(port)", "Read an I/O port.")
+     "Drop the TLB entry of the page holding the address in rs.", nonroot=EXIT,
+     exit_control="invlpg")
+_def("in", 0x4A, "rd:reg@a, port:port@c", P, "R[rd] = cpu.port_in(port)", "Read an I/O port.",
+     nonroot=EXIT, exit_control="io")
 _def("out", 0x4B, "port:port@c, rs:reg@a", P, "cpu.port_out(port, R[rs])",
-     "Write an I/O port.")
+     "Write an I/O port.", nonroot=EXIT, exit_control="io")
 
 # --- sensitive but unprivileged: they never trap (Robin & Irvine) --------------------------------
 _def("pushf", 0x50, "", S, """
     sp = (R[SP] - 4) & M32
     cpu.store32(sp, cpu.flags)
     R[SP] = sp
-    """, "Push flags, including the real IF.", group="sensitive-register")
+    """, "Push flags, including the real IF.", group="sensitive-register", nonroot=GUEST_STATE)
 _def("popf", 0x51, "", S, """
     v = cpu.load32(R[SP])
     R[SP] = (R[SP] + 4) & M32
@@ -330,36 +356,73 @@ _def("popf", 0x51, "", S, """
     else:
         cpu.flags = (v & FLAGS_MASK & ~FLAG_IF) | (cpu.flags & FLAG_IF)
     """, "Pop flags; outside ring 0 a change to IF is silently ignored (the 386 behaviour).",
-     group="sensitive-register")
+     group="sensitive-register", nonroot=GUEST_STATE)
 _def("sidt", 0x52, "rd:reg@a", S, "R[rd] = cpu.idtr",
-     "Read the interrupt-table base.", group="sensitive-register")
+     "Read the interrupt-table base.", group="sensitive-register", nonroot=GUEST_STATE)
 _def("smsw", 0x53, "rd:reg@a", S, "R[rd] = cpu.read_cr(CR0) & 0xFFFF",
-     "Read the low 16 bits of cr0 (the machine status word).", group="sensitive-register")
+     "Read the low 16 bits of cr0 (the machine status word).", group="sensitive-register",
+     nonroot=GUEST_STATE)
 _def("rdcs", 0x54, "rd:reg@a", S, "R[rd] = cpu.cpl",
-     "Read cs, whose low two bits are the current privilege level.", group="protection-system")
+     "Read cs, whose low two bits are the current privilege level.", group="protection-system",
+     nonroot=GUEST_STATE)
+
+# --- the "vt" extension: hardware-assisted virtualization (docs/hardware-virtualization.md) -----
+# In non-root mode both exit before executing (the `nonroot` column); what is below is their
+# root-mode semantics.
+_def("vmrun", 0x60, "rs:reg@a", P, "cpu.vmrun(R[rs], npc)",
+     "Enter non-root mode: save the host state, run the guest described by the control structure "
+     "at physical address rs until a VM exit, then continue after vmrun.",
+     sets_pc=True, extension="vt", nonroot=EXIT)
+_def("vmcall", 0x61, "", S, "raise GuestFault(VEC_UD, 0)",
+     "Hypercall: in non-root mode an unconditional VM exit (reason vmcall); #UD in root mode.",
+     extension="vt", nonroot=EXIT)
 
 del _m, _op, _cond, _text, _aliases
 
-#: Every instruction, in opcode order.
-INSTRUCTIONS: tuple[Instruction, ...] = tuple(sorted(_TABLE, key=lambda d: d.opcode))
-BY_OPCODE = MappingProxyType({d.opcode: d for d in INSTRUCTIONS})
+#: The base instruction set (what Popek & Goldberg's analysis of the seeds is about), in opcode
+#: order.
+INSTRUCTIONS: tuple[Instruction, ...] = tuple(
+    sorted((d for d in _TABLE if d.extension is None), key=lambda d: d.opcode)
+)
+#: The instructions of each ISA extension ("vt"), in opcode order.
+EXTENSIONS = MappingProxyType({
+    name: tuple(sorted((d for d in _TABLE if d.extension == name), key=lambda d: d.opcode))
+    for name in sorted({d.extension for d in _TABLE if d.extension is not None})
+})
+#: Every instruction the machine decodes: the base set and every extension, in opcode order.
+ALL_INSTRUCTIONS: tuple[Instruction, ...] = tuple(sorted(_TABLE, key=lambda d: d.opcode))
+BY_OPCODE = MappingProxyType({d.opcode: d for d in ALL_INSTRUCTIONS})
 #: Mnemonics and aliases (lower case) → definition.
 BY_MNEMONIC = MappingProxyType(
-    {name: d for d in INSTRUCTIONS for name in (d.mnemonic, *d.aliases)}
+    {name: d for d in ALL_INSTRUCTIONS for name in (d.mnemonic, *d.aliases)}
 )
+
+
+def instruction_set(extension: str | None = None) -> tuple[Instruction, ...]:
+    """The base instructions, plus those of `extension` ("vt") when given, in opcode order."""
+    if extension is None:
+        return INSTRUCTIONS
+    if extension not in EXTENSIONS:
+        raise ValueError(f"no ISA extension {extension!r} (known: {', '.join(EXTENSIONS)})")
+    return tuple(sorted((*INSTRUCTIONS, *EXTENSIONS[extension]), key=lambda d: d.opcode))
 
 
 def _check_table() -> None:
     """Catch table mistakes at import time, where they are cheapest to find."""
-    if len(BY_OPCODE) != len(INSTRUCTIONS) or not all(0 < d.opcode < 256 for d in INSTRUCTIONS):
+    if len(BY_OPCODE) != len(ALL_INSTRUCTIONS) or not all(
+            0 < d.opcode < 256 for d in ALL_INSTRUCTIONS):
         raise AssertionError("opcodes must be unique and in 1..255")
-    if len(BY_MNEMONIC) != sum(1 + len(d.aliases) for d in INSTRUCTIONS):
+    if len(BY_MNEMONIC) != sum(1 + len(d.aliases) for d in ALL_INSTRUCTIONS):
         raise AssertionError("mnemonics and aliases must be unique")
-    for d in INSTRUCTIONS:
+    for d in ALL_INSTRUCTIONS:
         fields = [f for op in d.operands for f in (("b", "c") if op.field == "bc" else (op.field,))]
         if len(fields) != len(set(fields)):
             raise AssertionError(f"{d.mnemonic}: two operands share a field")
         compile(d.semantics, d.mnemonic, "exec")
+        if d.sensitive != (d.nonroot is not None) or d.nonroot not in (None, EXIT, GUEST_STATE):
+            raise AssertionError(f"{d.mnemonic}: sensitive instructions (only) declare `nonroot`")
+        if d.exit_control is not None and d.nonroot != EXIT:
+            raise AssertionError(f"{d.mnemonic}: an exit control needs nonroot={EXIT!r}")
 
 
 _check_table()

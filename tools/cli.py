@@ -19,7 +19,7 @@ from toyvisor.isa import popek_goldberg, reference
 from toyvisor.isa.errors import ToyvisorError
 from toyvisor.isa.files import write_atomic
 from toyvisor.isa.spec import PLATFORM_SYMBOLS
-from toyvisor.isa.table import INSTRUCTIONS
+from toyvisor.isa.table import ALL_INSTRUCTIONS, EXTENSIONS
 
 from . import runner
 from .guest import SOURCE_SUFFIXES, load_guest
@@ -107,14 +107,31 @@ def disasm_command(target: Path, includes) -> None:
               help="File whose contents back the block device.")
 @click.option("--memory", type=click.IntRange(min=4096, max=1 << 30),
               help="RAM size in bytes.")
+@click.option("--vmm", "vmm_name", metavar="NAME",
+              help="Run under a VMM strategy (trap-emulate, trap-emulate:0/3/3, ...) and compare "
+                   "with the bare machine.")
+@click.option("--ring-model", type=click.Choice(["0/1/3", "0/3/3"]),
+              help="Ring model of trap-emulate (default 0/1/3).")
+@click.option("--placement", type=click.Choice(["system", "hosted"]), default="system",
+              show_default=True, help="VMM placement: type 1 (system) or type 2 (hosted).")
 @include_option
 @user_errors
 def run_command(guest: Path, max_steps, as_json, trace, console_input, disk, memory,
-                includes) -> None:
-    """Boot GUEST (a guest directory, an assembly file or an image) on the bare machine."""
+                vmm_name, ring_model, placement, includes) -> None:
+    """Boot GUEST (a guest directory, an assembly file or an image) on the bare machine, or
+    under a VMM with --vmm."""
     loaded = load_guest(guest, include_paths=tuple(includes))
     loaded = runner.with_overrides(
         loaded, max_steps=max_steps, console_input=console_input, disk=disk, memory=memory)
+    if vmm_name is not None:
+        vm_result = runner.run_vmm(loaded, vmm_name, ring_model=ring_model, placement=placement)
+        if as_json:
+            click.echo(json.dumps(vm_result.to_dict(), indent=2))
+        else:
+            click.echo(runner.vmm_result_text(vm_result), nl=False)
+        if vm_result.stop_reason != "halted":
+            sys.exit(2)
+        return
     tracer = runner.Tracer(loaded.image, click.echo) if trace else None
     result = runner.run(loaded, trace=tracer)
     if as_json:
@@ -131,14 +148,18 @@ def run_command(guest: Path, max_steps, as_json, trace, console_input, disk, mem
 @click.option("--json", "as_json", is_flag=True, help="The table (or, with --check, the verdict) as JSON.")
 @click.option("--check", is_flag=True,
               help="Apply Popek & Goldberg's theorems to the table: is the ISA virtualizable?")
+@click.option("--extension", type=click.Choice(sorted(EXTENSIONS)),
+              help="With --check: judge the ISA with this extension, in its non-root mode.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write to this file instead of standard output.")
 @user_errors
 def isa_command(markdown: bool, symbols: bool, as_json: bool, check: bool,
-                output: Path | None) -> None:
+                extension: str | None, output: Path | None) -> None:
     """Show the instruction table with each instruction's privilege class."""
+    if extension is not None and not check:
+        raise click.UsageError("--extension only applies to --check")
     if check:
-        verdict = popek_goldberg.analyze()
+        verdict = popek_goldberg.analyze(extension=extension)
         text = json.dumps(verdict.to_dict(), indent=2) + "\n" if as_json else verdict.report()
     elif symbols:
         text = "".join(f"{name} = {value:#x}\n" for name, value in PLATFORM_SYMBOLS.items())
@@ -148,8 +169,9 @@ def isa_command(markdown: bool, symbols: bool, as_json: bool, check: bool,
         text = json.dumps([
             {"mnemonic": d.mnemonic, "opcode": d.opcode, "syntax": d.syntax,
              "class": d.privilege.value, "group": d.group, "length": d.length,
-             "aliases": list(d.aliases), "summary": d.summary}
-            for d in INSTRUCTIONS], indent=2) + "\n"
+             "aliases": list(d.aliases), "summary": d.summary, "extension": d.extension,
+             "nonroot": d.nonroot, "exit_control": d.exit_control}
+            for d in ALL_INSTRUCTIONS], indent=2) + "\n"
     else:
         text = reference.text_table() + "\n"
     if output:

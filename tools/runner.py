@@ -63,6 +63,35 @@ def result_text(guest: Guest, result: RunResult) -> str:
     return "".join(lines)
 
 
+def run_vmm(guest: Guest, strategy: str, *, ring_model: str | None = None,
+            placement: str = "system"):
+    """Run `guest` under a VMM strategy, compared with the bare machine (`toyvisor.vmm`)."""
+    from toyvisor.vmm import run_guest
+
+    return run_guest(guest, strategy, ring_model=ring_model, placement=placement)
+
+
+def vmm_result_text(result) -> str:
+    """Human-readable output of a VMM run: the console, then the VMM's numbers."""
+    lines = [result.console if result.console.endswith("\n") or not result.console
+             else result.console + "\n"]
+    lines.append(f"--- {result.guest} under {result.strategy} ({result.placement}): "
+                 f"{result.stop_reason} after {result.guest_instructions:,} instructions, "
+                 f"{result.vmm_entries:,} VMM entries, efficiency {result.efficiency:.3f}, "
+                 f"{result.cycles:,} cycles (slowdown {result.slowdown:.1f}x)\n")
+    if result.by_cause:
+        causes = ", ".join(f"{cause} {count:,}" for cause, count in result.by_cause.items())
+        lines.append(f"--- causes: {causes}\n")
+    lines.append(f"--- equivalent to the bare machine: {'yes' if result.equivalent else 'NO'}\n")
+    if result.divergence:
+        lines.append(f"--- divergence: {result.divergence}\n")
+    for violation in result.resource_violations:
+        lines.append(f"--- resource violation: {violation}\n")
+    if result.fault_report:
+        lines.append(result.fault_report.rstrip("\n") + "\n")
+    return "".join(lines)
+
+
 class Tracer:
     """A trace callback that prints each instruction with its source line and each trap."""
 

@@ -1,1 +1,36 @@
-"""toyvisor.vmm."""
+"""toyvisor.vmm: virtual machine monitors (docs/vmm-design.md).
+
+    >>> from toyvisor.tools.guest import load_guest
+    >>> from toyvisor.vmm import run_guest
+    >>> result = run_guest(load_guest("minikernel"), "trap-emulate", ring_model="0/3/3")
+    >>> result.equivalent, result.vmm_entries, result.by_cause["vmm:privileged"]
+"""
+
+from __future__ import annotations
+
+from .hypervisor import Hypervisor
+from .result import VMRunResult
+from .strategies import STRATEGIES, Strategy, StrategyError, make_strategy, register
+from .vm import VM, VMError, VMSnapshot
+
+
+def run_guest(guest, strategy: str = "native", *, ring_model: str | None = None,
+              placement: str = "system", max_steps: int | None = None,
+              check_equivalence: bool = True) -> VMRunResult:
+    """Run `guest` under `strategy` (``"trap-emulate"``, ``"trap-emulate:0/3/3"``, ...).
+
+    Unless `check_equivalence` is False the guest also runs natively with the same budget, and
+    the result carries ``equivalent``, ``divergence`` (first divergent instruction and why) and
+    ``slowdown``.  `ring_model` is the variant of ``trap-emulate`` when the spec names none.
+    """
+    from .equivalence import check
+
+    chosen = make_strategy(strategy, ring_model)
+    result = chosen.run(guest, placement=placement, max_steps=max_steps)
+    if check_equivalence and chosen.name != "native":
+        result = check(guest, chosen, result, placement=placement, max_steps=max_steps)
+    return result
+
+
+__all__ = ["Hypervisor", "STRATEGIES", "Strategy", "StrategyError", "VM", "VMError",
+           "VMRunResult", "VMSnapshot", "make_strategy", "register", "run_guest"]

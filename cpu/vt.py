@@ -1,0 +1,544 @@
+"""The "vt" extension's mechanism: root and non-root mode, VM entry and exit, nested paging.
+
+docs/hardware-virtualization.md is the user-level description; `toyvisor.isa.vt` holds the
+control structure's layout and the constants.  This module is what the CPU calls at the few
+places where it already leaves its fast path (see `toyvisor.cpu.cpu.CPU`):
+
+- `VirtualizationUnit.enter` — ``vmrun rs`` and `CPU.vm_enter`: save the host context, load the
+  guest state from the control structure, switch to non-root mode.
+- `VirtualizationUnit.instruction_exit` — on the careful path, before a sensitive instruction
+  runs: does it exit (its table row's ``nonroot``/``exit_control`` and the control fields)?
+- `VirtualizationUnit.intercept_event` — at the start of `CPU.deliver`: exception-bitmap exits and
+  nested page faults.
+- `VirtualizationUnit.service` — between instruction chunks, in place of the bare-metal interrupt
+  check: event injection, external-interrupt and interrupt-window exits.
+- `VirtualizationUnit.exit` — store the guest state and the exit information, restore the host
+  context, then hand the exit to ``cpu.monitor.vm_exit`` when the monitor has one.
+
+In non-root mode the CPU's own architectural fields (``regs``, ``pc``, ``flags``, ``cpl``,
+``idtr``, ``cr0``, ``cr2``, ``ksp``, ``mmu.cr3``) *are* the guest's: every instruction that does not
+exit acts on them exactly as on bare metal.  The host's are kept aside in a `HostState` (the
+"host save area") and its MMU, with its TLB, is kept too: the guest gets a fresh MMU at each entry
+(a plain one, or a `NestedMMU` with nested paging), so the TLB is in effect tagged by mode.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING
+
+import attrs
+
+from toyvisor.isa import vt as V
+from toyvisor.isa.faults import GuestFault
+from toyvisor.isa.spec import (
+    CR0,
+    CR0_MASK,
+    FLAG_IF,
+    FLAGS_MASK,
+    M32,
+    NUM_REGS,
+    PAGE_MASK,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    PTE_A,
+    PTE_D,
+    PTE_FRAME,
+    PTE_P,
+    PTE_PL_SHIFT,
+    PTE_W,
+    VEC_BP,
+    VEC_GP,
+    VEC_IRQ0,
+    VEC_PF,
+)
+from toyvisor.isa.table import EXIT
+
+from .errors import MachineError
+from .memory import PhysicalMemory
+from .mmu import FETCH, MMU, READ, WRITE, page_fault_error
+
+if TYPE_CHECKING:
+    from .cpu import CPU
+    from .decode import CodeEntry
+
+_WORDS = V.VMCS_SIZE // 4
+_VMCS = struct.Struct(f"<{_WORDS}I")
+_NPF_ACCESS = {READ: V.NPF_READ, WRITE: V.NPF_WRITE, FETCH: V.NPF_FETCH}
+
+
+@attrs.frozen
+class VMExit:
+    """One VM exit, as handed to ``monitor.vm_exit(cpu, exit)`` (also written to the structure).
+
+    `pc` is where the guest resumes (`EXIT_PC`): the exiting instruction for instruction exits and
+    faults, the saved pc for traps and interrupts.  `interruption` is ``(vector, error, source)``
+    for an "exception" exit; `vectoring` the event whose delivery was interrupted by the exit
+    (re-inject it), or None.
+    """
+
+    reason: str
+    vmcs: int
+    pc: int
+    qualification: int = 0
+    instruction_length: int = 0
+    guest_physical: int | None = None
+    guest_linear: int | None = None
+    interruption: tuple[int, int, str] | None = None
+    vectoring: tuple[int, int, str] | None = None
+
+    @property
+    def number(self) -> int:
+        """The basic exit-reason number (`toyvisor.isa.vt.EXIT_REASONS`)."""
+        return V.REASON_NUMBERS[self.reason]
+
+
+@attrs.define
+class HostState:
+    """The root-mode context saved at VM entry and restored at VM exit."""
+
+    regs: list[int]
+    pc: int
+    flags: int
+    cpl: int
+    idtr: int
+    cr0: int
+    cr2: int
+    ksp: list[int]
+    mmu: MMU
+
+
+class ControlStructure:
+    """Named access to a control structure in physical memory (for VMMs and tests).
+
+        vmcs = ControlStructure(machine.memory, 0x8000).initialize()
+        vmcs.set_guest(pc=0x1000, flags=0, cpl=0)
+        vmcs[EXIT_CONTROLS] = EXIT_HLT | EXIT_EXTERNAL_INTERRUPT
+    """
+
+    def __init__(self, memory: PhysicalMemory, address: int) -> None:
+        if address & 3 or address < 0 or address + V.VMCS_SIZE > memory.size:
+            raise MachineError(f"a control structure at {address:#x} does not fit in RAM "
+                               f"(needs {V.VMCS_SIZE} bytes, 4-byte aligned)")
+        self.memory = memory
+        self.address = address
+
+    def initialize(self) -> ControlStructure:
+        """Zero the structure and write its revision word."""
+        self.memory.write(self.address, bytes(V.VMCS_SIZE))
+        self[V.REVISION] = V.VMCS_REVISION
+        return self
+
+    def __getitem__(self, offset: int) -> int:
+        return self.memory.read32(self.address + offset)
+
+    def __setitem__(self, offset: int, value: int) -> None:
+        self.memory.write32(self.address + offset, value & M32)
+
+    def guest_state(self) -> dict[str, int]:
+        """The guest-state area by name (r0..r15, pc, flags, cpl, idtr, cr0, cr2, cr3, ksp0..2)."""
+        return {name: self[offset] for name, offset in V.GUEST_STATE_FIELDS}
+
+    def set_guest(self, **fields: int) -> None:
+        """Write guest-state fields by name (`guest_state`'s names)."""
+        offsets = dict(V.GUEST_STATE_FIELDS)
+        for name, value in fields.items():
+            if name not in offsets:
+                raise MachineError(f"no guest-state field {name!r}")
+            self[offsets[name]] = value
+
+    def inject(self, vector: int, source: str = "interrupt", error: int = 0) -> None:
+        """Ask the next VM entry to deliver `vector` through the guest's table."""
+        self[V.INJECT_ERROR] = error
+        self[V.INJECT_EVENT] = V.event_word(vector, source)
+
+
+def nested_translate(memory: PhysicalMemory, root: int, gpa: int) -> tuple[int, bool] | None:
+    """(host-physical address, writable) of guest-physical `gpa` under the nested table at `root`,
+    or None when it is not mapped.  What a VMM uses to reach guest memory in generation 2."""
+    pde_address = (root & PTE_FRAME) | ((gpa >> 22) << 2)
+    if pde_address + 4 > memory.size:
+        return None
+    pde = memory.read32(pde_address)
+    if not pde & PTE_P:
+        return None
+    pte_address = (pde & PTE_FRAME) | (((gpa >> PAGE_SHIFT) & 0x3FF) << 2)
+    if pte_address + 4 > memory.size:
+        return None
+    pte = memory.read32(pte_address)
+    if not pte & PTE_P or (pte & PTE_FRAME) >= memory.size:
+        return None
+    return (pte & PTE_FRAME) | (gpa & PAGE_MASK), bool(pde & pte & PTE_W)
+
+
+class NestedMMU(MMU):
+    """The guest's MMU with nested paging: guest-virtual → guest-physical → host-physical.
+
+    With the guest's paging off its linear addresses are guest-physical; with it on, the two-level
+    walk of docs/machine.md runs on guest-physical addresses, and each access of the walk (the
+    directory entry, the table entry, their A/D updates) and the final access are translated
+    through the nested table at `root` (same two-level format; P and W are honoured, PL is ignored
+    and the nested table's own A/D bits are not set).  A nested miss or a write to a nested
+    read-only page raises the nested-page-fault pseudo-exception, which the CPU turns into a VM
+    exit.  The TLB caches the combined translation with the intersection of permissions; its
+    entries extend the base MMU's (frame, pl, write_ok, ...) so the CPU's fast paths use them
+    unchanged.
+    """
+
+    nested = True
+
+    def __init__(self, memory: PhysicalMemory, cpu: CPU, root: int) -> None:
+        super().__init__(memory)
+        self.cpu = cpu
+        self.root = root & PTE_FRAME
+
+    def translate(self, va: int, cpl: int, access: int) -> int:
+        vpn = va >> PAGE_SHIFT
+        entry = self.tlb.get(vpn)
+        if entry is None:
+            entry = self._walk(va, cpl, access)
+        (frame, pl, write_ok, writable, pte_hpa, frame_w, frame_gpa, pte_gpa,
+         pte_w) = entry
+        if cpl > pl or (access == WRITE and not writable):
+            raise GuestFault(VEC_PF, page_fault_error(True, access, cpl), va)
+        if access == WRITE and not write_ok:
+            if not frame_w:
+                self._fault(frame_gpa | (va & PAGE_MASK), va, WRITE, True, False)
+            if pte_hpa is not None:
+                if not pte_w:
+                    self._fault(pte_gpa, va, WRITE, True, True)
+                memory = self.memory
+                memory.write32(pte_hpa, memory.read32(pte_hpa) | PTE_D)
+            self.tlb[vpn] = (frame, pl, True, True, pte_hpa, True, frame_gpa, pte_gpa, pte_w)
+        return frame | (va & PAGE_MASK)
+
+    def _fault(self, gpa: int, linear: int, access: int, present: bool, walk: bool):
+        qualification = _NPF_ACCESS[access] | (V.NPF_PRESENT if present else 0)
+        self.cpu.vt.nested_fault = (gpa & M32, linear, qualification | (V.NPF_WALK if walk else 0))
+        raise GuestFault(V.VEC_NESTED_PAGE_FAULT, 0, linear)
+
+    def _nested(self, gpa: int, access: int, linear: int, walk: bool) -> tuple[int, bool]:
+        found = nested_translate(self.memory, self.root, gpa)
+        if found is None:
+            self._fault(gpa, linear, access, False, walk)
+        if access == WRITE and not found[1]:
+            self._fault(gpa, linear, access, True, walk)
+        return found
+
+    def _walk(self, va: int, cpl: int, access: int):
+        memory = self.memory
+        self.walks += 1
+        if not self.cpu.paging:
+            hpa, w = self._nested(va, access, va, False)
+            entry = (hpa & PTE_FRAME, 3, w, True, None, w, va & PTE_FRAME, None, False)
+            self.tlb[va >> PAGE_SHIFT] = entry
+            return entry
+        pde_gpa = (self.cr3 & PTE_FRAME) | ((va >> 22) << 2)
+        pde_hpa, pde_w = self._nested(pde_gpa, READ, va, True)
+        pde = memory.read32(pde_hpa)
+        if not pde & PTE_P:
+            raise GuestFault(VEC_PF, page_fault_error(False, access, cpl), va)
+        pte_gpa = (pde & PTE_FRAME) | (((va >> PAGE_SHIFT) & 0x3FF) << 2)
+        pte_hpa, pte_w = self._nested(pte_gpa, READ, va, True)
+        pte = memory.read32(pte_hpa)
+        if not pte & PTE_P:
+            raise GuestFault(VEC_PF, page_fault_error(False, access, cpl), va)
+        pl = min((pde >> PTE_PL_SHIFT) & 3, (pte >> PTE_PL_SHIFT) & 3)
+        writable = bool(pde & pte & PTE_W)
+        if cpl > pl or (access == WRITE and not writable):
+            raise GuestFault(VEC_PF, page_fault_error(True, access, cpl), va)
+        frame_gpa = pte & PTE_FRAME
+        hpa, frame_w = self._nested(frame_gpa | (va & PAGE_MASK), access, va, False)
+        dirty = access == WRITE
+        new_pte = pte | PTE_A | (PTE_D if dirty else 0)
+        # Every check before any write: a walk that faults leaves no A/D bit behind.
+        if not pde & PTE_A and not pde_w:
+            self._fault(pde_gpa, va, WRITE, True, True)
+        if new_pte != pte and not pte_w:
+            self._fault(pte_gpa, va, WRITE, True, True)
+        if not pde & PTE_A:
+            memory.write32(pde_hpa, pde | PTE_A)
+        if new_pte != pte:
+            memory.write32(pte_hpa, new_pte)
+        dirty = dirty or bool(pte & PTE_D)
+        entry = (hpa & PTE_FRAME, pl, writable and dirty and frame_w, writable, pte_hpa, frame_w,
+                 frame_gpa, pte_gpa, pte_w)
+        self.tlb[va >> PAGE_SHIFT] = entry
+        return entry
+
+
+class VirtualizationUnit:
+    """The per-CPU state of the "vt" extension (``cpu.vt``); see the module docstring."""
+
+    def __init__(self, cpu: CPU) -> None:
+        self.cpu = cpu
+        #: Physical address of the current control structure (None in root mode).
+        self.vmcs: int | None = None
+        self.host: HostState | None = None
+        self.exit_controls = 0
+        self.exception_bitmap = 0
+        self.cr_exits = 0
+        self.cr0_mask = 0
+        self.cr0_shadow = 0
+        #: The event to deliver before the first guest instruction: (vector, error, source).
+        self.pending_injection: tuple[int, int, str] | None = None
+        #: Set by `NestedMMU` before it raises: (guest-physical, guest-linear, qualification).
+        self.nested_fault: tuple[int, int, int] | None = None
+        self.last_exit: VMExit | None = None
+        # statistics
+        #: Guest instructions retired in non-root mode.
+        self.guest_instructions = 0
+        #: Events the hardware delivered through the guest's own table (no exit).
+        self.guest_traps = 0
+        self._entry_retired = 0
+        self._injecting = False
+
+    # -- VM entry --------------------------------------------------------------------------------
+
+    def enter(self, address: int, host_pc: int, *, retiring: bool = False) -> None:
+        """VM entry from the structure at physical `address`; the host resumes at `host_pc`.
+
+        Raises #GP(0) (a `GuestFault`) for a misaligned or out-of-RAM structure, a wrong revision
+        word or a nested root outside RAM, leaving every state unchanged.  `retiring` is True
+        when called by the ``vmrun`` instruction (which retires after entering).
+        """
+        cpu = self.cpu
+        if cpu.nonroot:
+            raise MachineError("VM entry while already in non-root mode")
+        memory = cpu.memory
+        address &= M32
+        if address & 3 or address + V.VMCS_SIZE > memory.size:
+            raise GuestFault(VEC_GP, 0)
+        words = _VMCS.unpack(memory.read(address, V.VMCS_SIZE))
+
+        def word(offset: int) -> int:
+            return words[offset >> 2]
+
+        if word(V.REVISION) != V.VMCS_REVISION:
+            raise GuestFault(VEC_GP, 0)
+        nested = bool(word(V.NESTED_CONTROL) & V.NESTED_ENABLE)
+        root = word(V.NESTED_ROOT) & PTE_FRAME
+        if nested and root + PAGE_SIZE > memory.size:
+            raise GuestFault(VEC_GP, 0)
+        self.host = HostState(list(cpu.regs), host_pc, cpu.flags, cpu.cpl, cpu.idtr, cpu.cr0,
+                              cpu.cr2, list(cpu.ksp), cpu.mmu)
+        guest_mmu = NestedMMU(memory, cpu, root) if nested else MMU(memory)
+        guest_mmu.cr3 = word(V.GUEST_CR3)
+        cpu.regs[:] = [word(V.GUEST_REGS + 4 * n) for n in range(NUM_REGS)]
+        cpu.pc = word(V.GUEST_PC)
+        cpu.flags = word(V.GUEST_FLAGS) & FLAGS_MASK
+        cpu.cpl = word(V.GUEST_CPL) & 3
+        cpu.idtr = word(V.GUEST_IDTR)
+        cpu.cr0 = word(V.GUEST_CR0) & CR0_MASK
+        cpu.cr2 = word(V.GUEST_CR2)
+        cpu.ksp[:] = [word(V.GUEST_KSP + 4 * n) for n in range(3)]
+        cpu.mmu = guest_mmu
+        self.exit_controls = word(V.EXIT_CONTROLS)
+        self.exception_bitmap = word(V.EXCEPTION_BITMAP)
+        self.cr_exits = word(V.CR_EXITS)
+        self.cr0_mask = word(V.CR0_GUEST_HOST_MASK)
+        self.cr0_shadow = word(V.CR0_READ_SHADOW)
+        inject = word(V.INJECT_EVENT)
+        self.pending_injection = None
+        if inject & V.INJECT_VALID:
+            source = V.EVENT_SOURCES.get((inject >> V.EVENT_TYPE_SHIFT) & 7, "interrupt")
+            self.pending_injection = (inject & V.EVENT_VECTOR_MASK, word(V.INJECT_ERROR), source)
+            memory.write32(address + V.INJECT_EVENT, inject & ~V.INJECT_VALID)
+        self.vmcs = address
+        self.nested_fault = None
+        self._entry_retired = cpu.retired + (1 if retiring else 0)
+        cpu.nonroot = True
+        cpu._select_access_paths()
+        cpu.flush_fetch()
+
+    # -- the CPU's hooks ------------------------------------------------------------------------
+
+    def guest_cr0(self) -> int:
+        """cr0 as the guest reads it (mfcr without exit, smsw): VMM-owned bits from the shadow."""
+        mask = self.cr0_mask
+        return (self.cpu.cr0 & ~mask) | (self.cr0_shadow & mask)
+
+    def external_exits(self) -> bool:
+        return bool(self.exit_controls & V.EXIT_EXTERNAL_INTERRUPT)
+
+    def instruction_exit(self, entry: CodeEntry, pc: int) -> bool:
+        """Before a sensitive instruction runs in non-root mode: exit if its control says so."""
+        decoded = entry.decoded
+        definition = decoded.definition
+        if definition.nonroot != EXIT:
+            return False
+        control = definition.exit_control
+        fields = decoded.fields
+        if control is not None:
+            cpu = self.cpu
+            if definition.privileged and cpu.cpl:
+                return False  # the privilege check (#GP) comes before the exit
+            if control == "cr-read":
+                if not self.cr_exits >> (V.CR_READ_SHIFT + fields["creg"]) & 1:
+                    return False
+            elif control == "cr-write":
+                if not self.cr_exits >> fields["creg"] & 1:
+                    return False
+            elif not self.exit_controls & V.EXIT_CONTROL_BITS[control]:
+                return False
+        mnemonic = definition.mnemonic
+        qualification = 0
+        R = self.cpu.regs
+        if mnemonic == "in":
+            qualification = fields["port"] | V.IO_IN | (fields["rd"] << V.IO_REG_SHIFT)
+        elif mnemonic == "out":
+            qualification = fields["port"] | (fields["rs"] << V.IO_REG_SHIFT)
+        elif mnemonic == "mfcr":
+            qualification = fields["creg"] | V.CR_READ | (fields["rd"] << V.CR_REG_SHIFT)
+        elif mnemonic == "mtcr":
+            qualification = fields["creg"] | (fields["rs"] << V.CR_REG_SHIFT)
+        elif mnemonic in ("invlpg", "lidt", "vmrun"):
+            qualification = R[fields["rs"]]
+        self.exit(V.INSTRUCTION_REASONS[mnemonic], pc, qualification=qualification,
+                  instruction_length=definition.length)
+        return True
+
+    def intercept_event(self, vector: int, error: int, pc: int, source: str,
+                        address: int | None) -> bool:
+        """At the start of delivery in non-root mode: exit for a nested page fault or a vector
+        selected by the exception bitmap; otherwise count a guest trap and let delivery run."""
+        if vector == V.VEC_NESTED_PAGE_FAULT:
+            self._nested_page_fault_exit(pc)
+            return True
+        injecting, self._injecting = self._injecting, False
+        if (not injecting and vector < 32 and self.exception_bitmap >> vector & 1
+                and (source == "exception" or (source == "software" and vector == VEC_BP))):
+            self.exit("exception", pc, qualification=(address or 0) if vector == VEC_PF else 0,
+                      guest_linear=address, interruption=(vector, error, source))
+            return True
+        self.guest_traps += 1
+        return False
+
+    def delivery_fault(self, fault: GuestFault, vector: int, error: int, pc: int,
+                       source: str) -> bool:
+        """A fault while delivering an event: a nested page fault exits, recording the event as
+        vectoring information; anything else is the guest's (#DF) and returns False."""
+        if fault.vector != V.VEC_NESTED_PAGE_FAULT:
+            return False
+        self._nested_page_fault_exit(pc, vectoring=(vector, error, source))
+        return True
+
+    def triple_fault(self, pc: int) -> None:
+        self.exit("triple-fault", pc)
+
+    def service(self) -> bool:
+        """Between instructions in non-root mode (the interpreter's interrupt check).
+
+        Returns True when it injected an event or caused an exit (the interpreter re-examines
+        the state and the budget before running anything), False to run guest code.
+        """
+        cpu = self.cpu
+        if self.pending_injection is not None:
+            vector, error, source = self.pending_injection
+            self.pending_injection = None
+            self._injecting = True
+            try:
+                cpu.deliver(vector, error, cpu.pc, source)
+            except GuestFault as fault:  # an injected `int n` refused by its gate
+                cpu.deliver(fault.vector, fault.error, cpu.pc, "exception", fault.address)
+            finally:
+                self._injecting = False
+            return True
+        controls = self.exit_controls
+        pic = cpu.platform.pic
+        if controls & V.EXIT_EXTERNAL_INTERRUPT:
+            if pic.deliverable():
+                qualification = 0
+                if controls & V.EXIT_ACK_INTERRUPT:
+                    qualification = VEC_IRQ0 + pic.acknowledge()
+                self.exit("external-interrupt", cpu.pc, qualification=qualification)
+                return True
+        if controls & V.EXIT_INTERRUPT_WINDOW and cpu.flags & FLAG_IF:
+            self.exit("interrupt-window", cpu.pc)
+            return True
+        if not controls & V.EXIT_EXTERNAL_INTERRUPT and cpu.flags & FLAG_IF:
+            line = pic.acknowledge()
+            if line is not None:
+                cpu.deliver(VEC_IRQ0 + line, 0, cpu.pc, "interrupt")
+        return False
+
+    # -- VM exit ---------------------------------------------------------------------------------
+
+    def _nested_page_fault_exit(self, pc: int, vectoring=None) -> None:
+        gpa, linear, qualification = self.nested_fault or (0, 0, 0)
+        self.nested_fault = None
+        self.exit("nested-page-fault", pc, qualification=qualification, guest_physical=gpa,
+                  guest_linear=linear, vectoring=vectoring)
+
+    def exit(self, reason: str, pc: int, *, qualification: int = 0, instruction_length: int = 0,
+             guest_physical: int | None = None, guest_linear: int | None = None,
+             interruption: tuple[int, int, str] | None = None,
+             vectoring: tuple[int, int, str] | None = None) -> None:
+        """VM exit: store the guest state (resuming at `pc`) and the exit information, restore
+        the host context, count the exit, then call ``cpu.monitor.vm_exit`` if there is one."""
+        cpu = self.cpu
+        host = self.host
+        address = self.vmcs
+        words = list(_VMCS.unpack(cpu.memory.read(address, V.VMCS_SIZE)))
+
+        def put(offset: int, value: int) -> None:
+            words[offset >> 2] = value & M32
+
+        for n in range(NUM_REGS):
+            put(V.GUEST_REGS + 4 * n, cpu.regs[n])
+        put(V.GUEST_PC, pc)
+        put(V.GUEST_FLAGS, cpu.flags)
+        put(V.GUEST_CPL, cpu.cpl)
+        put(V.GUEST_IDTR, cpu.idtr)
+        put(V.GUEST_CR0, cpu.cr0)
+        put(V.GUEST_CR2, cpu.cr2)
+        put(V.GUEST_CR3, cpu.mmu.cr3)
+        for n in range(3):
+            put(V.GUEST_KSP + 4 * n, cpu.ksp[n])
+        put(V.EXIT_REASON, V.REASON_NUMBERS[reason])
+        put(V.EXIT_QUALIFICATION, qualification)
+        put(V.EXIT_GUEST_PHYSICAL, guest_physical or 0)
+        put(V.EXIT_GUEST_LINEAR, guest_linear or 0)
+        put(V.EXIT_INSTRUCTION_LENGTH, instruction_length)
+        put(V.EXIT_PC, pc)
+        for field, event in ((V.EXIT_INTERRUPTION, interruption), (V.EXIT_VECTORING, vectoring)):
+            put(field, V.event_word(event[0], event[2]) if event else 0)
+            put(field + 4, event[1] if event else 0)
+        cpu.memory.write(address, _VMCS.pack(*words))
+
+        self.guest_instructions += cpu.retired - self._entry_retired
+        cpu.regs[:] = host.regs
+        cpu.pc = host.pc
+        cpu.flags = host.flags
+        cpu.cpl = host.cpl
+        cpu.idtr = host.idtr
+        cpu.cr0 = host.cr0
+        cpu.cr2 = host.cr2
+        cpu.ksp[:] = host.ksp
+        cpu.mmu = host.mmu
+        cpu.nonroot = False
+        self.vmcs = None
+        self.host = None
+        self.pending_injection = None
+        cpu._select_access_paths()
+        cpu.flush_fetch()
+
+        cpu.vm_exits[reason] = cpu.vm_exits.get(reason, 0) + 1
+        cpu.vmm_entries += 1
+        cpu.deliveries += 1  # an exit is a step of the budget, like a delivered event
+        record = VMExit(reason, address, pc, qualification, instruction_length, guest_physical,
+                        guest_linear, interruption, vectoring)
+        self.last_exit = record
+        handler = getattr(cpu.monitor, "vm_exit", None)
+        if handler is not None:
+            handler(cpu, record)
+
+
+__all__ = [
+    "ControlStructure",
+    "HostState",
+    "NestedMMU",
+    "VMExit",
+    "VirtualizationUnit",
+    "nested_translate",
+]

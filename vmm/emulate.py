@@ -1,0 +1,156 @@
+"""Emulation of guest instructions and events against the vCPU, reusing the one definition.
+
+`GuestCPU` is an adapter object that stands in for ``cpu`` in the ISA table's generated handlers
+(`toyvisor.isa.codegen.FACTORIES`) and in the CPU's own delivery (`CPU._enter`), ``iret`` and
+``hlt`` code.  It maps every word of the semantics' vocabulary onto the guest's *virtual* state:
+
+| vocabulary | maps to |
+| --- | --- |
+| ``cpl``, ``flags`` (IF), ``idtr``, ``pc``, ``regs``, ``ksp`` | the vCPU (virtual CPL, virtual IF, ...) |
+| ``read_cr``/``write_cr``/``invlpg`` | the vCPU's control registers and the VM's virtual TLB (which tells the strategy to switch/flush its shadow) |
+| ``load32``… ``store8``, ``read_linear32``/``write_linear32`` | guest memory, translated by the guest's own page tables at the right (virtual) privilege, A/D bits exactly as the hardware sets them |
+| ``port_in``/``port_out`` | the VM's virtual devices |
+| ``software_interrupt`` | virtual delivery through the guest's interrupt table |
+| ``halt`` | the virtual ``hlt``: idle the virtual clock to the next virtual interrupt, or stop the VM |
+
+So an emulated instruction has exactly the semantics of the table, and a virtual delivery writes
+exactly the frame the hardware would: there is no second copy of either.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from toyvisor.cpu.cpu import CPU, HALTED
+from toyvisor.cpu.mmu import READ, WRITE
+from toyvisor.isa.codegen import FACTORIES
+from toyvisor.isa.encoding import Decoded
+from toyvisor.isa.faults import GuestFault
+from toyvisor.isa.spec import FLAG_IF, M32, VEC_AC, VEC_UD
+
+if TYPE_CHECKING:
+    from .vm import VM
+
+
+class GuestCPU:
+    """The ``cpu`` of the table's handlers when the VMM emulates an instruction of `vm`."""
+
+    def __init__(self, vm: VM) -> None:
+        self.vm = vm
+        self.vcpu = vm.vcpu
+        self.regs = vm.vcpu.regs
+        self.ksp = vm.vcpu.ksp
+
+    # -- state ------------------------------------------------------------------------------------
+    pc = property(lambda self: self.vcpu.pc, lambda self, v: setattr(self.vcpu, "pc", v & M32))
+    flags = property(lambda self: self.vcpu.flags, lambda self, v: setattr(self.vcpu, "flags", v))
+    cpl = property(lambda self: self.vcpu.cpl, lambda self, v: setattr(self.vcpu, "cpl", v))
+    idtr = property(lambda self: self.vcpu.idtr, lambda self, v: setattr(self.vcpu, "idtr", v))
+    platform = property(lambda self: self.vm.devices.platform)
+    idle_ticks = property(lambda self: self.vm.idle_ticks,
+                          lambda self, v: setattr(self.vm, "idle_ticks", v))
+
+    # -- memory at the current virtual CPL --------------------------------------------------------
+    def load32(self, va: int) -> int:
+        if va & 3:
+            raise GuestFault(VEC_AC, 0)
+        return self.vm.memory.read32(self.vm.translate(va, READ, self.vcpu.cpl))
+
+    def load8(self, va: int) -> int:
+        return self.vm.memory.read8(self.vm.translate(va, READ, self.vcpu.cpl))
+
+    def store32(self, va: int, value: int) -> None:
+        if va & 3:
+            raise GuestFault(VEC_AC, 0)
+        self.vm.memory.write32(self.vm.translate(va, WRITE, self.vcpu.cpl), value)
+
+    def store8(self, va: int, value: int) -> None:
+        self.vm.memory.write8(self.vm.translate(va, WRITE, self.vcpu.cpl), value)
+
+    def read_linear32(self, va: int, cpl: int) -> int:
+        if va & 3:
+            raise GuestFault(VEC_AC, 0)
+        return self.vm.memory.read32(self.vm.translate(va, READ, cpl))
+
+    def write_linear32(self, va: int, value: int, cpl: int) -> None:
+        if va & 3:
+            raise GuestFault(VEC_AC, 0)
+        self.vm.memory.write32(self.vm.translate(va, WRITE, cpl), value)
+
+    # -- the rest of the vocabulary ---------------------------------------------------------------
+    def read_cr(self, number: int) -> int:
+        return self.vm.read_cr(number)
+
+    def write_cr(self, number: int, value: int) -> None:
+        self.vm.write_cr(number, value)
+
+    def invlpg(self, va: int) -> None:
+        self.vm.invlpg(va)
+
+    def port_in(self, port: int) -> int:
+        return self.vm.devices.port_in(port) & M32
+
+    def port_out(self, port: int, value: int) -> None:
+        self.vm.devices.port_out(port, value)
+
+    def software_interrupt(self, vector: int, npc: int) -> None:
+        self.vm.deliver(vector, 0, npc, "software")
+
+    def iret(self) -> None:
+        CPU.iret(self)  # the CPU's own code, run against the vCPU
+
+    def halt(self, npc: int) -> None:
+        """``hlt`` at virtual CPL 0 (docs/machine.md, Time): idle the virtual clock to the next
+        virtual interrupt, or stop the VM when nothing could ever wake it."""
+        self.vcpu.pc = npc
+        platform = self.vm.devices.platform
+        if not self.vcpu.flags & FLAG_IF or not platform.can_wake():
+            self.vm.stop(HALTED)
+            return
+        if not platform.pic.deliverable():
+            idle = platform.timer.deadline - platform.clock
+            if idle > 0:
+                platform.clock += idle
+                self.vm.idle_ticks += idle
+
+    def __getattr__(self, name: str):
+        # Vocabulary this adapter does not virtualize (e.g. a hardware-virtualization extension's
+        # instructions): the guest gets #UD, and the equivalence check reports the difference.
+        if name.startswith("_"):
+            raise AttributeError(name)
+
+        def unsupported(*_args, **_kwargs):
+            raise GuestFault(VEC_UD, 0)
+
+        return unsupported
+
+    def stop(self, reason: str, report: str | None = None) -> None:
+        self.vm.stop(reason, report)
+
+    def enter(self, vector: int, error: int, pc: int, software: bool) -> None:
+        """Steps 1–6 of the delivery algorithm (docs/machine.md) against the vCPU."""
+        CPU._enter(self, vector, error, pc, software)
+
+
+def emulate(vm: VM, decoded: Decoded) -> None:
+    """Execute one decoded guest instruction against `vm`'s vCPU with the table's own handler.
+
+    The virtual clock counts the instruction as it takes effect (``in CLOCK`` sees itself), as on
+    the bare machine; a fault leaves no trace and propagates as `GuestFault`.
+    """
+    definition = decoded.definition
+    pc = decoded.pc
+    handler = FACTORIES[definition.opcode](**decoded.fields, pc=pc,
+                                           npc=(pc + definition.length) & M32)
+    devices = vm.devices.platform
+    devices.clock += 1
+    try:
+        handler(vm.context, vm.vcpu.regs)
+    except GuestFault:
+        devices.clock -= 1
+        raise
+    vm.emulated += 1
+    vm.count_event("emulated_instruction")
+
+
+__all__ = ["GuestCPU", "emulate"]

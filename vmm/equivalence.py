@@ -1,0 +1,209 @@
+"""The three VMM properties (Popek & Goldberg): equivalence, resource control, efficiency.
+
+*Equivalence*: a VM run is equivalent to the native run of the same guest with the same inputs and
+budget when the guest-visible final state is equal: the 16 registers, pc, the guest-visible flags
+(with the virtual IF), the guest's CPL, all of guest-physical memory, the console output, the disk
+contents and the stop reason.  On a difference both runs are replayed with a per-instruction trace
+(the state before every guest instruction: pc, CPL, registers, flags) to find the first guest
+instruction after which the states differ, and the report explains it from the instruction table
+(privilege class, Robin & Irvine group) and what the strategy did with it.
+
+*Resource control* is audited by the hypervisor (`Hypervisor.resource_violations`); *efficiency*
+is the share of guest instructions executed directly (`VMRunResult.efficiency`).
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from toyvisor.isa.spec import COND_MASK, FLAG_IF, Privilege
+
+from .result import VMRunResult
+
+
+@attrs.frozen
+class GuestState:
+    """The guest-visible final state compared for equivalence."""
+
+    registers: tuple[int, ...]
+    pc: int
+    flags: int
+    cpl: int
+    memory: bytes = attrs.field(repr=False)
+    console: str
+    disk: bytes = attrs.field(repr=False)
+    stop_reason: str
+
+
+def native_state(machine) -> GuestState:
+    cpu = machine.cpu
+    return GuestState(tuple(cpu.regs), cpu.pc, cpu.flags, cpu.cpl, bytes(machine.memory.data),
+                      machine.platform.console.text, bytes(machine.platform.disk.data),
+                      cpu.stop_reason or "budget")
+
+
+def vm_state(vm) -> GuestState:
+    v = vm.vcpu
+    return GuestState(tuple(v.regs), v.pc, v.flags, v.cpl, vm.memory.snapshot(), vm.console,
+                      bytes(vm.devices.platform.disk.data), vm.stop_reason or "budget")
+
+
+def differences(native: GuestState, virtual: GuestState) -> list[str]:
+    """Human-readable differences (empty when equivalent)."""
+    found = []
+    for name in ("stop_reason", "pc", "flags", "cpl"):
+        a, b = getattr(native, name), getattr(virtual, name)
+        if a != b:
+            found.append(f"{name}: native {a!r}, VM {b!r}" if isinstance(a, str)
+                         else f"{name}: native {a:#x}, VM {b:#x}")
+    for i, (a, b) in enumerate(zip(native.registers, virtual.registers)):
+        if a != b:
+            found.append(f"r{i}: native {a:#010x}, VM {b:#010x}")
+    if native.memory != virtual.memory:
+        first = next(i for i, (a, b) in enumerate(zip(native.memory, virtual.memory)) if a != b) \
+            if len(native.memory) == len(virtual.memory) else 0
+        found.append(f"guest memory differs (first at guest-physical {first:#010x})")
+    if native.console != virtual.console:
+        found.append("console output differs")
+    if native.disk != virtual.disk:
+        found.append("disk contents differ")
+    return found
+
+
+# -- the per-instruction replay ------------------------------------------------------------------
+
+_WHY = {
+    "popf": "it does not trap outside ring 0, so the change of IF was silently ignored "
+            "(virtual IF {vif} after it, {nif} on bare metal)",
+    "pushf": "it does not trap, so it pushed the real flags (the real IF is always 1 under the "
+             "VMM) instead of the virtual IF",
+    "rdcs": "it does not trap, so it returned the real CPL {rcpl} instead of the virtual CPL "
+            "{vcpl} (ring aliasing)",
+    "sidt": "it does not trap, so it returned the VMM's interrupt-table base instead of the "
+            "guest's idtr",
+    "smsw": "it does not trap, so it returned the real cr0 (real paging is always on under the "
+            "VMM) instead of the guest's cr0",
+}
+
+
+def _trace_native(guest, max_steps):
+    from .strategies.native import boot_native
+
+    machine = boot_native(guest)
+    cpu = machine.cpu
+    records = []
+
+    def trace(event):
+        if type(event).__name__ == "InstructionEvent":
+            records.append((event.pc, event.cpl, tuple(cpu.regs), cpu.flags, event.decoded,
+                            event.cpl))
+
+    machine.run(max_steps=guest.max_steps if max_steps is None else max_steps, trace=trace)
+    return records
+
+
+def _trace_vm(guest, spec, placement, max_steps):
+    from .hypervisor import Hypervisor
+    from .strategies import make_strategy
+
+    strategy = make_strategy(spec)
+    hypervisor = Hypervisor(strategy, memory_size=(1 << 20) + -(-guest.memory_size // 4096) * 4096,
+                            placement=placement, audit=False)
+    vm = hypervisor.create_vm(guest)
+    vm.boot()
+    cpu = hypervisor.cpu
+    records = []
+
+    def trace(event):
+        if type(event).__name__ == "InstructionEvent" and hypervisor.current is vm:
+            flags = (cpu.flags & COND_MASK) | (vm.vcpu.flags & FLAG_IF)
+            records.append((event.pc, vm.vcpu.cpl, tuple(cpu.regs), flags, event.decoded,
+                            cpu.cpl))
+
+    vm.on_retry = lambda: records.pop()
+    hypervisor.run(max_steps=max_steps, trace=trace)
+    return records
+
+
+def _source_of(guest, pc: int) -> str:
+    from toyvisor.tools.runner import Tracer
+
+    try:
+        where = Tracer(guest.image, lambda _text: None).source_of(pc)
+    except Exception:  # noqa: BLE001 - a missing source map only loses the location
+        return ""
+    return f", {where}" if where else ""
+
+
+def find_divergence(guest, spec: str, *, placement: str = "system",
+                    max_steps: int | None = None) -> str:
+    """Replay the guest natively and under `spec` with per-instruction traces; describe the first
+    guest instruction after which their states differ."""
+    native = _trace_native(guest, max_steps)
+    virtual = _trace_vm(guest, spec, placement, max_steps)
+    fields = ("pc", "CPL", "registers", "flags")
+    for i, (n, v) in enumerate(zip(native, virtual)):
+        if n[:4] == v[:4]:
+            continue
+        if i == 0:
+            return "the states differ before the first guest instruction"
+        prev = virtual[i - 1]
+        pc, vcpl, decoded, rcpl = prev[0], prev[1], prev[4], prev[5]
+        definition = decoded.definition
+        what = [f for f, a, b in zip(fields, n[:4], v[:4]) if a != b]
+        detail = []
+        if n[3] != v[3]:
+            detail.append(f"flags native {n[3]:#06x}, {spec} {v[3]:#06x}")
+        for r, (a, b) in enumerate(zip(n[2], v[2])):
+            if a != b:
+                detail.append(f"r{r} native {a:#x}, {spec} {b:#x}")
+        if n[0] != v[0]:
+            detail.append(f"next pc native {n[0]:#010x}, {spec} {v[0]:#010x}")
+        text = (f"{decoded.definition.mnemonic} at {pc:#010x} (instruction {i} of the guest"
+                f"{_source_of(guest, pc)}; vCPL {vcpl}, real CPL {rcpl}) `{_format(decoded)}`: ")
+        if definition.privilege is Privilege.SENSITIVE:
+            why = _WHY.get(definition.mnemonic, "it does not trap and reads real state").format(
+                vif=(v[3] >> 9) & 1, nif=(n[3] >> 9) & 1, rcpl=rcpl, vcpl=vcpl)
+            text += (f"sensitive-unprivileged (Robin & Irvine: {definition.group}) — {why}")
+        else:
+            earlier = next((r for r in reversed(virtual[:i - 1])
+                            if r[4].definition.privilege is Privilege.SENSITIVE), None)
+            text += f"{definition.privilege.value}; the state after it differs"
+            if earlier is not None:
+                d = earlier[4].definition
+                text += (f" — most likely an effect of the earlier sensitive-unprivileged "
+                         f"{d.mnemonic} at {earlier[0]:#010x} (Robin & Irvine: {d.group}), which "
+                         f"ran on the real CPU against real state")
+        return text + f". Differs: {', '.join(what)} ({'; '.join(detail[:4])})"
+    if len(native) != len(virtual):
+        shorter = "VM" if len(virtual) < len(native) else "native"
+        return (f"the {shorter} run stops after {min(len(native), len(virtual))} instructions; "
+                f"the other goes on")
+    return "every instruction saw the same registers; the final memory, console or disk differ"
+
+
+def _format(decoded) -> str:
+    from toyvisor.isa.encoding import format_instruction
+
+    return format_instruction(decoded)
+
+
+def check(guest, strategy, result: VMRunResult, *, placement: str = "system",
+          max_steps: int | None = None) -> VMRunResult:
+    """Fill ``equivalent``, ``divergence`` and ``slowdown`` of `result` (a run of `guest` under
+    `strategy`, whose last VM is still available) by comparing with a native run."""
+    from .strategies.native import Native
+
+    native = Native()
+    native_result = native.run(guest, placement=placement, max_steps=max_steps)
+    diffs = differences(native_state(native.machine), vm_state(strategy.last_vm))
+    divergence = None
+    if diffs:
+        divergence = find_divergence(guest, strategy.spec, placement=placement,
+                                     max_steps=max_steps)
+        divergence += " [final state: " + "; ".join(diffs[:6]) + "]"
+    slowdown = result.cycles / native_result.cycles if native_result.cycles else 0.0
+    return attrs.evolve(result, equivalent=not diffs, divergence=divergence, slowdown=slowdown)
+
+
+__all__ = ["GuestState", "check", "differences", "find_divergence", "native_state", "vm_state"]

@@ -1,0 +1,307 @@
+"""`Hypervisor`: owns the real machine, hosts VMs, schedules them, is the CPU's monitor.
+
+Host RAM = the **VMM region** ``[0, vmm_region)`` (the real interrupt table and the frames of
+every shadow page table: never mapped into any guest) followed by one **slice** per VM.
+
+The real CPU only ever runs guest code; the VMM "runs" in Python inside the monitor seam
+(`toyvisor.cpu.monitor`): every exception, software interrupt and IRQ on the real CPU is a
+guest→VMM transfer (``trap``).  One VMM entry:
+
+1. *exit*: copy the real registers, pc and condition flags into the current VM's vCPU and
+   advance the VM's virtual time by the instructions the real CPU retired for it;
+2. let the strategy handle the event (emulate, fill a shadow entry, reflect into the guest ...);
+3. at the instruction boundary: the VM's step budget, then its virtual interrupts (inject when the
+   virtual IF allows), as the bare CPU does before every instruction;
+4. schedule: round-robin on the real timer, a quantum of `quantum` real ticks per VM; a switch
+   saves one VM's state and loads the next (``world_switch`` + ``tlb_flush``);
+5. *entry*: load the vCPU into the real CPU at the strategy's real ring, with the real IF = 1,
+   real paging on through the strategy's table, and the real timer programmed for the earliest
+   of the VM's next virtual timer deadline, the end of its quantum and the end of its budget.
+
+Placement ``system`` (type 1) and ``hosted`` (type 2) behave identically; a hosted VMM counts
+``host_syscall`` events for virtual-device accesses and timer programming (the host OS does it).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from toyvisor.cpu.cpu import BUDGET, CPU
+from toyvisor.cpu.machine import Machine
+from toyvisor.cpu.monitor import Monitor
+from toyvisor.isa.faults import GuestFault
+from toyvisor.isa.spec import (
+    COND_MASK,
+    CR0,
+    CR0_PG,
+    FLAG_IF,
+    GATE_P,
+    GATE_SIZE,
+    IRQ_TIMER,
+    NUM_VECTORS,
+    PAGE_SIZE,
+)
+
+from .shadow import FrameAllocator
+from .vm import DESTROYED, VM, VMError
+
+if TYPE_CHECKING:
+    from toyvisor.tools.guest import Guest
+
+    from .strategies import Strategy
+
+DEFAULT_VMM_REGION = 1 << 20
+DEFAULT_QUANTUM = 2_000
+PLACEMENTS = ("system", "hosted")
+_FOREVER = 1 << 62
+MAX_VIOLATIONS = 20
+
+
+class Hypervisor(Monitor):
+    """A VMM hosting several VMs on one real `Machine` with one `Strategy`."""
+
+    def __init__(self, strategy: Strategy, *, memory_size: int = 32 << 20,
+                 placement: str = "system", quantum: int = DEFAULT_QUANTUM,
+                 vmm_region: int = DEFAULT_VMM_REGION, audit: bool = True) -> None:
+        if placement not in PLACEMENTS:
+            raise VMError(f"unknown placement '{placement}' (known: {', '.join(PLACEMENTS)})")
+        self.strategy = strategy
+        self.placement = placement
+        self.quantum = quantum
+        self.machine = Machine(memory_size=memory_size)
+        self.cpu: CPU = self.machine.cpu
+        self.vmm_region = vmm_region
+        self.vms: list[VM] = []
+        self.free: list[tuple[int, int]] = [(vmm_region, memory_size)]
+        self.current: VM | None = None
+        self.violations: list[str] = []
+        self.in_vmm = True
+        self._slice_end = 0
+        self._last_retired = 0
+        self._last_clock = 0
+        #: 1 while an `int n` the monitor reflected is still to be counted as retired by the CPU
+        self._retiring = 0
+        # The real interrupt table is the VMM's: every gate present, so any delivery the monitor
+        # did not intercept would enter the VMM, never a guest.
+        memory = self.machine.memory
+        for vector in range(NUM_VECTORS):
+            memory.write32(vector * GATE_SIZE + 4, GATE_P)
+        idt_end = -(-NUM_VECTORS * GATE_SIZE // PAGE_SIZE) * PAGE_SIZE
+        self.frames = FrameAllocator(memory, idt_end, vmm_region)
+        cpu = self.cpu
+        cpu.idtr = 0  # the table is at host physical 0 (sidt shows it)
+        cpu.write_cr(CR0, CR0_PG)
+        cpu.monitor = self
+        platform = self.machine.platform
+        platform.pic.mask = 0xFFFF & ~(1 << IRQ_TIMER)  # only the real timer reaches the VMM
+        self.audit = audit
+        if audit:
+            memory.audit = self._audit
+        strategy.bind(self)
+
+    # -- VMs --------------------------------------------------------------------------------------
+
+    def create_vm(self, guest: Guest, name: str | None = None) -> VM:
+        """Create (not yet boot) a VM for `guest`, in a slice of `guest.memory_size` bytes."""
+        size = -(-guest.memory_size // PAGE_SIZE) * PAGE_SIZE
+        for i, (start, end) in enumerate(self.free):
+            if end - start >= size:
+                self.free[i] = (start + size, end)
+                if start + size == end:
+                    del self.free[i]
+                break
+        else:
+            raise VMError(f"not enough host memory for a VM of {size} bytes")
+        vm = VM(self, guest, name or f"{guest.name}#{len(self.vms)}", start, size)
+        self.vms.append(vm)
+        if self.audit:
+            self.machine.memory.watch(start, size, read=True, write=True)
+        return vm
+
+    def destroy_vm(self, vm: VM) -> None:
+        """Stop `vm` for good and give its slice back (zeroed) to the host."""
+        if vm.state == DESTROYED:
+            return
+        self.strategy.detach(vm)
+        memory = self.machine.memory
+        memory.data[vm.base:vm.base + vm.size] = bytes(vm.size)
+        self.machine.code.invalidate(vm.base, vm.size)
+        self.vms.remove(vm)
+        self.free.append((vm.base, vm.base + vm.size))
+        self.free.sort()
+        merged: list[tuple[int, int]] = []
+        for start, end in self.free:
+            if merged and merged[-1][1] == start:
+                merged[-1] = (merged[-1][0], end)
+            else:
+                merged.append((start, end))
+        self.free = merged
+        vm.state = DESTROYED
+
+    # -- running ----------------------------------------------------------------------------------
+
+    def run(self, max_steps: int | None = None, trace=None) -> None:
+        """Run every runnable VM, time-sliced, until each has stopped or used `max_steps` more
+        steps (default: its guest's budget).  `trace` receives the real CPU's trace events."""
+        queue = [vm for vm in self.vms if vm.runnable]
+        for vm in queue:
+            vm.step_limit = vm.steps + (vm.guest.max_steps if max_steps is None else max_steps)
+            vm.stop_reason = None
+        queue = [vm for vm in queue if vm.steps < vm.step_limit]
+        for vm in self.vms:
+            if vm.runnable and vm.steps >= vm.step_limit:
+                vm.stop(BUDGET)
+        if not queue:
+            return
+        self._retiring = 0  # anything the CPU still had to count happened before it returned
+        self._load(queue[0])
+        self.in_vmm = False
+        self.cpu.run(_FOREVER, trace)
+        self.in_vmm = True
+
+    def _runnable_after(self, vm: VM | None) -> VM | None:
+        """The next VM in round-robin order after `vm` that may run (None if none)."""
+        vms = self.vms
+        start = vms.index(vm) + 1 if vm in vms else 0
+        for i in range(len(vms)):
+            candidate = vms[(start + i) % len(vms)]
+            if candidate.runnable and candidate.stop_reason is None \
+                    and candidate.steps < candidate.step_limit:
+                return candidate
+        return None
+
+    # -- the monitor seam -------------------------------------------------------------------------
+
+    def trap(self, cpu: CPU, event) -> bool:
+        vm = self.current
+        self.in_vmm = True
+        self._exit(vm)
+        vm.entries += 1
+        vm.count_event("trap")
+        try:
+            self.strategy.handle(vm, event)
+        except GuestFault:
+            # a software interrupt the guest's table refuses: a fault of the `int` instruction,
+            # which the real CPU now raises (and hands back to us as an exception)
+            self._enter(vm, switch=False)
+            raise
+        if event.source == "software":
+            # the `int n` retires on the real CPU when we return; count it for the VM now
+            vm.retired_direct += 1
+            vm.count_event("instruction")
+            self._retiring = 1
+        self._boundary(vm)
+        if not vm.runnable or vm.stop_reason is not None or cpu.platform.clock >= self._slice_end:
+            nxt = self._runnable_after(vm)
+            if nxt is None:
+                self.current = None
+                if vm.stop_reason is None and vm.runnable:
+                    vm.stop(BUDGET)
+                self.strategy.unload(vm, cpu)
+                cpu.stop(BUDGET)  # back to Hypervisor.run
+                return True
+            if nxt is not vm:
+                vm.count_event("world_switch")
+                self.strategy.unload(vm, cpu)
+                self._load(nxt)
+                self.in_vmm = False
+                return True
+            self._slice_end = cpu.platform.clock + self.quantum
+        self._enter(vm, switch=False)
+        self.in_vmm = False
+        return True
+
+    def port_in(self, cpu: CPU, port: int) -> int | None:
+        return None  # guests never run at real ring 0: their I/O traps as #GP
+
+    def port_out(self, cpu: CPU, port: int, value: int) -> bool:
+        return False
+
+    def _boundary(self, vm: VM) -> None:
+        """The instruction boundary after a VMM entry: budget first, then virtual interrupts."""
+        if not vm.runnable or vm.stop_reason is not None:
+            return
+        if vm.steps >= vm.step_limit:
+            vm.stop(BUDGET)
+            return
+        vm.service_interrupts()
+        if vm.runnable and vm.stop_reason is None and vm.steps >= vm.step_limit:
+            vm.stop(BUDGET)
+
+    def _exit(self, vm: VM) -> None:
+        """Guest → VMM: the real registers into the vCPU, real progress into virtual time."""
+        cpu = self.cpu
+        vcpu = vm.vcpu
+        vcpu.regs[:] = cpu.regs
+        vcpu.pc = cpu.pc
+        vcpu.flags = (cpu.flags & COND_MASK) | (vcpu.flags & FLAG_IF)
+        retired, clock = cpu.retired, cpu.platform.clock
+        vm.retired_direct += retired - self._last_retired
+        vm.devices.clock += clock - self._last_clock
+        vm.count_event("instruction", retired - self._last_retired)
+        self._last_retired, self._last_clock = retired, clock
+        self._retiring = 0
+
+    def _load(self, vm: VM) -> None:
+        """Switch the real CPU to `vm` (a world switch when another VM was loaded)."""
+        cpu = self.cpu
+        if self.audit and self.current is not None and self.current is not vm:
+            self.machine.memory.watch(self.current.base, self.current.size, read=True,
+                                      write=True)
+        self.current = vm
+        if self.audit:
+            self.machine.memory.unwatch(vm.base, vm.size)
+        self._slice_end = cpu.platform.clock + self.quantum
+        self._enter(vm, switch=True)
+
+    def _enter(self, vm: VM, switch: bool) -> None:
+        """VMM → guest: the vCPU into the real CPU, the real timer for the next VMM event."""
+        cpu = self.cpu
+        vcpu = vm.vcpu
+        cpu.regs[:] = vcpu.regs
+        cpu.pc = vcpu.pc
+        cpu.flags = (vcpu.flags & COND_MASK) | FLAG_IF
+        self.strategy.load(vm, cpu, switch)
+        # the real timer: next virtual deadline, end of quantum, end of budget
+        clock = cpu.platform.clock
+        n = min(max(self._slice_end - clock, 1), max(vm.step_limit - vm.steps, 1))
+        deadline = vm.devices.platform.timer.deadline
+        if deadline is not None:
+            n = min(n, max(deadline - vm.devices.clock, 1))
+        timer = cpu.platform.timer
+        timer.period = n
+        timer.deadline = clock + n
+        cpu.platform.pic.lower_irq(IRQ_TIMER)
+        self._last_retired, self._last_clock = cpu.retired + self._retiring, clock
+
+    # -- resource control -------------------------------------------------------------------------
+
+    def _audit(self, access: str, pa: int, size: int, value) -> None:
+        if self.in_vmm:
+            return
+        vm = self.current
+        if vm is not None and vm.base <= pa and pa + size <= vm.base + vm.size:
+            return
+        if (pa & ~(PAGE_SIZE - 1)) in self.frames.in_use:
+            return  # the real page walker reading/updating the VMM's shadow tables
+        if len(self.violations) < MAX_VIOLATIONS:
+            who = vm.name if vm is not None else "?"
+            self.violations.append(
+                f"{who}: {access} of {size} byte(s) at host {pa:#010x} outside its slice "
+                f"[{vm.base:#x}, {vm.base + vm.size:#x}) (guest pc {self.cpu.pc:#010x})"
+                if vm is not None else f"{access} at host {pa:#010x} with no VM loaded")
+
+    def resource_violations(self, vm: VM) -> list[str]:
+        """Dynamic audit findings for `vm`, plus a structural check of its shadow tables: every
+        host frame they map lies inside the VM's slice."""
+        found = [v for v in self.violations if v.startswith(f"{vm.name}:")]
+        pager = vm.pager
+        if pager is not None and hasattr(pager, "mapped_host_frames"):
+            for key, vpn, frame in pager.mapped_host_frames():
+                if not vm.base <= frame < vm.base + vm.size:
+                    found.append(f"{vm.name}: shadow {key} maps page {vpn << 12:#010x} to host "
+                                 f"frame {frame:#010x} outside its slice")
+        return found
+
+
+__all__ = ["DEFAULT_QUANTUM", "DEFAULT_VMM_REGION", "Hypervisor", "PLACEMENTS"]

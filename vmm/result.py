@@ -1,0 +1,64 @@
+"""`VMRunResult`: what one run of a guest under a strategy reports (docs/vmm-design.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+
+def _frozen_dict(value: Any) -> dict:
+    return dict(sorted(dict(value).items()))
+
+
+@attrs.frozen
+class VMRunResult:
+    """The result shape shared by every strategy, native included (see docs/vmm-design.md)."""
+
+    strategy: str
+    placement: str
+    guest: str
+    halted: bool
+    stop_reason: str
+    #: Guest instructions retired (directly executed + emulated/translated).
+    guest_instructions: int
+    #: Every guest→VMM transfer (traps, exits, callouts, hypercalls); 0 natively.
+    vmm_entries: int
+    #: Guest-visible causes as on bare metal plus VMM entries by cause (``vmm:*``).
+    by_cause: dict[str, int] = attrs.field(converter=_frozen_dict)
+    #: Priced events (see the table in docs/vmm-design.md); absent means 0.
+    events: dict[str, int] = attrs.field(converter=_frozen_dict)
+    emulated_instructions: int = 0
+    callouts: int = 0
+    blocks_translated: int = 0
+    cache_hits: int = 0
+    cache_misses: int = 0
+    invalidations: int = 0
+    console: str = ""
+    equivalent: bool = True
+    divergence: str | None = None
+    resource_violations: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    #: Share of guest instructions executed without VMM intervention.
+    efficiency: float = 1.0
+    cycles: int = 0
+    slowdown: float = 0.0
+    #: For a triple fault: the report (pc, cause chain, registers).
+    fault_report: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict."""
+        data = attrs.asdict(self)
+        data["resource_violations"] = list(self.resource_violations)
+        return data
+
+
+def cost_cycles(events: dict[str, int]) -> int:
+    """Cycles of `events` under the default cost model, or 0 while no cost model exists."""
+    try:
+        from toyvisor.vmm.costs import default_model
+    except ImportError:
+        return 0
+    return int(default_model().cycles(events))
+
+
+__all__ = ["VMRunResult", "cost_cycles"]

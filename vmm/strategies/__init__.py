@@ -1,0 +1,169 @@
+"""VMM strategies: how a VM's vCPU executes on the real CPU, and which events the VMM handles.
+
+A strategy is a class registered in `STRATEGIES` under its name (``native``, ``trap-emulate``,
+later ``binary-translation``, ``hardware-assisted``, ``paravirtual``).  Variants are spelled
+``name:variant`` (``trap-emulate:0/3/3``, ``hardware-assisted:2``); `make_strategy` parses that.
+
+What a strategy implements (all hooks have do-nothing defaults except `handle`):
+
+| hook | called | job |
+| --- | --- | --- |
+| ``bind(hypervisor)`` | once, when the hypervisor is built | set up the real machine for this strategy |
+| ``attach(vm)`` / ``detach(vm)`` | VM created / destroyed | per-VM state (e.g. ``vm.pager``, the shadow tables) |
+| ``reset(vm)`` | after `VM.restore` | drop derived state (shadow tables) so it is rebuilt |
+| ``load(vm, cpu, switch)`` | before every resume of `vm` | put the vCPU's *privileged* state on the real CPU: real CPL for the virtual CPL, real cr3 for the current guest address space (the hypervisor already copied registers, pc and flags with real IF = 1) |
+| ``unload(vm, cpu)`` | `vm` leaves the real CPU | forget real-CPU bindings |
+| ``handle(vm, event)`` | every VMM entry (`toyvisor.cpu.events.TrapEvent`) | emulate / fill / reflect; the vCPU holds the guest state; raise `GuestFault` only to turn a refused ``int n`` into a fault of that instruction |
+| ``run(guest, ...)`` | `toyvisor.vmm.run_guest` | the default runs the guest alone in a `Hypervisor`; ``native`` runs it on the bare machine |
+
+Counting: handlers call ``vm.count_entry("vmm:<cause>")`` once per entry and
+``vm.count_event(<event>)`` for the priced events of docs/vmm-design.md.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import time
+from typing import TYPE_CHECKING, ClassVar
+
+from toyvisor.cpu.cpu import HALTED
+from toyvisor.isa.errors import ToyvisorError
+
+from ..result import VMRunResult, cost_cycles
+
+if TYPE_CHECKING:
+    from toyvisor.cpu.cpu import CPU
+    from toyvisor.tools.guest import Guest
+
+    from ..hypervisor import Hypervisor
+    from ..vm import VM
+
+
+class StrategyError(ToyvisorError):
+    """An unknown strategy name or variant."""
+
+
+class Strategy:
+    """Base class of the VMM strategies (see the module docstring for the protocol)."""
+
+    #: registry name
+    name: ClassVar[str] = ""
+    #: allowed variants (first = default); empty = no variants
+    variants: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, variant: str | None = None) -> None:
+        if self.variants:
+            variant = variant or self.variants[0]
+            if variant not in self.variants:
+                raise StrategyError(
+                    f"{self.name}: unknown variant '{variant}' (known: {', '.join(self.variants)})")
+        elif variant:
+            raise StrategyError(f"{self.name} has no variants (got '{variant}')")
+        self.variant = variant
+        self.hypervisor: Hypervisor | None = None
+
+    @property
+    def spec(self) -> str:
+        """The CLI/JSON spelling: ``trap-emulate:0/3/3`` (default variants are still spelled)."""
+        return f"{self.name}:{self.variant}" if self.variant else self.name
+
+    # -- hooks ------------------------------------------------------------------------------------
+    def bind(self, hypervisor: Hypervisor) -> None:
+        self.hypervisor = hypervisor
+
+    def attach(self, vm: VM) -> None:
+        pass
+
+    def detach(self, vm: VM) -> None:
+        pass
+
+    def reset(self, vm: VM) -> None:
+        pass
+
+    def load(self, vm: VM, cpu: CPU, switch: bool) -> None:
+        pass
+
+    def unload(self, vm: VM, cpu: CPU) -> None:
+        pass
+
+    def handle(self, vm: VM, event) -> None:
+        raise NotImplementedError
+
+    # -- running ----------------------------------------------------------------------------------
+    def run(self, guest: Guest, *, placement: str = "system",
+            max_steps: int | None = None) -> VMRunResult:
+        """Run `guest` alone in a fresh `Hypervisor` with this strategy."""
+        from ..hypervisor import Hypervisor
+
+        hypervisor = Hypervisor(self, memory_size=(1 << 20) + _round_up(guest.memory_size),
+                                placement=placement)
+        vm = hypervisor.create_vm(guest)
+        vm.boot()
+        started = time.perf_counter()
+        hypervisor.run(max_steps=max_steps)
+        self.wall_time = time.perf_counter() - started
+        self.last_vm = vm
+        return vm_result(self, hypervisor, vm)
+
+
+def _round_up(size: int) -> int:
+    return -(-size // 4096) * 4096
+
+
+def vm_result(strategy: Strategy, hypervisor: Hypervisor, vm: VM) -> VMRunResult:
+    """The `VMRunResult` of `vm` (equivalence fields are filled by `run_guest`)."""
+    events = dict(vm.events)
+    instructions = vm.guest_instructions
+    reason = vm.stop_reason or "budget"
+    return VMRunResult(
+        strategy=strategy.spec,
+        placement=hypervisor.placement,
+        guest=vm.guest.name,
+        halted=reason == HALTED,
+        stop_reason=reason,
+        guest_instructions=instructions,
+        vmm_entries=vm.entries,
+        by_cause=vm.by_cause,
+        events=events,
+        emulated_instructions=vm.emulated,
+        console=vm.console,
+        resource_violations=tuple(hypervisor.resource_violations(vm)),
+        efficiency=(vm.retired_direct / instructions) if instructions else 1.0,
+        cycles=cost_cycles(events),
+        fault_report=vm.fault_report,
+    )
+
+
+#: name → strategy class; other modules add theirs with `register`.
+STRATEGIES: dict[str, type[Strategy]] = {}
+
+
+def register(cls: type[Strategy]) -> type[Strategy]:
+    """Class decorator: make a strategy available by its `name`."""
+    STRATEGIES[cls.name] = cls
+    return cls
+
+
+def make_strategy(spec: str, variant: str | None = None) -> Strategy:
+    """``"trap-emulate:0/3/3"`` (or name + `variant`) → a strategy instance."""
+    name, _, spelled = spec.partition(":")
+    _load_builtin()
+    cls = STRATEGIES.get(name)
+    if cls is None:
+        raise StrategyError(
+            f"unknown strategy '{name}' (known: {', '.join(sorted(STRATEGIES))})")
+    return cls(spelled or variant or None)
+
+
+def _load_builtin() -> None:
+    from . import native, trap_emulate  # noqa: F401 - registration side effect
+
+    for module in ("toyvisor.vmm.strategies.binary_translation",
+                   "toyvisor.vmm.strategies.hardware_assisted",
+                   "toyvisor.vmm.strategies.paravirtual"):
+        if importlib.util.find_spec(module) is not None:
+            importlib.import_module(module)
+
+
+__all__ = ["STRATEGIES", "Strategy", "StrategyError", "make_strategy", "register", "vm_result"]

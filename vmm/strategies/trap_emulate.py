@@ -1,0 +1,147 @@
+"""``trap-emulate``: classic trap-and-emulate with ring deprivileging and shadow paging.
+
+The guest kernel (virtual CPL 0) runs directly on the real CPU, deprivileged: at real ring 1 in
+the ``0/1/3`` model, at real ring 3 in ``0/3/3`` (ring compression: kernel and applications share
+ring 3, so each guest address space gets one shadow per virtual CPL and the VMM switches shadows
+on every virtual ring change).  Guest applications (virtual CPL 3) run at real ring 3.  The real
+IF is always 1 while a guest runs: the real timer belongs to the VMM.
+
+VMM entries, by cause (``by_cause`` keys):
+
+| cause | real event | what the VMM does |
+| --- | --- | --- |
+| ``vmm:privileged`` | #GP from a privileged instruction | decode it at the guest pc and emulate it against the vCPU with the table's own handler (`toyvisor.vmm.emulate`); at virtual CPL > 0 that handler raises the guest's own #GP, which is reflected |
+| ``vmm:io`` | #GP from ``in``/``out`` | emulate against the VM's virtual devices |
+| ``vmm:pgfault-hidden`` | #PF the guest would not see | fill the shadow entry from the guest's tables (or set D on the first write to a clean page) |
+| ``vmm:ptemod`` | #PF: a write to a traced guest page-table frame | emulate the store, drop the shadow entries built from the words it changed |
+| ``vmm:pgfault-guest`` | #PF the guest's own tables (or RAM size) cause | reflect #PF with the guest's cr2 and error code (or #GP(0) beyond its RAM) |
+| ``vmm:int`` | ``int n`` / ``brk`` | virtual delivery through the guest's table (DPL check against the virtual CPL) |
+| ``vmm:exception`` | #DE, #UD, #AC in guest code | reflect into the guest's table |
+| ``vmm:timer`` | the real timer | virtual time, virtual IRQ 0 at the exact guest instruction count, scheduling |
+
+Sensitive-unprivileged instructions (``pushf``, ``popf``, ``sidt``, ``smsw``, ``rdcs``) do *not*
+trap: they run on the real CPU against real state, so a guest that uses them in its kernel sees
+the real IF, the VMM's interrupt table, the real cr0 and the real ring.  This strategy is expected
+to diverge on such guests; `toyvisor.vmm.equivalence` finds and explains the divergence.
+"""
+
+from __future__ import annotations
+
+from toyvisor.cpu.mmu import FETCH, READ, WRITE
+from toyvisor.isa.faults import GuestFault
+from toyvisor.isa.spec import CR0_PG, PF_FETCH, PF_WRITE, VEC_GP, VEC_PF
+
+from ..emulate import emulate
+from ..shadow import ShadowPager
+from . import Strategy, register
+
+#: consecutive hidden faults at one pc that mean the VMM is not making progress (a VMM bug)
+_MAX_HIDDEN_RETRIES = 8
+
+
+class VMMBug(RuntimeError):
+    """The VMM failed to make progress (a shadow fill that does not resolve its fault)."""
+
+
+@register
+class TrapEmulate(Strategy):
+    """Trap-and-emulate (see the module docstring); variants: ring models ``0/1/3``, ``0/3/3``."""
+
+    name = "trap-emulate"
+    variants = ("0/1/3", "0/3/3")
+
+    @property
+    def kernel_ring(self) -> int:
+        return 1 if self.variant == "0/1/3" else 3
+
+    def real_cpl(self, vcpl: int) -> int:
+        return max(vcpl, self.kernel_ring)
+
+    # -- per VM -----------------------------------------------------------------------------------
+    def attach(self, vm) -> None:
+        vm.pager = ShadowPager(vm, self.hypervisor.frames, self.variant)
+        vm.hidden_streak = (None, 0)
+
+    def detach(self, vm) -> None:
+        vm.pager.cpu = None
+        vm.pager.reset()
+
+    def reset(self, vm) -> None:
+        vm.pager.reset()
+
+    def load(self, vm, cpu, switch: bool) -> None:
+        cpu.cpl = self.real_cpl(vm.vcpu.cpl)
+        pager = vm.pager
+        pager.cpu = cpu
+        root = pager.root()
+        if switch or cpu.mmu.cr3 != root:
+            cpu.write_cr(3, root)  # a real cr3 load: the real TLB is flushed
+            vm.count_event("tlb_flush")
+
+    def unload(self, vm, cpu) -> None:
+        vm.pager.cpu = None
+
+    # -- VMM entries ------------------------------------------------------------------------------
+    def handle(self, vm, event) -> None:
+        source = event.source
+        streak, vm.hidden_streak = vm.hidden_streak, (None, 0)
+        if source == "interrupt":
+            vm.count_entry("vmm:timer")
+            if self.hypervisor.placement == "hosted":
+                vm.count_event("host_syscall")  # the host delivers its timer signal
+            return
+        if source == "software":
+            vm.count_entry("vmm:int")
+            vm.deliver(event.vector, 0, event.pc, "software")  # a refusal propagates
+            return
+        vector = event.vector
+        if vector == VEC_GP:
+            decoded = self.hypervisor.cpu.fetch(event.pc).decoded
+            mnemonic = decoded.definition.mnemonic
+            vm.count_entry("vmm:io" if mnemonic in ("in", "out") else "vmm:privileged")
+            self._emulate(vm, decoded, event.pc)
+        elif vector == VEC_PF:
+            self._page_fault(vm, event, streak)
+        else:
+            vm.count_entry("vmm:exception")
+            vm.deliver(vector, event.error, event.pc, "exception", event.address)
+
+    def _emulate(self, vm, decoded, pc: int) -> None:
+        try:
+            emulate(vm, decoded)
+        except GuestFault as fault:
+            vm.deliver(fault.vector, fault.error, pc, "exception", fault.address)
+
+    def _page_fault(self, vm, event, previous: tuple) -> None:
+        va, error = event.address, event.error
+        access = WRITE if error & PF_WRITE else FETCH if error & PF_FETCH else READ
+        if not vm.vcpu.cr0 & CR0_PG:
+            # the physmap maps all of the guest's RAM: this is beyond it, #GP(0) natively
+            vm.count_entry("vmm:pgfault-guest")
+            vm.deliver(VEC_GP, 0, event.pc, "exception")
+            return
+        try:
+            vm.translate(va, access, vm.vcpu.cpl)
+        except GuestFault as fault:
+            vm.count_entry("vmm:pgfault-guest")
+            vm.deliver(fault.vector, fault.error, event.pc, "exception", fault.address)
+            return
+        entry = vm.mmu.tlb[va >> 12]
+        pager = vm.pager
+        if access == WRITE and pager.is_protected(entry[0] >> 12):
+            vm.count_entry("vmm:ptemod")
+            self._emulate(vm, self.hypervisor.cpu.fetch(event.pc).decoded, event.pc)
+            return
+        vm.count_entry("vmm:pgfault-hidden")
+        last, streak = previous
+        streak = streak + 1 if last == (event.pc, va) else 1
+        if streak > _MAX_HIDDEN_RETRIES:
+            raise VMMBug(f"{vm.name}: shadow fill for {va:#010x} at pc {event.pc:#010x} does "
+                         "not resolve the fault")
+        vm.hidden_streak = ((event.pc, va), streak)
+        pager.fill(va, entry)
+        if vm.on_retry is not None and access != FETCH:
+            vm.on_retry()  # the instruction was attempted (and traced) and will run again
+
+
+__all__ = ["TrapEmulate", "VMMBug"]
