@@ -21,6 +21,9 @@ from toyvisor.isa.files import write_atomic
 from toyvisor.isa.spec import PLATFORM_SYMBOLS
 from toyvisor.isa.table import ALL_INSTRUCTIONS, EXTENSIONS
 
+from toyvisor.vmm import compare as compare_table
+from toyvisor.vmm import comparison, costs
+
 from . import runner
 from .guest import SOURCE_SUFFIXES, load_guest
 
@@ -140,6 +143,33 @@ def run_command(guest: Path, max_steps, as_json, trace, console_input, disk, mem
         click.echo(runner.result_text(loaded, result), nl=False)
     if result.stop_reason not in ("halted",):
         sys.exit(2)
+
+
+@main.command("compare")
+@click.argument("guest", type=click.Path(path_type=Path))
+@click.option("--vmm", "specs", multiple=True, metavar="NAME",
+              help="A strategy to include (repeatable; default: every strategy and variant). "
+                   "The native run is always included.")
+@click.option("--cost-model", metavar="NAME|FILE",
+              help="A bundled cost profile (pentium4, core2) or a TOML file (default: pentium4).")
+@click.option("--placement", type=click.Choice(["system", "hosted"]), default="system",
+              show_default=True, help="VMM placement: type 1 (system) or type 2 (hosted).")
+@click.option("--max-steps", type=click.IntRange(min=1), help="Instruction budget of every run.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per run.")
+@include_option
+@user_errors
+def compare_command(guest: Path, specs, cost_model, placement, max_steps, as_json,
+                    includes) -> None:
+    """Run GUEST natively and under each VMM strategy and compare them in one table."""
+    loaded = load_guest(guest, include_paths=tuple(includes))
+    results = comparison.compare(loaded, specs or None, cost_model=cost_model,
+                                 placement=placement, max_steps=max_steps)
+    if as_json:
+        click.echo(json.dumps(compare_table.to_json(results), indent=2))
+    else:
+        model = cost_model or costs.default_model().name
+        click.echo(f"{loaded.name}: {placement} VMM, cost model {model}\n")
+        click.echo(compare_table.table(results, cost_profile=str(model)), nl=False)
 
 
 @main.command("isa")

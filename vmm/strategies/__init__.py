@@ -148,7 +148,7 @@ def register(cls: type[Strategy]) -> type[Strategy]:
 def make_strategy(spec: str, variant: str | None = None) -> Strategy:
     """``"trap-emulate:0/3/3"`` (or name + `variant`) → a strategy instance."""
     name, _, spelled = spec.partition(":")
-    _load_builtin()
+    load_builtin()
     cls = STRATEGIES.get(name)
     if cls is None:
         raise StrategyError(
@@ -156,7 +156,8 @@ def make_strategy(spec: str, variant: str | None = None) -> Strategy:
     return cls(spelled or variant or None)
 
 
-def _load_builtin() -> None:
+def load_builtin() -> None:
+    """Import the bundled strategy modules so they register themselves."""
     from . import native, trap_emulate  # noqa: F401 - registration side effect
 
     for module in ("toyvisor.vmm.strategies.binary_translation",
@@ -166,4 +167,5 @@ def _load_builtin() -> None:
             importlib.import_module(module)
 
 
-__all__ = ["STRATEGIES", "Strategy", "StrategyError", "make_strategy", "register", "vm_result"]
+__all__ = ["STRATEGIES", "Strategy", "StrategyError", "load_builtin", "make_strategy", "register",
+           "vm_result"]

@@ -1,0 +1,61 @@
+"""Run one guest natively and under several VMM strategies, priced by one cost model.
+
+This is the engine of ``toyvisor compare``; `toyvisor.vmm.compare` renders what it returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import attrs
+
+from . import costs
+from .result import VMRunResult
+from .strategies import STRATEGIES, StrategyError, load_builtin, make_strategy
+
+#: The order strategies appear in a comparison (registered ones not listed here come last).
+PREFERRED_ORDER = ("native", "trap-emulate", "binary-translation", "hardware-assisted",
+                   "paravirtual")
+
+
+def default_specs() -> tuple[str, ...]:
+    """Every registered strategy in every variant: ``native``, ``trap-emulate:0/1/3``, ..."""
+    load_builtin()
+    names = sorted(STRATEGIES, key=lambda n: (PREFERRED_ORDER.index(n)
+                                              if n in PREFERRED_ORDER else len(PREFERRED_ORDER), n))
+    specs = []
+    for name in names:
+        variants = STRATEGIES[name].variants
+        specs.extend([f"{name}:{v}" for v in variants] if variants else [name])
+    return tuple(specs)
+
+
+def reprice(results: Sequence[VMRunResult], model: costs.CostModel) -> list[VMRunResult]:
+    """The results with `cycles` from `model` and `slowdown` relative to the native run."""
+    priced = [attrs.evolve(r, cycles=model.cycles(r.events)) for r in results]
+    native = next((r.cycles for r in priced if r.strategy == "native"), 0)
+    return [attrs.evolve(r, slowdown=r.cycles / native if native else 0.0) for r in priced]
+
+
+def compare(guest, specs: Sequence[str] | None = None, *,
+            cost_model: str | Path | costs.CostModel | None = None,
+            placement: str = "system", max_steps: int | None = None) -> list[VMRunResult]:
+    """Run `guest` under each strategy spec (default: all) and price every run with one model.
+
+    The native run always comes first (it is the reference for equivalence and slowdown).
+    """
+    from . import run_guest
+
+    model = cost_model if isinstance(cost_model, costs.CostModel) else costs.resolve(cost_model)
+    specs = list(specs or default_specs())
+    for spec in specs:  # fail on a bad name before running anything
+        make_strategy(spec)
+    if "native" not in specs:
+        specs.insert(0, "native")
+    specs.sort(key=lambda s: s != "native")
+    results = [run_guest(guest, spec, placement=placement, max_steps=max_steps) for spec in specs]
+    return reprice(results, model)
+
+
+__all__ = ["PREFERRED_ORDER", "StrategyError", "compare", "default_specs", "reprice"]
