@@ -1,0 +1,134 @@
+"""Translation blocks: what a block is, how one is formed, and the record the cache keeps.
+
+**Definition.**  A *translation block* (TB) is the longest run of guest instructions that
+
+1. starts at a guest pc (a linear address, 4-byte aligned) in a given *mode* — the CPL and
+   whether paging is on — and is read from the physical page that pc maps to at translation time;
+2. continues over consecutive instructions, in address order, all inside that one 4 KiB physical
+   page (an instruction whose second word would lie on the next page is not included; a block
+   never crosses a page);
+3. ends, inclusively, at the first instruction that
+   - transfers control (``sets_pc`` in the instruction table: jumps, conditional branches, call,
+     ret, jmpr, callr, int, brk, iret, hlt), or
+   - is *sensitive or privileged* (every instruction whose privilege class is not innocuous:
+     cli, sti, popf, pushf, in, out, mtcr, mfcr, lidt, invlpg, iret, hlt, sidt, smsw, rdcs), or
+   - must be seen by the machine between instructions (a software interrupt: int, brk);
+4. or ends, exclusively, before an instruction that cannot be decoded (#UD is raised by the
+   interpreter when execution gets there), at the end of the page, or after `max_block`
+   instructions (64 by default).
+
+The block's *body* is every instruction the generated function executes: all of them, except a
+final sensitive/privileged instruction or software interrupt, which is the block's *tail*.  The
+engine runs a sensitive or privileged tail as a *callout* (``callouts.callout(cpu, decoded)``:
+under a VMM, emulation against the virtual CPU) and a software-interrupt tail through the
+machine's normal delivery.  A block is therefore entered only at its first instruction, and
+inside its body nothing can change the CPL, IF, the address space, pending interrupts or the
+clock's deadline: which is why interrupts need to be checked only at block boundaries.
+
+A block is identified by ``(pc, physical address of pc, mode)``.  Looking a pc up after the guest
+remapped its code therefore finds the translation of the bytes it now maps, never a stale one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from toyvisor.cpu.decode import needs_attention
+from toyvisor.isa.encoding import DecodeError, Decoded, decode_word
+from toyvisor.isa.faults import GuestFault
+from toyvisor.isa.spec import M32, PAGE_MASK
+
+DEFAULT_MAX_BLOCK = 64
+
+
+class _CrossesPage(Exception):
+    pass
+
+
+def form_block(read32: Callable[[int], int], pc: int, pa: int,
+               max_block: int) -> tuple[list[Decoded], Decoded | None]:
+    """Decode the block at linear `pc` (physical `pa`): returns (body, tail).
+
+    Both empty/None when the first instruction cannot be translated (undecodable, or a two-word
+    instruction straddling the page end): the interpreter then executes it.
+    """
+    body: list[Decoded] = []
+    page_end = (pa | PAGE_MASK) + 1
+    address, physical = pc, pa
+    while len(body) < max_block and physical < page_end:
+        here = physical
+
+        def next_word() -> int:
+            if here + 4 >= page_end:
+                raise _CrossesPage
+            return read32(here + 4)
+
+        try:
+            decoded = decode_word(read32(physical), address, next_word)
+        except (DecodeError, _CrossesPage, GuestFault):
+            break
+        definition = decoded.definition
+        if definition.sensitive or needs_attention(decoded):
+            return body, decoded
+        body.append(decoded)
+        if definition.sets_pc:
+            break
+        address = (address + definition.length) & M32
+        physical += definition.length
+    return body, None
+
+
+class Block:
+    """One translated block as the cache holds it."""
+
+    __slots__ = ("pc", "pa", "end_pa", "mode", "key", "fn", "cells", "exits", "n", "body_n",
+                 "insns", "pcs", "lines", "tail", "tail_handler", "incoming", "valid", "source",
+                 "linkable")
+
+    def __init__(self, pc: int, pa: int, mode: int, body: list[Decoded], tail: Decoded | None):
+        self.pc = pc
+        self.pa = pa
+        size = sum(d.length for d in body) + (tail.length if tail is not None else 0)
+        #: physical bytes [pa, end_pa) hold the block's instructions
+        self.end_pa = pa + size
+        self.mode = mode
+        self.key = 0
+        self.fn = None
+        #: closure cells holding chained successors, by cell name
+        self.cells: dict = {}
+        #: constant destination pc -> cell name
+        self.exits: dict[int, str] = {}
+        self.body_n = len(body)
+        #: instructions in the block: the body plus the tail
+        self.n = self.body_n + (tail is not None)
+        #: the decoded instructions, body then tail
+        self.insns = tuple(body) + ((tail,) if tail is not None else ())
+        #: pc of each instruction
+        self.pcs = tuple(d.pc for d in self.insns)
+        self.lines: list[int] = []
+        self.tail = tail
+        self.tail_handler = None
+        #: (block, cell) pairs chained to this block (unlinked when it is invalidated)
+        self.incoming: list = []
+        self.valid = True
+        self.source = ""
+        #: whether this block's exits may be chained to successors (set by the translator)
+        self.linkable = False
+
+    def index_of_line(self, line: int) -> int:
+        """The index of the instruction whose code covers source line `line`."""
+        index = 0
+        for i, start in enumerate(self.lines):
+            if start <= line:
+                index = i
+            else:
+                break
+        return index
+
+    def __repr__(self) -> str:
+        state = "" if self.valid else " invalid"
+        tail = f" + {self.tail.definition.mnemonic}" if self.tail is not None else ""
+        return f"<Block pc={self.pc:#010x} pa={self.pa:#x} {self.body_n}{tail}{state}>"
+
+
+__all__ = ["Block", "DEFAULT_MAX_BLOCK", "form_block"]

@@ -1,0 +1,549 @@
+"""The binary translator: a translation cache in the style of QEMU's TCG, run against a `CPU`.
+
+    >>> translator = Translator(machine.cpu, DirectCallouts())
+    >>> translator.run(1_000_000)          # like CPU.run: returns the stop reason
+    >>> translator.stats.blocks_translated
+
+**Cache.**  Blocks (see `toyvisor.vmm.bt.block`) are kept in one dict keyed by ``(physical
+address of pc, pc, mode)`` where the mode holds the CPL, cr0.PG and whether the block is a
+one-instruction block.  Before entering a block that was not reached through a chain link the
+engine translates the pc exactly as an instruction fetch does (TLB, walk, A bits, #PF): a guest
+that remaps its code (cr3 write, invlpg) finds the translation of what the pc now maps to.
+
+**Invalidation.**  Every physical page holding translated code is marked ``PAGE_CODE`` in the
+memory's page flags, and the engine chains itself into ``memory.on_code_write`` (the hook the
+decode cache uses).  A write to such a page drops exactly the blocks whose bytes it overlaps
+(a per-page list of blocks plus a per-word use count filters out writes to data sharing a page
+with code), unlinks every chain into them, and raises the signal that makes a running block stop
+right after the writing instruction — so a store into the block being executed takes effect for
+the very next instruction, as on the interpreter.
+
+**Chaining.**  A block whose last instruction has constant destinations (fallthrough, jmp, call,
+both sides of a conditional branch) returns the successor block held in a closure cell of its
+function; the engine fills the cell the first time it looks that successor up, and the
+dispatcher then goes from block to block without hashing.  With paging on, only successors on
+the same virtual page are chained (a remap moves both ends together; QEMU's rule), with paging
+off every constant successor is.  Blocks ending in a callout or software interrupt are never
+chained: the dispatcher re-examines the machine after them.
+
+**Timing.**  Interrupts are serviced (and the budget checked) exactly where the interpreter does
+it as seen from the guest: a block is entered only if all its instructions fit before the next
+timer deadline and within the budget; otherwise the engine runs one-instruction blocks up to the
+deadline.  Nothing inside a block body can make an interrupt deliverable (bodies hold no
+sensitive instruction), so checking at block boundaries is checking before every instruction.
+
+**Policy.**  `translate_cpls` names the rings whose code is translated; code of the other rings
+runs on the interpreter ("directly").  A VMM sets it to the ring its guest kernel is
+deprivileged to and lets ring 3 run directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import attrs
+
+from toyvisor.cpu import BUDGET, CPU
+from toyvisor.cpu.events import InstructionEvent
+from toyvisor.cpu.memory import PAGE_CODE
+from toyvisor.cpu.mmu import FETCH
+from toyvisor.isa.faults import GuestFault
+from toyvisor.isa.spec import CR0_PG, PAGE_MASK, PAGE_SHIFT
+
+from .block import DEFAULT_MAX_BLOCK, Block, form_block
+from .callouts import Callouts, DirectCallouts, bind
+from .codegen import EarlyExit, Signal, block_source, compile_block
+
+#: Mode bits of a cache key.
+_MODE_PAGING = 1
+_MODE_CPL_SHIFT = 1
+_MODE_SINGLE = 8
+_MODE_BITS = 4
+
+
+@attrs.frozen
+class TranslatorStats:
+    """A snapshot of a translator's counters (cumulative over its runs)."""
+
+    #: blocks translated (cache misses that produced a block)
+    blocks_translated: int
+    #: guest instructions translated: the `translation` event (once per instruction per block)
+    instructions_translated: int
+    #: lookups that found a block / had to translate
+    cache_hits: int
+    cache_misses: int
+    #: blocks dropped because their code was written (or by `flush`)
+    invalidations: int
+    #: block-to-block transitions that followed a chain link (no lookup)
+    chained: int
+    #: chain links made
+    links: int
+    #: guest instructions retired inside translated code (`translated_instruction` event);
+    #: includes software interrupts run at block ends, excludes callouts
+    translated_instructions: int
+    #: guest instructions retired by the interpreter: untranslated rings, undecodable or
+    #: page-straddling instructions (`instruction` event)
+    direct_instructions: int
+    #: callouts made (each sensitive or privileged instruction reached in translated code)
+    callouts: int
+    callouts_by_mnemonic: dict[str, int]
+    #: blocks left early because a write hit translated code or the CPU asked for attention
+    early_exits: int
+
+    def events(self) -> dict[str, int]:
+        """The engine's share of the cost model's events (docs/vmm-design.md)."""
+        events = {
+            "translation": self.instructions_translated,
+            "translated_instruction": self.translated_instructions,
+            "instruction": self.direct_instructions,
+            "callout": self.callouts,
+        }
+        return {name: count for name, count in events.items() if count}
+
+
+class Translator:
+    """Runs a CPU by binary translation.  See the module docstring.
+
+    `callouts` receives every sensitive or privileged instruction of translated code
+    (`DirectCallouts` by default: execute it natively).  `max_block` bounds a block's length.
+    """
+
+    def __init__(self, cpu: CPU, callouts: Callouts | None = None, *,
+                 max_block: int = DEFAULT_MAX_BLOCK,
+                 translate_cpls: Iterable[int] = (0, 1, 2, 3)) -> None:
+        if max_block < 1:
+            raise ValueError(f"max_block must be at least 1, not {max_block}")
+        self.cpu = cpu
+        self.callouts: Callouts = callouts if callouts is not None else DirectCallouts()
+        self.max_block = max_block
+        self.translate_cpls = translate_cpls
+        self.memory = cpu.memory
+        self._signal = Signal()
+        #: key -> block
+        self._blocks: dict[int, Block] = {}
+        #: physical page -> blocks on it
+        self._pages: dict[int, list[Block]] = {}
+        #: physical page -> per-word count of blocks covering the word
+        self._words: dict[int, list[int]] = {}
+        # counters
+        self._translated_blocks = 0
+        self._translated_insns = 0
+        self._hits = 0
+        self._misses = 0
+        self._invalidations = 0
+        self._chained = 0
+        self._links = 0
+        self._executed = 0
+        self._direct = 0
+        self._callouts: dict[str, int] = {}
+        self._early_exits = 0
+        self._attach()
+
+    # ------------------------------------------------------------------------------------------
+    # Hooks into the machine
+    # ------------------------------------------------------------------------------------------
+
+    def _attach(self) -> None:
+        memory, cpu, signal = self.memory, self.cpu, self._signal
+        previous = memory.on_code_write
+
+        def on_code_write(pa: int, size: int) -> None:
+            if previous is not None:
+                previous(pa, size)
+            self._code_written(pa, size)
+
+        self._previous_on_code_write = previous
+        self._on_code_write = on_code_write
+        memory.on_code_write = on_code_write
+        # A hook running inside an instruction (an audit hook, a monitor) that changes what the
+        # machine checks between instructions calls CPU.request_attention: the running block
+        # must stop after the current instruction.  (This per-instance wrapper stands in for a
+        # listener list on the CPU.)
+        original = cpu.request_attention
+
+        def request_attention() -> None:
+            signal.exit = True
+            original()
+
+        self._original_request_attention = original
+        cpu.request_attention = request_attention
+
+    def close(self) -> None:
+        """Detach from the machine (the blocks are dropped)."""
+        if self.memory.on_code_write is self._on_code_write:
+            self.memory.on_code_write = self._previous_on_code_write
+        if self.cpu.__dict__.get("request_attention") is not None:
+            del self.cpu.request_attention
+        self.flush()
+
+    @property
+    def translate_cpls(self) -> frozenset[int]:
+        return self._translate_cpls
+
+    @translate_cpls.setter
+    def translate_cpls(self, cpls: Iterable[int]) -> None:
+        cpls = frozenset(cpls)
+        if not cpls <= {0, 1, 2, 3}:
+            raise ValueError(f"CPLs are 0..3, not {sorted(cpls)}")
+        self._translate_cpls = cpls
+
+    # ------------------------------------------------------------------------------------------
+    # The cache
+    # ------------------------------------------------------------------------------------------
+
+    @property
+    def stats(self) -> TranslatorStats:
+        return TranslatorStats(
+            blocks_translated=self._translated_blocks,
+            instructions_translated=self._translated_insns,
+            cache_hits=self._hits,
+            cache_misses=self._misses,
+            invalidations=self._invalidations,
+            chained=self._chained,
+            links=self._links,
+            translated_instructions=self._executed,
+            direct_instructions=self._direct,
+            callouts=sum(self._callouts.values()),
+            callouts_by_mnemonic=dict(sorted(self._callouts.items())),
+            early_exits=self._early_exits,
+        )
+
+    @property
+    def blocks(self) -> list[Block]:
+        """The valid blocks, by pc."""
+        return sorted(self._blocks.values(), key=lambda b: (b.pc, b.mode))
+
+    def _lookup(self, single: bool) -> Block | None:
+        """The block at ``cpu.pc`` for the current mode, translated if needed; None when the
+        instruction there must run on the interpreter (misaligned pc, fetch fault, #UD,
+        page-straddling instruction)."""
+        cpu = self.cpu
+        pc = cpu.pc
+        if pc & 3:
+            return None
+        cpl = cpu.cpl
+        mmu = cpu.mmu
+        if cpu.cr0 & CR0_PG or getattr(mmu, "nested", False):
+            entry = mmu.tlb.get(pc >> PAGE_SHIFT)
+            if entry is None or cpl > entry[1]:
+                try:
+                    pa = mmu.translate(pc, cpl, FETCH)
+                except GuestFault:
+                    return None
+            else:
+                pa = entry[0] | (pc & PAGE_MASK)
+            mode = (cpl << _MODE_CPL_SHIFT) | _MODE_PAGING
+        else:
+            if pc > self.memory.size - 4:
+                return None
+            pa = pc
+            mode = cpl << _MODE_CPL_SHIFT
+        if single:
+            mode |= _MODE_SINGLE
+        key = (((pa << 32) | pc) << _MODE_BITS) | mode
+        block = self._blocks.get(key)
+        if block is not None:
+            self._hits += 1
+            return block
+        self._misses += 1
+        return self._translate(pc, pa, mode, key)
+
+    def _translate(self, pc: int, pa: int, mode: int, key: int) -> Block | None:
+        single = mode & _MODE_SINGLE
+        body, tail = form_block(self.memory.read32, pc, pa, 1 if single else self.max_block)
+        if not body and tail is None:
+            return None
+        block = Block(pc, pa, mode, body, tail)
+        end_pc = tail.pc if tail is not None else body[-1].npc
+        source = block_source(body, tail=tail, end_pc=end_pc)
+        block.fn, block.cells = compile_block(source, self._signal, f"<bt:{pc:#010x}>")
+        block.exits = source.exits
+        block.lines = source.lines
+        block.source = source.text
+        block.key = key
+        block.linkable = tail is None and not single and bool(block.cells)
+        if tail is not None and not tail.definition.sensitive:
+            block.tail_handler = bind(tail)  # a software interrupt: the machine delivers it
+        self._blocks[key] = block
+        page = pa >> PAGE_SHIFT
+        self._pages.setdefault(page, []).append(block)
+        words = self._words.get(page)
+        if words is None:
+            words = self._words[page] = [0] * (1 << (PAGE_SHIFT - 2))
+        for word in range((pa & PAGE_MASK) >> 2, ((block.end_pa - 1) & PAGE_MASK) // 4 + 1):
+            words[word] += 1
+        self.memory.page_flags[page] |= PAGE_CODE
+        self._translated_blocks += 1
+        self._translated_insns += block.n
+        return block
+
+    def _link(self, source: Block, target: Block, pc: int) -> None:
+        """Chain `source`'s exit to `pc` to `target` when that is safe."""
+        if not (source.linkable and source.valid and target.valid and target.mode == source.mode):
+            return
+        name = source.exits.get(pc)
+        if name is None:
+            return
+        if source.mode & _MODE_PAGING and (pc ^ source.pc) >> PAGE_SHIFT:
+            return  # another virtual page: its mapping may change independently
+        cell = source.cells[name]
+        if cell.cell_contents is None:
+            cell.cell_contents = target
+            target.incoming.append((source, name))
+            self._links += 1
+
+    def _invalidate(self, block: Block) -> None:
+        if not block.valid:
+            return
+        block.valid = False
+        self._invalidations += 1
+        if self._blocks.get(block.key) is block:
+            del self._blocks[block.key]
+        page = block.pa >> PAGE_SHIFT
+        self._pages[page].remove(block)
+        words = self._words[page]
+        for word in range((block.pa & PAGE_MASK) >> 2, ((block.end_pa - 1) & PAGE_MASK) // 4 + 1):
+            words[word] -= 1
+        for source, name in block.incoming:
+            cell = source.cells[name]
+            if cell.cell_contents is block:
+                cell.cell_contents = None
+        block.incoming.clear()
+        for cell in block.cells.values():
+            cell.cell_contents = None
+
+    def _code_written(self, pa: int, size: int) -> None:
+        """``memory.on_code_write``: drop the blocks the write ``[pa, pa+size)`` overlaps."""
+        end = pa + size
+        hit = False
+        for page in range(pa >> PAGE_SHIFT, ((end - 1) >> PAGE_SHIFT) + 1):
+            words = self._words.get(page)
+            if words is None:
+                continue
+            base = page << PAGE_SHIFT
+            low, high = max(pa, base), min(end, base + (1 << PAGE_SHIFT))
+            if not any(words[(low - base) >> 2:((high - 1 - base) >> 2) + 1]):
+                continue
+            for block in [b for b in self._pages[page] if b.pa < high and low < b.end_pa]:
+                self._invalidate(block)
+                hit = True
+        if hit:
+            self._signal.exit = True
+
+    def flush(self) -> None:
+        """Drop every block (a later lookup retranslates)."""
+        for block in list(self._blocks.values()):
+            self._invalidate(block)
+
+    # ------------------------------------------------------------------------------------------
+    # Running
+    # ------------------------------------------------------------------------------------------
+
+    def run(self, max_steps: int, trace: Callable[[object], None] | None = None) -> str:
+        """Run the CPU for at most `max_steps` steps, as `CPU.run` does (same stop reasons, same
+        budget accounting, same observable behaviour).  With `trace`, every instruction runs as a
+        one-instruction block and is reported as an `InstructionEvent` first (traps and the stop
+        are reported by the CPU)."""
+        cpu = self.cpu
+        if max_steps < 0:
+            raise ValueError(f"max_steps must not be negative, not {max_steps}")
+        if cpu.stop_reason == BUDGET:
+            cpu.stop_reason = None
+        if cpu.stop_reason is not None:
+            return cpu.stop_reason
+        end = cpu.steps + max_steps
+        cpu._trace = trace
+        try:
+            if trace is None:
+                self._run(end)
+            else:
+                self._run_traced(end, trace)
+        finally:
+            cpu._trace = None
+        return cpu.stop_reason
+
+    def _step(self) -> None:
+        """One instruction on the interpreter's careful path."""
+        cpu = self.cpu
+        before = cpu.retired
+        cpu._step()
+        self._direct += cpu.retired - before
+
+    def _run_direct(self, room: int) -> None:
+        """The interpreter's fast loop for up to `room` instructions of an untranslated ring,
+        then one careful step on a fetch-cache miss (exactly `CPU._run_fast`'s inner part)."""
+        cpu = self.cpu
+        R = cpu.regs
+        platform = cpu.platform
+        fetch = cpu._fetch_caches[cpu.cpl].get
+        k = 0
+        try:
+            for k in range(room, 0, -1):
+                handler = fetch(cpu.pc)
+                if handler is None:
+                    break
+                handler(cpu, R)
+            else:
+                k = 0
+        except GuestFault as fault:
+            done = room - k
+            cpu.retired += done
+            platform.clock += done
+            self._direct += done
+            cpu.deliver(fault.vector, fault.error, cpu.pc, "exception", fault.address)
+            return
+        done = room - k
+        cpu.retired += done
+        platform.clock += done
+        self._direct += done
+        if k and cpu.stop_reason is None:
+            self._step()
+
+    def _fault_index(self, block: Block, fault: GuestFault) -> int:
+        """Which instruction of `block` raised `fault` (from the traceback's line number)."""
+        code = block.fn.__code__
+        frame = fault.__traceback__
+        while frame is not None:
+            if frame.tb_frame.f_code is code:
+                return block.index_of_line(frame.tb_lineno)
+            frame = frame.tb_next
+        raise RuntimeError(f"fault {fault} did not come from {block}")  # pragma: no cover
+
+    def _run_tail(self, block: Block) -> None:
+        """Run a block's final callout or software interrupt (``cpu.pc`` is at it)."""
+        cpu = self.cpu
+        decoded = block.tail
+        platform = cpu.platform
+        platform.clock += 1  # as on the interpreter: the instruction counts while it executes
+        try:
+            if block.tail_handler is None:
+                mnemonic = decoded.definition.mnemonic
+                self._callouts[mnemonic] = self._callouts.get(mnemonic, 0) + 1
+                self.callouts.callout(cpu, decoded)
+            else:
+                block.tail_handler(cpu, cpu.regs)
+                self._executed += 1
+        except GuestFault as fault:
+            platform.clock -= 1
+            cpu.deliver(fault.vector, fault.error, decoded.pc, "exception", fault.address)
+            return
+        cpu.retired += 1
+
+    def _run(self, end: int) -> None:
+        cpu = self.cpu
+        R = cpu.regs
+        platform = cpu.platform
+        timer = platform.timer
+        signal = self._signal
+        lookup = self._lookup
+        link = self._link
+        translate_cpls = self._translate_cpls
+        service = cpu._service_interrupts
+        chained = 0
+        executed = 0
+        try:
+            while cpu.stop_reason is None:
+                if cpu.retired + cpu.deliveries >= end:
+                    cpu.stop(BUDGET)
+                    break
+                service()
+                if cpu.stop_reason is not None:
+                    break
+                room = end - cpu.retired - cpu.deliveries
+                deadline = timer.deadline
+                if deadline is not None and deadline - platform.clock < room:
+                    room = deadline - platform.clock
+                if cpu.cpl not in translate_cpls:
+                    self._run_direct(room)
+                    continue
+                block = lookup(False)
+                if block is not None and block.n > room:
+                    block = lookup(True)
+                if block is None:
+                    self._step()
+                    continue
+                signal.exit = False
+                start = room
+                tail = None
+                try:
+                    while True:
+                        n = block.n
+                        if n > room:
+                            break
+                        room -= n
+                        successor = block.fn(cpu, R)
+                        if successor is None:
+                            if block.tail is not None:
+                                tail = block
+                                break
+                            if signal.exit:
+                                break
+                            pc = cpu.pc
+                            successor = lookup(False)
+                            if successor is None:
+                                break
+                            link(block, successor, pc)
+                        else:
+                            chained += 1
+                        block = successor
+                except GuestFault as fault:
+                    index = self._fault_index(block, fault)
+                    ran = start - room - (block.n - index)
+                    cpu.retired += ran
+                    platform.clock += ran
+                    executed += ran
+                    pc = cpu.pc = block.pcs[index]
+                    cpu.deliver(fault.vector, fault.error, pc, "exception", fault.address)
+                    continue
+                except EarlyExit as stop:
+                    ran = start - room - (block.n - stop.retired)
+                    cpu.retired += ran
+                    platform.clock += ran
+                    executed += ran
+                    self._early_exits += 1
+                    continue
+                ran = start - room
+                if tail is not None:
+                    ran -= 1
+                cpu.retired += ran
+                platform.clock += ran
+                executed += ran
+                if tail is not None:
+                    self._run_tail(tail)
+        finally:
+            self._chained += chained
+            self._executed += executed
+
+    def _run_traced(self, end: int, trace: Callable[[object], None]) -> None:
+        cpu = self.cpu
+        R = cpu.regs
+        platform = cpu.platform
+        while cpu.stop_reason is None:
+            if cpu.steps >= end:
+                cpu.stop(BUDGET)
+                break
+            cpu._service_interrupts()
+            if cpu.stop_reason is not None:
+                break
+            block = self._lookup(True) if cpu.cpl in self._translate_cpls else None
+            if block is None:
+                self._step()  # the CPU reports the instruction itself
+                continue
+            trace(InstructionEvent(cpu.pc, cpu.cpl, block.insns[0], cpu.index))
+            self._signal.exit = False
+            if block.tail is not None:
+                block.fn(cpu, R)
+                self._run_tail(block)
+                continue
+            try:
+                block.fn(cpu, R)
+            except GuestFault as fault:
+                pc = cpu.pc = block.pc
+                cpu.deliver(fault.vector, fault.error, pc, "exception", fault.address)
+                continue
+            cpu.retired += 1
+            platform.clock += 1
+            self._executed += 1
+
+
+__all__ = ["Translator", "TranslatorStats"]
