@@ -156,18 +156,22 @@ def run_command(guest: Path, max_steps, as_json, trace, console_input, disk, mem
               show_default=True, help="VMM placement: type 1 (system) or type 2 (hosted).")
 @click.option("--max-steps", type=click.IntRange(min=1), help="Instruction budget of every run.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per run.")
+@click.option("--markdown", is_flag=True, help="Print the table as Markdown.")
 @include_option
 @user_errors
-def compare_command(guest: Path, specs, cost_model, placement, max_steps, as_json,
+def compare_command(guest: Path, specs, cost_model, placement, max_steps, as_json, markdown,
                     includes) -> None:
     """Run GUEST natively and under each VMM strategy and compare them in one table."""
     loaded = load_guest(guest, include_paths=tuple(includes))
     results = comparison.compare(loaded, specs or None, cost_model=cost_model,
                                  placement=placement, max_steps=max_steps)
+    model = cost_model or costs.default_model().name
     if as_json:
         click.echo(json.dumps(compare_table.to_json(results), indent=2))
+    elif markdown:
+        rows = compare_table.build_rows(results)
+        click.echo(compare_table.render_markdown(rows, cost_profile=str(model)), nl=False)
     else:
-        model = cost_model or costs.default_model().name
         click.echo(f"{loaded.name}: {placement} VMM, cost model {model}\n")
         click.echo(compare_table.table(results, cost_profile=str(model)), nl=False)
 

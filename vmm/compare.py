@@ -196,6 +196,40 @@ def table(results: Iterable[object], *, cost_profile: str | None = None) -> str:
     return render_text(build_rows(results), cost_profile=cost_profile)
 
 
+def render_markdown(rows: Sequence[Row], *, cost_profile: str | None = None) -> str:
+    """The comparison as one Markdown table (for docs and notebooks), footnotes below it."""
+    if not rows:
+        return "no runs to compare\n"
+    lines = [
+        "| strategy | guest instr | VMM entries | top VMM entry causes | emulated | callouts "
+        "| blocks / hits | est. cycles | slowdown | efficiency | equivalent |",
+        "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    notes = []
+    for row in rows:
+        causes = ", ".join(f"{cause} {count:,}" for cause, count in row.top_causes) or "-"
+        if row.other_causes:
+            causes += f", +{row.other_causes} more"
+        translated = ("-" if not (row.blocks_translated or row.cache_hits)
+                      else f"{row.blocks_translated:,} / {row.cache_hits:,}")
+        verdict = "yes"
+        if not row.equivalent:
+            notes.append(row)
+            verdict = f"NO [{len(notes)}]"
+        lines.append(
+            f"| `{row.strategy}` | {_number(row.guest_instructions)} | {_number(row.vmm_entries)} "
+            f"| {causes} | {_number(row.emulated_instructions)} | {_number(row.callouts)} "
+            f"| {translated} | {_number(row.cycles)} | {_slowdown(row.slowdown)} "
+            f"| {_share(row.efficiency)} | {verdict} |")
+    if cost_profile:
+        lines += ["", f"Estimated cycles with the cost profile `{cost_profile}`; slowdown = cycles / "
+                      "native cycles."]
+    for number, row in enumerate(notes, 1):
+        text = " ".join((row.divergence or "no divergence reported").split())
+        lines += ["", f"[{number}] `{row.strategy}`: {text}"]
+    return "\n".join(lines) + "\n"
+
+
 # -- JSON --------------------------------------------------------------------------------------
 
 

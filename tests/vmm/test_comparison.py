@@ -53,3 +53,12 @@ def test_compare_rejects_an_unknown_strategy_or_cost_model_in_one_line(tmp_path)
     bad.write_text("name = [")
     result = CliRunner().invoke(main, ["compare", "examples/loop.s", "--cost-model", str(bad)])
     assert result.exit_code == 1 and "bad.toml" in result.output
+
+
+def test_compare_markdown_is_one_table_with_footnotes_for_divergent_runs(nanobench):
+    from toyvisor.vmm.compare import build_rows, render_markdown
+
+    results = compare(nanobench, ["trap-emulate"])
+    text = render_markdown(build_rows(results), cost_profile="pentium4")
+    assert text.count("| `") == 2
+    assert "NO [1]" in text and "[1] `trap-emulate:0/1/3`: popf" in text
