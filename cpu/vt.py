@@ -28,11 +28,9 @@ import struct
 from typing import TYPE_CHECKING
 
 import attrs
-
 from toyvisor.isa import vt as V
 from toyvisor.isa.faults import GuestFault
 from toyvisor.isa.spec import (
-    CR0,
     CR0_MASK,
     FLAG_IF,
     FLAGS_MASK,
