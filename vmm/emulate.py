@@ -132,11 +132,13 @@ class GuestCPU:
         CPU._enter(self, vector, error, pc, software)
 
 
-def emulate(vm: VM, decoded: Decoded) -> None:
+def emulate(vm: VM, decoded: Decoded, *, event: str | None = "emulated_instruction") -> None:
     """Execute one decoded guest instruction against `vm`'s vCPU with the table's own handler.
 
     The virtual clock counts the instruction as it takes effect (``in CLOCK`` sees itself), as on
-    the bare machine; a fault leaves no trace and propagates as `GuestFault`.
+    the bare machine; a fault leaves no trace and propagates as `GuestFault`.  A retired
+    instruction counts in ``vm.emulated`` and as `event` (None: the caller prices it itself, as a
+    binary translator's ``callout`` does).
     """
     definition = decoded.definition
     pc = decoded.pc
@@ -150,7 +152,8 @@ def emulate(vm: VM, decoded: Decoded) -> None:
         devices.clock -= 1
         raise
     vm.emulated += 1
-    vm.count_event("emulated_instruction")
+    if event is not None:
+        vm.count_event(event)
 
 
 __all__ = ["GuestCPU", "emulate"]

@@ -18,6 +18,11 @@ guest→VMM transfer (``trap``).  One VMM entry:
    real paging on through the strategy's table, and the real timer programmed for the earliest
    of the VM's next virtual timer deadline, the end of its quantum and the end of its budget.
 
+A strategy that translates guest code (``binary-translation``) runs the real CPU through its
+translator (`Strategy.execute`) and makes the hypervisor its callouts object: a translated
+sensitive or privileged instruction enters the VMM through `callout` instead of a trap, and the
+same steps 1–5 follow (step 2 is `Strategy.handle_callout`).
+
 Placement ``system`` (type 1) and ``hosted`` (type 2) behave identically; a hosted VMM counts
 ``host_syscall`` events for virtual-device accesses and timer programming (the host OS does it).
 """
@@ -156,7 +161,7 @@ class Hypervisor(Monitor):
         self._retiring = 0  # anything the CPU still had to count happened before it returned
         self._load(queue[0])
         self.in_vmm = False
-        self.cpu.run(_FOREVER, trace)
+        self.strategy.execute(self.cpu, _FOREVER, trace)
         self.in_vmm = True
 
     def _runnable_after(self, vm: VM | None) -> VM | None:
@@ -188,8 +193,29 @@ class Hypervisor(Monitor):
         if event.source == "software":
             # the `int n` retires on the real CPU when we return; count it for the VM now
             vm.retired_direct += 1
-            vm.count_event("instruction")
+            self.strategy.retired(vm, 1, software=True)
             self._retiring = 1
+        return self._resume(vm, cpu)
+
+    def callout(self, cpu: CPU, decoded) -> None:
+        """The `toyvisor.vmm.bt.Callouts` protocol: translated guest code hands the VMM a sensitive
+        or privileged instruction (a VMM entry without a trap).  ``cpu.pc`` is at the instruction
+        and the real clock already counts it; the strategy emulates it against the vCPU (which
+        counts it on the virtual clock) and the VM resumes wherever the vCPU now is, possibly at
+        another real ring, after its virtual interrupts were re-examined — or another VM runs."""
+        vm = self.current
+        self.in_vmm = True
+        platform = cpu.platform
+        platform.clock -= 1  # the emulation counts the instruction on the VM's virtual clock
+        self._exit(vm)
+        platform.clock += 1
+        vm.entries += 1
+        self.strategy.handle_callout(vm, decoded)
+        self._retiring = 1  # the translator retires the instruction on the real CPU when we return
+        self._resume(vm, cpu)
+
+    def _resume(self, vm: VM, cpu: CPU) -> bool:
+        """The end of a VMM entry: the instruction boundary, scheduling, then back to a guest."""
         self._boundary(vm)
         if not vm.runnable or vm.stop_reason is not None or cpu.platform.clock >= self._slice_end:
             nxt = self._runnable_after(vm)
@@ -238,7 +264,7 @@ class Hypervisor(Monitor):
         retired, clock = cpu.retired, cpu.platform.clock
         vm.retired_direct += retired - self._last_retired
         vm.devices.clock += clock - self._last_clock
-        vm.count_event("instruction", retired - self._last_retired)
+        self.strategy.retired(vm, retired - self._last_retired)
         self._last_retired, self._last_clock = retired, clock
         self._retiring = 0
 

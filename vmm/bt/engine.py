@@ -208,6 +208,16 @@ class Translator:
             early_exits=self._early_exits,
         )
 
+    #: the fields of `counters`, in order
+    COUNTERS = ("blocks_translated", "instructions_translated", "cache_hits", "cache_misses",
+                "invalidations", "direct_instructions")
+
+    def counters(self) -> tuple[int, ...]:
+        """The `COUNTERS` of `stats`, cheaply and exactly as they stand even in the middle of a
+        run (a VMM reads them at every entry to credit each VM with its share of the work)."""
+        return (self._translated_blocks, self._translated_insns, self._hits, self._misses,
+                self._invalidations, self._direct)
+
     @property
     def blocks(self) -> list[Block]:
         """The valid blocks, by pc."""
@@ -334,6 +344,16 @@ class Translator:
         """Drop every block (a later lookup retranslates)."""
         for block in list(self._blocks.values()):
             self._invalidate(block)
+
+    def invalidate(self, pa: int, size: int) -> int:
+        """Drop every block whose code overlaps physical ``[pa, pa+size)`` (a VMM dropping one
+        VM's translations); returns how many were dropped."""
+        before = self._invalidations
+        end = pa + size
+        for page in range(pa >> PAGE_SHIFT, ((end - 1) >> PAGE_SHIFT) + 1):
+            for block in [b for b in self._pages.get(page, ()) if b.pa < end and pa < b.end_pa]:
+                self._invalidate(block)
+        return self._invalidations - before
 
     # ------------------------------------------------------------------------------------------
     # Running

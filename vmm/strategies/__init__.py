@@ -13,7 +13,10 @@ What a strategy implements (all hooks have do-nothing defaults except `handle`):
 | ``reset(vm)`` | after `VM.restore` | drop derived state (shadow tables) so it is rebuilt |
 | ``load(vm, cpu, switch)`` | before every resume of `vm` | put the vCPU's *privileged* state on the real CPU: real CPL for the virtual CPL, real cr3 for the current guest address space (the hypervisor already copied registers, pc and flags with real IF = 1) |
 | ``unload(vm, cpu)`` | `vm` leaves the real CPU | forget real-CPU bindings |
-| ``handle(vm, event)`` | every VMM entry (`toyvisor.cpu.events.TrapEvent`) | emulate / fill / reflect; the vCPU holds the guest state; raise `GuestFault` only to turn a refused ``int n`` into a fault of that instruction |
+| ``handle(vm, event)`` | every VMM entry by a trap (`toyvisor.cpu.events.TrapEvent`) | emulate / fill / reflect; the vCPU holds the guest state; raise `GuestFault` only to turn a refused ``int n`` into a fault of that instruction |
+| ``handle_callout(vm, decoded)`` | every VMM entry by a callout from translated code (`Hypervisor.callout`) | emulate the instruction against the vCPU (a fault is the strategy's to reflect); only strategies that translate guest code |
+| ``execute(cpu, max_steps, trace)`` | by `Hypervisor.run`, to run the guests on the real CPU | the default is ``cpu.run``; a binary translator runs the CPU through its translation cache instead |
+| ``retired(vm, n, software=False)`` | at every VMM entry: `n` guest instructions of `vm` retired on the real CPU since it was entered (``software``: the ``int n`` the VMM just delivered, which the CPU retires when the VMM returns) | price them: ``instruction`` by default; a translator splits them into ``instruction`` and ``translated_instruction`` |
 | ``run(guest, ...)`` | `toyvisor.vmm.run_guest` | the default runs the guest alone in a `Hypervisor`; ``native`` runs it on the bare machine |
 
 Counting: handlers call ``vm.count_entry("vmm:<cause>")`` once per entry and
@@ -89,6 +92,15 @@ class Strategy:
 
     def handle(self, vm: VM, event) -> None:
         raise NotImplementedError
+
+    def handle_callout(self, vm: VM, decoded) -> None:
+        raise NotImplementedError(f"{self.name} does not translate guest code")
+
+    def execute(self, cpu: CPU, max_steps: int, trace=None) -> str:
+        return cpu.run(max_steps, trace)
+
+    def retired(self, vm: VM, n: int, software: bool = False) -> None:
+        vm.count_event("instruction", n)
 
     # -- running ----------------------------------------------------------------------------------
     def run(self, guest: Guest, *, placement: str = "system",
