@@ -23,6 +23,7 @@ from toyvisor.isa.table import ALL_INSTRUCTIONS, EXTENSIONS
 
 from toyvisor.vmm import compare as compare_table
 from toyvisor.vmm import comparison, costs
+from toyvisor.vmm import nanobench as nanobench_table
 
 from . import runner
 from .guest import SOURCE_SUFFIXES, load_guest
@@ -174,6 +175,34 @@ def compare_command(guest: Path, specs, cost_model, placement, max_steps, as_jso
     else:
         click.echo(f"{loaded.name}: {placement} VMM, cost model {model}\n")
         click.echo(compare_table.table(results, cost_profile=str(model)), nl=False)
+
+
+@main.command("nanobench")
+@click.option("--vmm", "specs", multiple=True, metavar="NAME",
+              help="A strategy to include (repeatable; default: every strategy and variant). "
+                   "The native run is always included.")
+@click.option("--bench", "benchmarks", multiple=True, metavar="NAME",
+              help="A benchmark to measure (repeatable; default: all of guests/nanobench: "
+                   + ", ".join(nanobench_table.BENCHMARKS) + ").")
+@click.option("--cost-model", metavar="NAME|FILE",
+              help="A bundled cost profile (pentium4, core2) or a TOML file (default: pentium4).")
+@click.option("--placement", type=click.Choice(["system", "hosted"]), default="system",
+              show_default=True, help="VMM placement: type 1 (system) or type 2 (hosted).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--markdown", is_flag=True, help="Print the tables as Markdown.")
+@user_errors
+def nanobench_command(specs, benchmarks, cost_model, placement, as_json, markdown) -> None:
+    """Measure the Adams & Agesen nanobenchmarks per iteration under each VMM strategy."""
+    if as_json and markdown:
+        raise nanobench_table.NanobenchError("--json and --markdown exclude each other")
+    table = nanobench_table.measure(specs or None, cost_model=cost_model, placement=placement,
+                                    benchmarks=benchmarks or None)
+    if as_json:
+        click.echo(json.dumps(nanobench_table.to_json(table), indent=2))
+    elif markdown:
+        click.echo(nanobench_table.render_markdown(table), nl=False)
+    else:
+        click.echo(nanobench_table.render_text(table), nl=False)
 
 
 @main.command("isa")

@@ -1,7 +1,8 @@
 ; call/ret — a call of an empty function (Adams & Agesen: "call/ret", the baseline that no
 ; VMM should slow down).
 bench_callret:
-        li      r10, N
+        li      r10, iterations        ; N, or the count given on the console
+        ld      r10, [r10]
         in      r8, PORT_CLOCK
 .loop:  call    empty_function
         addi    r10, r10, -1

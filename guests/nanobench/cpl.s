@@ -2,7 +2,8 @@
 ; Natively the kernel reads CPL 0; a VMM that runs the kernel in ring 1 or 3 cannot hide its
 ; ring from rdcs, which does not trap. Returns r1 = ticks, r2 = the CPL the last rdcs saw.
 bench_cpl:
-        li      r10, N
+        li      r10, iterations        ; N, or the count given on the console
+        ld      r10, [r10]
         in      r8, PORT_CLOCK
 .loop:  rdcs    r2
         addi    r10, r10, -1

@@ -2,7 +2,8 @@
 ; the x86-64 task-priority register cr8). Here: ksp1, which nothing uses (harmless).
 bench_cr8wr:
         li      r1, 0
-        li      r10, N
+        li      r10, iterations        ; N, or the count given on the console
+        ld      r10, [r10]
         in      r8, PORT_CLOCK
 .loop:  mtcr    ksp1, r1
         addi    r10, r10, -1

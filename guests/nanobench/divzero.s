@@ -3,7 +3,8 @@
 bench_divzero:
         li      r11, 0
         li      r1, 1
-        li      r10, N
+        li      r10, iterations        ; N, or the count given on the console
+        ld      r10, [r10]
         in      r8, PORT_CLOCK
 .loop:  div     r2, r1, r11             ; -> #DE, resumed after this instruction
         addi    r10, r10, -1

@@ -1,6 +1,7 @@
 ; in — a ring-0 `in` from a device port (Adams & Agesen: "in", an I/O port read).
 bench_in:
-        li      r10, N
+        li      r10, iterations        ; N, or the count given on the console
+        ld      r10, [r10]
         in      r8, PORT_CLOCK
 .loop:  in      r1, PORT_CONSOLE_STATUS
         addi    r10, r10, -1

@@ -11,6 +11,11 @@
 ;   <name>: <N> iterations, <T> ticks, <T/N> ticks/iter
 ; then  "popf: IF after popf = <observed IF>",  "cpl: rdcs = <observed CPL>"  and  "nanobench: done".
 ;
+; Console input selects what runs (select.s): none = every benchmark, N iterations each, as
+; above; "<name> [<iterations>] [quiet]" = only that benchmark (its line(s), then
+; "nanobench: done"; nothing with quiet), N or <iterations> times. The input is read (and
+; drained) first, while IF is still 0 from reset.
+;
 ; Machine set-up: a 256-gate table (every vector goes to `unexpected` except the ones the
 ; benchmarks use), ksp0, and paging on with the first 1 MiB identity-mapped at PL3 (ring 3
 ; runs the syscall loop from the same pages). Interrupts stay off throughout (IF = 0) except
@@ -45,6 +50,9 @@ SYSCALL_GATE    = GATE_P | GATE_DPL3 | GATE_RING0
 
 start:
         li      sp, KSTACK_TOP
+        ; console input first: drain it before anything could set IF (IRQ 1 is level-triggered)
+        call    read_input
+        call    parse_input
         ; interrupt table: everything is unexpected ...
         li      r1, IDT
         li      r2, unexpected
@@ -99,6 +107,13 @@ start:
         li      r1, CR0_PG
         mtcr    cr0, r1
 
+        li      r1, sel_entry
+        ld      r1, [r1]
+        cmpi    r1, 0
+        jz      run_all
+        jmp     run_selected            ; one benchmark, then halt
+
+run_all:
         BENCH   bench_empty, name_empty
         BENCH   bench_syscall, name_syscall
         BENCH   bench_in, name_in
@@ -126,13 +141,14 @@ start:
         hlt
 
 ; report(r1 = name, r2 = ticks): "<name>: N iterations, T ticks, T/N ticks/iter\n"
-; (T/N with one decimal, truncated). Clobbers r1..r5, r9, r11, r12.
+; (N: the iteration count in use; T/N with one decimal, truncated). Clobbers r1..r5, r9, r11, r12.
 report:
         mov     r9, r2
         call    puts
         li      r1, msg_colon
         call    puts
-        li      r1, N
+        li      r1, iterations
+        ld      r1, [r1]
         call    putdec
         li      r1, msg_iters
         call    puts
@@ -142,7 +158,8 @@ report:
         call    puts
         li      r2, 10
         mul     r1, r9, r2              ; tenths of a tick per iteration
-        li      r2, N
+        li      r2, iterations
+        ld      r2, [r2]
         divu    r1, r1, r2
         li      r2, 10
         divu    r11, r1, r2
@@ -186,6 +203,7 @@ unexpected:
         .include "mem.s"
         .include "paging.s"
         .include "idt.s"
+        .include "select.s"             ; code, then its data: keep it after the other code
 
 name_empty:     .asciz  "empty"
 name_syscall:   .asciz  "syscall"

@@ -8,7 +8,8 @@ bench_pgfault:
         li      r12, PF_VA
         li      r13, PT_ENTRY_PF
         li      r11, 0
-        li      r10, N
+        li      r10, iterations        ; N, or the count given on the console
+        ld      r10, [r10]
         in      r8, PORT_CLOCK
 .loop:  ld      r1, [r12]               ; -> #PF, then retried
         st      [r13], r11              ; unmap again ...

@@ -6,7 +6,8 @@
 ; (IF is 1 for a few instructions of each iteration; no interrupt source is enabled.)
 bench_popf:
         li      r3, FLAG_IF
-        li      r10, N
+        li      r10, iterations        ; N, or the count given on the console
+        ld      r10, [r10]
         in      r8, PORT_CLOCK
 .loop:  cli
         push    r3

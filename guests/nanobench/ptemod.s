@@ -7,7 +7,8 @@ bench_ptemod:
         li      r13, PT_ENTRY_PTE
         li      r1, PTE_FRAME_A | PTE_P | PTE_W
         li      r2, PTE_FRAME_A ^ PTE_FRAME_B
-        li      r10, N
+        li      r10, iterations        ; N, or the count given on the console
+        ld      r10, [r10]
         in      r8, PORT_CLOCK
 .loop:  xor     r1, r1, r2              ; the other frame
         st      [r13], r1

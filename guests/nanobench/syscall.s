@@ -10,7 +10,8 @@
 bench_syscall:
         li      r1, saved_ksp
         st      [r1], sp                ; where sys_back finds our return address
-        li      r10, N
+        li      r10, iterations        ; N, or the count given on the console
+        ld      r10, [r10]
         ; the frame a trap from ring 3 would have pushed: old sp, flags, cs, pc, error code
         li      r1, USTACK_TOP
         push    r1

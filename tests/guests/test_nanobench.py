@@ -3,6 +3,7 @@
 import re
 from pathlib import Path
 
+import attrs
 import pytest
 
 from toyvisor.tools.guest import load_guest
@@ -84,3 +85,60 @@ def test_popf_and_cpl_report_the_observed_values(lines):
     assert "cpl: rdcs = 0" in lines
     assert lines[-1] == "nanobench: done"
     assert not any("unexpected" in line for line in lines)
+
+
+# -- selecting one benchmark through the console input ------------------------------------------
+
+
+def run_with(text: str):
+    guest = attrs.evolve(load_guest(NANOBENCH), console_input=text.encode("ascii"))
+    result = run(guest)
+    assert result.halted and result.stop_reason == "halted", result.fault_report
+    return result
+
+
+@pytest.mark.parametrize("text", ["", "\n", "  \r\n\t"])
+def test_no_or_blank_input_runs_everything(text, lines):
+    assert run_with(text).console.splitlines() == lines
+
+
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_a_name_runs_only_that_benchmark(name, lines):
+    result = run_with(f"{name}\n")
+    got = result.console.splitlines()
+    expected = [line for line in lines if line.startswith(f"{name}: ")] + ["nanobench: done"]
+    assert got == expected
+
+
+def test_callret_is_accepted_for_call_ret():
+    assert run_with("callret").console.splitlines()[0].startswith("call/ret: 100 iterations")
+
+
+def test_an_iteration_count_and_quiet():
+    result = run_with("  syscall 0250\n")
+    assert LINE.match(result.console.splitlines()[0])["n"] == "250"
+    assert result.by_cause.get("int 0x80") == 250
+    quiet = run_with("divzero quiet 7")
+    assert quiet.console == "" and quiet.by_cause.get("divide-error") == 7
+    assert run_with("divzero 7 quiet  \n").by_cause == quiet.by_cause
+
+
+def test_popf_with_input_pending_takes_no_console_interrupt():
+    """IRQ 1 is level-triggered while input waits: the kernel must have drained it before the
+    popf loop sets IF."""
+    result = run_with("popf\n")
+    assert "popf: IF after popf = 1" in result.console.splitlines()
+    assert "unexpected" not in result.console
+    assert not any(cause.startswith("irq") or "33" in cause for cause in result.by_cause)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("nope\n", "nanobench: unknown benchmark 'nope' (known: empty syscall in cr8wr call/ret"),
+    ("in loud\n", "nanobench: unexpected input 'loud' after the benchmark name"),
+    ("in 0\n", "nanobench: unexpected input '0'"),
+    ("in 1000001\n", "nanobench: unexpected input '1000001'"),
+    ("x" * 65, "nanobench: console input too long"),
+])
+def test_bad_input_is_one_error_line(text, message):
+    result = run_with(text)
+    assert result.console.count("\n") == 1 and result.console.startswith(message), result.console

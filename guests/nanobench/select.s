@@ -1,0 +1,290 @@
+; select.s — which benchmarks to run, from the console input read at boot.
+;
+; Input (words separated by blanks — space, tab, CR, LF; leading/trailing blanks are ignored):
+;   (nothing)                   run every benchmark, N times each (the default)
+;   <name> [<count>] [quiet]    run only that benchmark, <count> times (default N), print its
+;                               line(s) and "nanobench: done" (nothing with `quiet`), halt
+; <name> is a benchmark as it prints itself (`call/ret` may also be spelled `callret`); <count>
+; is decimal, 1 to MAX_COUNT (leading zeros allowed); `quiet` and <count> may come in either
+; order. Anything else prints one "nanobench: ..." error line and halts.
+;
+; `quiet` and <count> exist for measuring (toyvisor.vmm.nanobench): a quiet run's cost does not
+; depend on how many characters a report has, and two runs of one benchmark that differ only in
+; <count> differ only in loop iterations.
+;
+; The variables live in .data, on pages of their own: no store of the parser lands on a page
+; holding code.
+;
+; read_input must run before anything sets IF: IRQ 1 (console input) is level-triggered and
+; stays pending while an input byte waits. read_input drains every byte (polled, IF = 0), so
+; the popf loop, which sets IF for a few instructions, cannot take an interrupt for it.
+
+INPUT_MAX       = 64                    ; bytes kept; longer input is an error
+MAX_COUNT       = 1000000               ; largest iteration count accepted
+ENTRY_SIZE      = 16                    ; bench_table entry: 4 words, see below
+
+; read_input(): drain the console input into input_buf / input_len. Clobbers r1..r4.
+read_input:
+        li      r2, iterations
+        li      r1, N
+        st      [r2], r1
+        li      r2, sel_entry
+        li      r1, 0
+        st      [r2], r1
+        li      r2, sel_quiet
+        st      [r2], r1
+        li      r2, input_buf
+        li      r3, 0                   ; bytes read (also those beyond INPUT_MAX)
+.next:  in      r1, PORT_CONSOLE_STATUS
+        cmpi    r1, 0
+        jz      .done
+        in      r1, PORT_CONSOLE_DATA
+        cmpi    r3, INPUT_MAX
+        jae     .drop
+        add     r4, r2, r3
+        stb     [r4], r1
+.drop:  addi    r3, r3, 1
+        jmp     .next
+.done:  li      r2, input_len
+        st      [r2], r3
+        ret
+
+; parse_input(): sets sel_entry (0: run all, else the bench_table entry) and sel_quiet (0/1),
+; or prints an error and halts. Every name in the table is compared (no early exit), so the
+; cost of the look-up barely depends on which benchmark is named. Clobbers r1..r5, r8, r9, r11.
+parse_input:
+        li      r1, input_len
+        ld      r9, [r1]
+        cmpi    r9, INPUT_MAX
+        ja      .too_long
+        li      r8, input_buf           ; r8 = cursor
+        add     r9, r8, r9              ; r9 = end
+        call    skip_blanks
+        cmp     r8, r9
+        jae     .done                   ; only blanks: run all
+        call    take_word
+        li      r11, 0                  ; the matching entry
+        li      r5, bench_table
+.look:  ld      r2, [r5]
+        cmpi    r2, 0
+        jz      .looked
+        li      r1, word_buf
+        call    streq
+        cmpi    r1, 0
+        jz      .miss
+        mov     r11, r5
+.miss:  addi    r5, r5, ENTRY_SIZE
+        jmp     .look
+.looked:
+        cmpi    r11, 0
+        jz      .unknown
+        li      r1, sel_entry
+        st      [r1], r11
+.word:  call    skip_blanks
+        cmp     r8, r9
+        jae     .done
+        call    take_word
+        li      r1, word_buf
+        li      r2, word_quiet
+        call    streq
+        cmpi    r1, 0
+        jz      .count
+        li      r1, sel_quiet
+        li      r2, 1
+        st      [r1], r2
+        jmp     .word
+.count: call    parse_count             ; r1 = the count, or 0 if word_buf is not one
+        cmpi    r1, 0
+        jz      .extra
+        li      r2, iterations
+        st      [r2], r1
+        jmp     .word
+.extra: li      r1, msg_extra
+        call    puts
+        li      r1, word_buf
+        call    puts
+        li      r1, msg_extra_end
+        call    puts
+        cli
+        hlt
+.done:  ret
+.too_long:
+        li      r1, msg_too_long
+        call    puts
+        cli
+        hlt
+.unknown:
+        li      r1, msg_unknown
+        call    puts
+        li      r1, word_buf
+        call    puts
+        li      r1, msg_known
+        call    puts
+        li      r5, bench_table
+.list:  ld      r1, [r5]
+        cmpi    r1, 0
+        jz      .listed
+        call    puts
+        addi    r5, r5, ENTRY_SIZE
+        ld      r1, [r5]
+        cmpi    r1, 0
+        jz      .listed
+        li      r1, ' '
+        call    putc
+        jmp     .list
+.listed:
+        li      r1, ')'
+        call    putc
+        call    putnl
+        cli
+        hlt
+
+; skip_blanks(r8 = cursor, r9 = end): advance r8 past spaces, tabs, CRs and LFs. Clobbers r1, r2.
+skip_blanks:
+.loop:  cmp     r8, r9
+        jae     .done
+        ldb     r1, [r8]
+        call    is_blank
+        cmpi    r2, 0
+        jz      .done
+        addi    r8, r8, 1
+        jmp     .loop
+.done:  ret
+
+; take_word(r8 = cursor, r9 = end): copy the bytes up to the next blank (or the end) into
+; word_buf, NUL-terminated, and advance r8 past them. Clobbers r1..r3.
+take_word:
+        li      r3, word_buf
+.loop:  cmp     r8, r9
+        jae     .done
+        ldb     r1, [r8]
+        call    is_blank
+        cmpi    r2, 0
+        jnz     .done
+        stb     [r3], r1
+        addi    r3, r3, 1
+        addi    r8, r8, 1
+        jmp     .loop
+.done:  li      r1, 0
+        stb     [r3], r1
+        ret
+
+; is_blank(r1 = byte): r2 = 1 for space, tab, CR or LF, else 0.
+is_blank:
+        li      r2, 1
+        cmpi    r1, ' '
+        jz      .yes
+        cmpi    r1, '\t'
+        jz      .yes
+        cmpi    r1, '\r'
+        jz      .yes
+        cmpi    r1, '\n'
+        jz      .yes
+        li      r2, 0
+.yes:   ret
+
+; parse_count(): r1 = the decimal number in word_buf if it is one from 1 to MAX_COUNT, else 0.
+; Clobbers r1..r4.
+parse_count:
+        li      r2, word_buf
+        li      r1, 0
+        ldb     r3, [r2]
+        cmpi    r3, 0
+        jz      .bad                    ; empty
+.loop:  ldb     r3, [r2]
+        cmpi    r3, 0
+        jz      .end
+        addi    r3, r3, -'0'
+        cmpi    r3, 9
+        ja      .bad                    ; not a digit (unsigned: below '0' wraps around)
+        li      r4, 10
+        mul     r1, r1, r4
+        add     r1, r1, r3
+        li      r4, MAX_COUNT
+        cmp     r1, r4
+        ja      .bad
+        addi    r2, r2, 1
+        jmp     .loop
+.end:   cmpi    r1, 0
+        jz      .bad
+        ret
+.bad:   li      r1, 0
+        ret
+
+; streq(r1, r2 = NUL-terminated strings): r1 = 1 if equal, else 0. Clobbers r1..r4.
+streq:
+.loop:  ldb     r3, [r1]
+        ldb     r4, [r2]
+        cmp     r3, r4
+        jnz     .no
+        cmpi    r3, 0
+        jz      .yes
+        addi    r1, r1, 1
+        addi    r2, r2, 1
+        jmp     .loop
+.yes:   li      r1, 1
+        ret
+.no:    li      r1, 0
+        ret
+
+; run_selected(): run the benchmark of sel_entry; unless quiet, print its line (and its
+; observation line, for popf and cpl) and "nanobench: done". Then halt.
+run_selected:
+        li      r1, sel_entry
+        ld      r13, [r1]
+        push    r13                     ; the routines clobber every register but sp
+        ld      r1, [r13 + 4]           ; the routine
+        callr   r1
+        pop     r13
+        li      r3, sel_quiet
+        ld      r3, [r3]
+        cmpi    r3, 0
+        jnz     .halt
+        mov     r14, r2                 ; the observed value, if any
+        mov     r2, r1
+        ld      r1, [r13 + 8]           ; the name it prints
+        call    report
+        ld      r1, [r13 + 12]          ; its observation message, or 0
+        cmpi    r1, 0
+        jz      .done
+        call    puts
+        mov     r1, r14
+        call    putdec
+        call    putnl
+.done:  li      r1, msg_done
+        call    puts
+.halt:  cli
+        hlt
+
+; One entry per accepted name: the name, the routine, the name printed, the observation message.
+        .align  4
+bench_table:
+        .word   name_empty, bench_empty, name_empty, 0
+        .word   name_syscall, bench_syscall, name_syscall, 0
+        .word   name_in, bench_in, name_in, 0
+        .word   name_cr8wr, bench_cr8wr, name_cr8wr, 0
+        .word   name_callret, bench_callret, name_callret, 0
+        .word   alias_callret, bench_callret, name_callret, 0
+        .word   name_pgfault, bench_pgfault, name_pgfault, 0
+        .word   name_divzero, bench_divzero, name_divzero, 0
+        .word   name_ptemod, bench_ptemod, name_ptemod, 0
+        .word   name_popf, bench_popf, name_popf, msg_popf
+        .word   name_cpl, bench_cpl, name_cpl, msg_cpl
+        .word   0
+
+alias_callret:  .asciz  "callret"
+word_quiet:     .asciz  "quiet"
+msg_unknown:    .asciz  "nanobench: unknown benchmark '"
+msg_known:      .asciz  "' (known: "
+msg_extra:      .asciz  "nanobench: unexpected input '"
+msg_extra_end:  .asciz  "' after the benchmark name (expected an iteration count from 1 to 1000000 or 'quiet')\n"
+msg_too_long:   .asciz  "nanobench: console input too long (at most 64 bytes)\n"
+
+        .data
+iterations:     .word   N               ; the loop count of every benchmark (read_input sets it)
+sel_entry:      .word   0               ; 0: run all, else the bench_table entry
+sel_quiet:      .word   0
+input_len:      .word   0
+input_buf:      .space  INPUT_MAX
+word_buf:       .space  INPUT_MAX + 1
+        .text
