@@ -202,6 +202,8 @@ class Platform:
                  disk: bytes | None = None) -> None:
         self.memory = memory
         self.clock = 0
+        #: port reads and writes that reached these devices (the cost model's `port_io`)
+        self.port_accesses = 0
         self.pic = InterruptController()
         self.timer = Timer(self.pic)
         self.console = Console(self.pic, console_input)
@@ -233,10 +235,12 @@ class Platform:
         }
 
     def port_in(self, port: int) -> int:
+        self.port_accesses += 1
         reader = self.ports.get(port, (None, None))[0]
         return UNUSED_PORT if reader is None else reader() & M32
 
     def port_out(self, port: int, value: int) -> None:
+        self.port_accesses += 1
         writer = self.ports.get(port, (None, None))[1]
         if writer is not None:
             writer(value & M32)

@@ -46,6 +46,7 @@ EVENTS: tuple[str, ...] = (
     "interrupt_injection",
     "tlb_flush",
     "device_access",
+    "port_io",
     "host_syscall",
     "world_switch",
 )

@@ -141,7 +141,7 @@ def require(*specs):
 
 def test_native_per_iteration_costs_are_the_loop_bodies():
     table = measured(("syscall", "in", "call/ret", "divzero"), ("native",))
-    assert table.cycles("in", "native") == 1.0            # one `in`, priced as one instruction
+    assert table.cycles("in", "native") == 1 + 3209       # one `in`: instruction + real device
     assert table.cycles("call/ret", "native") == 2.0
     assert table.cycles("syscall", "native") == 889 + 2   # int 0x80 delivery, int, iret
     assert table.cycles("divzero", "native") == 889 + 6   # #DE delivery, div, 5 handler instr
@@ -171,22 +171,18 @@ def test_guest_traps_cost_hardware_assist_nothing(name, hw):
     assert table.cell(name, hw).vmm_entries_per_iteration < 0.05
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "does not hold under the cost model: a native `in` is priced as one `instruction` (1 cycle; "
-    "real device latency is not modelled, docs/cost-model.md), while under BT it is a `callout` "
-    "(35) + `device_access` (179) = 214 cycles. The paper's native `in` took 3,209 cycles."))
 def test_in_binary_translation_cheaper_than_native():
-    """A&A §6.3: `in` ≈ 214 cycles under BT, 'fifteen times faster than native' (3,209)."""
+    """A&A §6.3: `in` ≈ 214 cycles under BT, 'fifteen times faster than native' (3,209): the
+    virtual device is cheaper than the real one."""
     require(BT)
     table = measured(("in",), (BT,))
     assert table.cycles("in", BT) < table.cycles("in", "native")
 
 
-def test_in_costs_what_the_model_says():
-    """What toyvisor does measure for `in` (the reason the test above fails)."""
+def test_in_costs_what_the_paper_measured():
     require(BT)
     table = measured(("in",), (BT,))
-    assert table.cycles("in", "native") == 1.0
+    assert table.cycles("in", "native") == 1 + 3209
     assert table.cell("in", BT).events_per_iteration == {"callout": 1.0, "device_access": 1.0}
     assert table.cycles("in", BT) == 35 + 179
 
@@ -203,7 +199,7 @@ def test_cli_json_markdown_and_text():
     assert data["cost_model"] == "pentium4" and data["iterations"] == 100
     assert data["results"][0]["cycles_per_iteration"] == 2.0
     result = runner.invoke(main, ["nanobench", "--vmm", "native", "--bench", "in", "--markdown"])
-    assert result.exit_code == 0 and "| `in` | 1.0 |" in result.output
+    assert result.exit_code == 0 and "| `in` | 3,210 |" in result.output
     result = runner.invoke(main, ["nanobench", "--vmm", "native", "--bench", "in",
                                   "--cost-model", "core2"])
     assert result.exit_code == 0 and "cost profile 'core2'" in result.output
