@@ -414,12 +414,20 @@ class VirtualizationUnit:
 
     def delivery_fault(self, fault: GuestFault, vector: int, error: int, pc: int,
                        source: str) -> bool:
-        """A fault while delivering an event: a nested page fault exits, recording the event as
-        vectoring information; anything else is the guest's (#DF) and returns False."""
-        if fault.vector != V.VEC_NESTED_PAGE_FAULT:
-            return False
-        self._nested_page_fault_exit(pc, vectoring=(vector, error, source))
-        return True
+        """A fault while delivering an event: a nested page fault, or an exception the exception
+        bitmap selects (e.g. a shadow-paging #PF on the guest's stack or table), exits with the
+        event as vectoring information; anything else is the guest's (#DF) and returns False."""
+        if fault.vector == V.VEC_NESTED_PAGE_FAULT:
+            self._nested_page_fault_exit(pc, vectoring=(vector, error, source))
+            return True
+        if fault.vector < 32 and self.exception_bitmap >> fault.vector & 1:
+            address = fault.address
+            self.exit("exception", pc,
+                      qualification=(address or 0) if fault.vector == VEC_PF else 0,
+                      guest_linear=address, interruption=(fault.vector, fault.error, "exception"),
+                      vectoring=(vector, error, source))
+            return True
+        return False
 
     def triple_fault(self, pc: int) -> None:
         self.exit("triple-fault", pc)

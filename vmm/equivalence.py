@@ -116,9 +116,11 @@ def _trace_vm(guest, spec, placement, max_steps):
 
     def trace(event):
         if type(event).__name__ == "InstructionEvent" and hypervisor.current is vm:
-            flags = (cpu.flags & COND_MASK) | (vm.vcpu.flags & FLAG_IF)
-            records.append((event.pc, vm.vcpu.cpl, tuple(cpu.regs), flags, event.decoded,
-                            cpu.cpl))
+            if cpu.nonroot:  # hardware-assisted: the real CPU holds the guest's own state
+                flags, vcpl = cpu.flags, cpu.cpl
+            else:
+                flags, vcpl = (cpu.flags & COND_MASK) | (vm.vcpu.flags & FLAG_IF), vm.vcpu.cpl
+            records.append((event.pc, vcpl, tuple(cpu.regs), flags, event.decoded, cpu.cpl))
 
     vm.on_retry = lambda: records.pop()
     hypervisor.run(max_steps=max_steps, trace=trace)

@@ -23,6 +23,11 @@ translator (`Strategy.execute`) and makes the hypervisor its callouts object: a 
 sensitive or privileged instruction enters the VMM through `callout` instead of a trap, and the
 same steps 1–5 follow (step 2 is `Strategy.handle_callout`).
 
+A strategy built on the CPU's "vt" extension (``hardware-assisted``) runs each guest in non-root
+mode from a control structure: the hypervisor is the CPU's monitor for VM exits too (`vm_exit`),
+and the same steps 1–5 follow (step 1 also reads the guest state from the structure: the
+strategy's `Strategy.handle_exit`; step 5 is a VM entry, made by the strategy's ``load``).
+
 Placement ``system`` (type 1) and ``hosted`` (type 2) behave identically; a hosted VMM counts
 ``host_syscall`` events for virtual-device accesses and timer programming (the host OS does it).
 """
@@ -214,6 +219,18 @@ class Hypervisor(Monitor):
         self._retiring = 1  # the translator retires the instruction on the real CPU when we return
         self._resume(vm, cpu)
 
+    def vm_exit(self, cpu: CPU, exit) -> None:
+        """The "vt" extension's exit hook (`toyvisor.cpu.vt`): a VMM entry by a hardware VM exit.
+        The CPU is back in root mode and the guest state is in the VM's control structure; the
+        strategy reads it into the vCPU and handles the exit (`Strategy.handle_exit`), then the
+        VM resumes by a VM entry (the strategy's ``load``) — or another VM runs."""
+        vm = self.current
+        self.in_vmm = True
+        self._exit(vm)  # virtual time and retired instructions; the registers are the strategy's
+        vm.entries += 1
+        self.strategy.handle_exit(vm, exit)
+        self._resume(vm, cpu)
+
     def _resume(self, vm: VM, cpu: CPU) -> bool:
         """The end of a VMM entry: the instruction boundary, scheduling, then back to a guest."""
         self._boundary(vm)
@@ -250,7 +267,7 @@ class Hypervisor(Monitor):
         if vm.steps >= vm.step_limit:
             vm.stop(BUDGET)
             return
-        vm.service_interrupts()
+        self.strategy.service_interrupts(vm)
         if vm.runnable and vm.stop_reason is None and vm.steps >= vm.step_limit:
             vm.stop(BUDGET)
 

@@ -309,6 +309,31 @@ def test_page_fault_exit_reports_the_address_and_leaves_guest_cr2_alone():
     assert vmcs.guest_state()["cr2"] == 0x77
 
 
+def test_page_fault_exit_while_delivering_an_event_records_it_as_vectoring():
+    """Shadow paging (a generation-1 VMM) needs this: the guest's stack page is missing from
+    the table, so pushing the #DE frame faults; the #PF exits with the #DE to re-inject."""
+    from cpu_asm import identity_map
+    source = """
+    start:  li   r2, 0
+            div  r3, r2, r2
+    handler:
+            vmcall
+            .org 0x10100
+    idt:    .word handler, GATE_P
+    """
+    machine, vmcs, rec = guest_machine(source, cr0=CR0_PG, cr3=0x20000, r15=0x30000,
+                                       idtr=0x10100, exceptions=1 << VEC_PF, cr2=0x77)
+    identity_map(machine.memory, 0x20000, 0x20000)  # [0, 128 KiB): the stack at 0x2fffc is not
+    enter_and_run(machine)
+    exit = rec.first
+    assert exit.reason == "exception" and exit.interruption[0] == VEC_PF
+    assert exit.guest_linear == 0x30000 - 4 == exit.qualification
+    assert exit.vectoring == (VEC_DE, 0, "exception")
+    assert vmcs[V.EXIT_VECTORING] == V.event_word(VEC_DE, "exception")
+    assert exit.pc == 0x10008  # the div: the #DE's saved pc
+    assert vmcs.guest_state()["cr2"] == 0x77 and vmcs.guest_state()["r15"] == 0x30000
+
+
 def test_guest_triple_fault_is_an_exit():
     machine, vmcs, rec = guest_machine("li r2, 0\ndiv r3, r2, r2")
     result = enter_and_run(machine)

@@ -17,6 +17,8 @@ What a strategy implements (all hooks have do-nothing defaults except `handle`):
 | ``handle_callout(vm, decoded)`` | every VMM entry by a callout from translated code (`Hypervisor.callout`) | emulate the instruction against the vCPU (a fault is the strategy's to reflect); only strategies that translate guest code |
 | ``execute(cpu, max_steps, trace)`` | by `Hypervisor.run`, to run the guests on the real CPU | the default is ``cpu.run``; a binary translator runs the CPU through its translation cache instead |
 | ``retired(vm, n, software=False)`` | at every VMM entry: `n` guest instructions of `vm` retired on the real CPU since it was entered (``software``: the ``int n`` the VMM just delivered, which the CPU retires when the VMM returns) | price them: ``instruction`` by default; a translator splits them into ``instruction`` and ``translated_instruction`` |
+| ``handle_exit(vm, exit)`` | every VMM entry by a hardware VM exit (`Hypervisor.vm_exit`, a `toyvisor.cpu.vt.VMExit`) | read the guest state from the VM's control structure into the vCPU, then emulate / fill / inject; only strategies built on the "vt" extension |
+| ``service_interrupts(vm)`` | at the instruction boundary after every VMM entry | the VM's virtual interrupts: by default `VM.service_interrupts` (virtual timer, then deliver the lowest pending IRQ if the virtual IF allows); a hardware-assisted VMM only updates the timer and injects at VM entry |
 | ``run(guest, ...)`` | `toyvisor.vmm.run_guest` | the default runs the guest alone in a `Hypervisor`; ``native`` runs it on the bare machine |
 
 Counting: handlers call ``vm.count_entry("vmm:<cause>")`` once per entry and
@@ -95,6 +97,12 @@ class Strategy:
 
     def handle_callout(self, vm: VM, decoded) -> None:
         raise NotImplementedError(f"{self.name} does not translate guest code")
+
+    def handle_exit(self, vm: VM, exit) -> None:
+        raise NotImplementedError(f"{self.name} does not run guests in non-root mode")
+
+    def service_interrupts(self, vm: VM) -> None:
+        vm.service_interrupts()
 
     def execute(self, cpu: CPU, max_steps: int, trace=None) -> str:
         return cpu.run(max_steps, trace)
