@@ -93,6 +93,8 @@ class ShadowPager:
         self.rmap: dict[int, set[tuple[tuple, int]]] = {}
         #: set by the hypervisor: the real CPU while this VM is loaded on it, else None
         self.cpu = None
+        #: guest writes that touched a traced (protected) page-table frame (cumulative)
+        self.traced_writes = 0
         self.current: tuple | None = None
 
     # -- which space ------------------------------------------------------------------------------
@@ -239,6 +241,7 @@ class ShadowPager:
         if (gpa >> PAGE_SHIFT) not in self.protected and \
                 ((gpa + size - 1) >> PAGE_SHIFT) not in self.protected:
             return 0
+        self.traced_writes += 1
         dropped = 0
         for word in range(gpa & ~3, gpa + size, 4):
             users = self.deps.get(word)

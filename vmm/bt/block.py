@@ -12,14 +12,18 @@
      ret, jmpr, callr, int, brk, iret, hlt), or
    - is *sensitive or privileged* (every instruction whose privilege class is not innocuous:
      cli, sti, popf, pushf, in, out, mtcr, mfcr, lidt, invlpg, iret, hlt, sidt, smsw, rdcs), or
-   - must be seen by the machine between instructions (a software interrupt: int, brk);
+   - must be seen by the machine between instructions (a software interrupt: int, brk), or
+   - is *marked for a callout by adaptation*: an innocuous instruction that writes memory (``st``,
+     ``stb``, ``xchg``, ``push``...; not a control transfer) whose physical address the translator
+     was told to `Translator.adapt` because it kept trapping (a store into a write-protected guest
+     page table): it becomes a callout tail like a privileged instruction;
 4. or ends, exclusively, before an instruction that cannot be decoded (#UD is raised by the
    interpreter when execution gets there), at the end of the page, or after `max_block`
    instructions (64 by default).
 
 The block's *body* is every instruction the generated function executes: all of them, except a
-final sensitive/privileged instruction or software interrupt, which is the block's *tail*.  The
-engine runs a sensitive or privileged tail as a *callout* (``callouts.callout(cpu, decoded)``:
+final sensitive/privileged instruction, software interrupt or adapted instruction, which is the
+block's *tail*.  The engine runs a sensitive, privileged or adapted tail as a *callout* (``callouts.callout(cpu, decoded)``:
 under a VMM, emulation against the virtual CPU) and a software-interrupt tail through the
 machine's normal delivery.  A block is therefore entered only at its first instruction, and
 inside its body nothing can change the CPL, IF, the address space, pending interrupts or the
@@ -33,6 +37,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from collections.abc import Container
+
 from toyvisor.cpu.decode import needs_attention
 from toyvisor.isa.encoding import DecodeError, Decoded, decode_word
 from toyvisor.isa.faults import GuestFault
@@ -45,9 +51,25 @@ class _CrossesPage(Exception):
     pass
 
 
-def form_block(read32: Callable[[int], int], pc: int, pa: int,
-               max_block: int) -> tuple[list[Decoded], Decoded | None]:
+def writes_memory(definition) -> bool:
+    """Whether the instruction's semantics store to memory (explicit operand or stack)."""
+    return "cpu.store" in definition.semantics
+
+
+def adaptable(decoded: Decoded) -> bool:
+    """Whether `decoded` may be run as a callout because of adaptation: an innocuous instruction
+    that writes memory and does not transfer control."""
+    definition = decoded.definition
+    return (not definition.sensitive and not definition.sets_pc and writes_memory(definition)
+            and not needs_attention(decoded))
+
+
+def form_block(read32: Callable[[int], int], pc: int, pa: int, max_block: int,
+               adapted: Container[int] = frozenset()) -> tuple[list[Decoded], Decoded | None]:
     """Decode the block at linear `pc` (physical `pa`): returns (body, tail).
+
+    `adapted` holds the physical addresses of instructions marked for a callout by adaptation:
+    such an instruction, when `adaptable`, ends the block as its tail.
 
     Both empty/None when the first instruction cannot be translated (undecodable, or a two-word
     instruction straddling the page end): the interpreter then executes it.
@@ -69,6 +91,8 @@ def form_block(read32: Callable[[int], int], pc: int, pa: int,
             break
         definition = decoded.definition
         if definition.sensitive or needs_attention(decoded):
+            return body, decoded
+        if physical in adapted and adaptable(decoded):
             return body, decoded
         body.append(decoded)
         if definition.sets_pc:
@@ -115,6 +139,10 @@ class Block:
         #: whether this block's exits may be chained to successors (set by the translator)
         self.linkable = False
 
+    def pa_of(self, index: int) -> int:
+        """Physical address of instruction `index` (the block lies in one physical page)."""
+        return self.pa + ((self.pcs[index] - self.pc) & M32)
+
     def index_of_line(self, line: int) -> int:
         """The index of the instruction whose code covers source line `line`."""
         index = 0
@@ -131,4 +159,4 @@ class Block:
         return f"<Block pc={self.pc:#010x} pa={self.pa:#x} {self.body_n}{tail}{state}>"
 
 
-__all__ = ["Block", "DEFAULT_MAX_BLOCK", "form_block"]
+__all__ = ["Block", "DEFAULT_MAX_BLOCK", "adaptable", "form_block", "writes_memory"]

@@ -1,6 +1,7 @@
 """Callouts: how translated code hands a sensitive or privileged instruction to its user.
 
-Translated code never executes a sensitive or privileged instruction itself.  The instruction ends
+Translated code never executes a sensitive or privileged instruction itself (nor an innocuous
+store the translator was told to `adapt`: it is a callout too).  The instruction ends
 its block and the engine calls ``callouts.callout(cpu, decoded)`` with ``cpu.pc`` at the
 instruction and the clock already counting it (as the interpreter does while an instruction
 executes, so ``in CLOCK`` reads the same value).  The callee must leave the CPU as the instruction
@@ -52,10 +53,12 @@ class DirectCallouts:
         if handler is None:
             handler = self._handlers[key] = bind(decoded)
         handler(cpu, cpu.regs)
-        if decoded.definition.privilege is Privilege.PRIVILEGED:
+        privilege = decoded.definition.privilege
+        if privilege is Privilege.PRIVILEGED:
             cpu.privileged_executed += 1
-        else:
+        elif decoded.definition.sensitive:
             cpu.sensitive_executed += 1
+        # else: an innocuous store adapted to a callout (`Translator.adapt`)
 
 
 __all__ = ["Callouts", "DirectCallouts", "bind"]

@@ -32,6 +32,19 @@ timer deadline and within the budget; otherwise the engine runs one-instruction 
 deadline.  Nothing inside a block body can make an interrupt deliverable (bodies hold no
 sensitive instruction), so checking at block boundaries is checking before every instruction.
 
+**Adaptation.**  A user (a VMM) may mark the physical address of an innocuous memory-writing
+instruction for a callout with `adapt` — VMware's *adaptive* binary translation: an instruction
+that keeps trapping (a store into a write-protected guest page table) is retranslated so that
+the VMM does its work without the trap.  `adapt` drops exactly the blocks holding the
+instruction (unlinking every chain into them); retranslation then ends a block at the instruction
+and makes it the block's callout tail (`toyvisor.vmm.bt.block.form_block`).  The marks are keyed
+by host-physical address (under a VMM, VM slices never overlap) and last until `unadapt` drops
+them (a VMM forgetting a VM's slice); they survive writes to the code, but only an
+`adaptable` instruction (an innocuous, non-control-transfer store) at a marked address is turned
+into a callout.  While the engine delivers a fault raised inside translated code,
+`faulting_pa` holds the physical address of the faulting instruction (None otherwise): that is
+how a VMM learns which instruction to adapt.
+
 **Policy.**  `translate_cpls` names the rings whose code is translated; code of the other rings
 runs on the interpreter ("directly").  A VMM sets it to the ring its guest kernel is
 deprivileged to and lets ring 3 run directly.
@@ -50,7 +63,7 @@ from toyvisor.cpu.mmu import FETCH
 from toyvisor.isa.faults import GuestFault
 from toyvisor.isa.spec import CR0_PG, PAGE_MASK, PAGE_SHIFT
 
-from .block import DEFAULT_MAX_BLOCK, Block, form_block
+from .block import DEFAULT_MAX_BLOCK, Block, adaptable, form_block
 from .callouts import Callouts, DirectCallouts, bind
 from .codegen import EarlyExit, Signal, block_source, compile_block
 
@@ -72,7 +85,8 @@ class TranslatorStats:
     #: lookups that found a block / had to translate
     cache_hits: int
     cache_misses: int
-    #: blocks dropped because their code was written (or by `flush`)
+    #: blocks dropped because their code was written, an instruction in them was adapted, or by
+    #: `flush`
     invalidations: int
     #: block-to-block transitions that followed a chain link (no lookup)
     chained: int
@@ -89,6 +103,10 @@ class TranslatorStats:
     callouts_by_mnemonic: dict[str, int]
     #: blocks left early because a write hit translated code or the CPU asked for attention
     early_exits: int
+    #: instructions marked for a callout by `Translator.adapt` (cumulative)
+    adaptations: int = 0
+    #: instruction addresses currently marked
+    adapted: int = 0
 
     def events(self) -> dict[str, int]:
         """The engine's share of the cost model's events (docs/vmm-design.md)."""
@@ -137,6 +155,11 @@ class Translator:
         self._direct = 0
         self._callouts: dict[str, int] = {}
         self._early_exits = 0
+        #: physical addresses of instructions marked for a callout by adaptation
+        self._adapted: set[int] = set()
+        self._adaptations = 0
+        #: physical address of the translated instruction whose fault is being delivered
+        self.faulting_pa: int | None = None
         self._attach()
 
     # ------------------------------------------------------------------------------------------
@@ -206,6 +229,8 @@ class Translator:
             callouts=sum(self._callouts.values()),
             callouts_by_mnemonic=dict(sorted(self._callouts.items())),
             early_exits=self._early_exits,
+            adaptations=self._adaptations,
+            adapted=len(self._adapted),
         )
 
     #: the fields of `counters`, in order
@@ -260,7 +285,8 @@ class Translator:
 
     def _translate(self, pc: int, pa: int, mode: int, key: int) -> Block | None:
         single = mode & _MODE_SINGLE
-        body, tail = form_block(self.memory.read32, pc, pa, 1 if single else self.max_block)
+        body, tail = form_block(self.memory.read32, pc, pa, 1 if single else self.max_block,
+                                self._adapted)
         if not body and tail is None:
             return None
         block = Block(pc, pa, mode, body, tail)
@@ -272,7 +298,7 @@ class Translator:
         block.source = source.text
         block.key = key
         block.linkable = tail is None and not single and bool(block.cells)
-        if tail is not None and not tail.definition.sensitive:
+        if tail is not None and not tail.definition.sensitive and not adaptable(tail):
             block.tail_handler = bind(tail)  # a software interrupt: the machine delivers it
         self._blocks[key] = block
         page = pa >> PAGE_SHIFT
@@ -353,6 +379,40 @@ class Translator:
         for page in range(pa >> PAGE_SHIFT, ((end - 1) >> PAGE_SHIFT) + 1):
             for block in [b for b in self._pages.get(page, ()) if b.pa < end and pa < b.end_pa]:
                 self._invalidate(block)
+        return self._invalidations - before
+
+    # ------------------------------------------------------------------------------------------
+    # Adaptation
+    # ------------------------------------------------------------------------------------------
+
+    def adapt(self, pa: int) -> int:
+        """Mark the instruction at physical `pa` for a callout (see the module docstring) and
+        drop exactly the blocks holding it; returns how many were dropped (0 if it was marked
+        already)."""
+        if pa in self._adapted:
+            return 0
+        self._adapted.add(pa)
+        self._adaptations += 1
+        return self._drop_holding(pa, pa + 1)
+
+    def unadapt(self, pa: int, size: int) -> int:
+        """Forget the marks on physical ``[pa, pa+size)`` and drop the blocks holding the
+        instructions they marked; returns how many marks were forgotten."""
+        end = pa + size
+        marks = [address for address in self._adapted if pa <= address < end]
+        for address in marks:
+            self._adapted.discard(address)
+            self._drop_holding(address, address + 1)
+        return len(marks)
+
+    def is_adapted(self, pa: int) -> bool:
+        return pa in self._adapted
+
+    def _drop_holding(self, pa: int, end: int) -> int:
+        before = self._invalidations
+        for block in [b for b in self._pages.get(pa >> PAGE_SHIFT, ())
+                      if b.pa < end and pa < b.end_pa]:
+            self._invalidate(block)
         return self._invalidations - before
 
     # ------------------------------------------------------------------------------------------
@@ -513,7 +573,11 @@ class Translator:
                     platform.clock += ran
                     executed += ran
                     pc = cpu.pc = block.pcs[index]
-                    cpu.deliver(fault.vector, fault.error, pc, "exception", fault.address)
+                    self.faulting_pa = block.pa_of(index)
+                    try:
+                        cpu.deliver(fault.vector, fault.error, pc, "exception", fault.address)
+                    finally:
+                        self.faulting_pa = None
                     continue
                 except EarlyExit as stop:
                     ran = start - room - (block.n - stop.retired)
@@ -559,7 +623,11 @@ class Translator:
                 block.fn(cpu, R)
             except GuestFault as fault:
                 pc = cpu.pc = block.pc
-                cpu.deliver(fault.vector, fault.error, pc, "exception", fault.address)
+                self.faulting_pa = block.pa
+                try:
+                    cpu.deliver(fault.vector, fault.error, pc, "exception", fault.address)
+                finally:
+                    self.faulting_pa = None
                 continue
             cpu.retired += 1
             platform.clock += 1

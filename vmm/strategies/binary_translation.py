@@ -16,8 +16,8 @@ What enters the VMM (``by_cause`` keys; ``vmm_entries`` counts them all):
 
 | cause | how |
 | --- | --- |
-| ``callout:<mnemonic>`` | a sensitive or privileged instruction reached in translated code (no trap); a fault it raises (e.g. ``iret`` through an unmapped frame) is reflected into the guest |
-| ``vmm:pgfault-hidden``, ``vmm:ptemod``, ``vmm:pgfault-guest`` | page faults, from translated or direct code, exactly as under trap-emulate |
+| ``callout:<mnemonic>`` | a sensitive or privileged instruction reached in translated code (no trap); a fault it raises (e.g. ``iret`` through an unmapped frame) is reflected into the guest; also ``callout:st`` (``stb``, ``xchg``, ``push``...) for a store *adapted* to a callout (below) |
+| ``vmm:pgfault-hidden``, ``vmm:ptemod``, ``vmm:pgfault-guest`` | page faults, from translated or direct code, exactly as under trap-emulate (a translated store traps ``vmm:ptemod`` until it is adapted) |
 | ``vmm:int``, ``vmm:exception``, ``vmm:timer`` | software interrupts, other exceptions, the real timer — as under trap-emulate |
 | ``vmm:privileged``, ``vmm:io`` | only from code that runs directly (a guest application's privileged instruction, which the emulation turns into the guest's own #GP); never from the kernel |
 
@@ -27,6 +27,20 @@ ring 3) and ``callout`` events; the framework's ``trap`` for the traps that stil
 ``shadow_sync``, ``interrupt_injection``, ``tlb_flush``, ``device_access``... A callout covers its
 emulation: it is not also an ``emulated_instruction`` (only a trapped ``ptemod`` store is).
 ``efficiency`` is (translated non-callout + direct instructions) / guest instructions.
+
+**Adaptive translation** (VMware's, A&A §6.3).  A store of translated kernel code that traps as
+``vmm:ptemod`` (a write into a write-protected guest page-table frame) is handled exactly as under
+trap-emulate — the guest sees the same effect — and counted against the instruction's
+host-physical address; after `ADAPT_THRESHOLD` such traps (1: VMware's policy) the VMM calls
+`Translator.adapt`, which drops the blocks holding it, and the retranslation ends a block at the
+store and makes it a callout.  From then on the store enters the VMM as ``callout:st`` (a
+``callout`` event, no ``trap``, no ``emulated_instruction``): `emulate_store`, the same function
+the ptemod trap uses, emulates it against the guest (guest translation, A/D bits) and keeps the
+shadow coherent (``shadow_sync`` when it writes a traced page-table word).  An adapted store that
+later writes an ordinary page just emulates the store.  Adaptations are counted per VM in
+``vm.translation.adaptations`` (and in the translator's ``stats.adaptations``); they are not VMM
+entries and not priced events, so `VMRunResult` does not carry them.  A VM's marks are dropped
+with its translations (`VM.restore`, `Hypervisor.destroy_vm`).
 
 **Timing.**  The translator enters a block only if all of it runs before the real timer fires,
 and the hypervisor programs that timer for the VM's next virtual timer deadline, so virtual
@@ -49,10 +63,11 @@ import attrs
 from toyvisor.isa.faults import GuestFault
 
 from ..bt import Translator
+from ..bt.block import adaptable
 from ..emulate import emulate
 from ..shadow import ShadowPager
 from . import register, vm_result
-from .trap_emulate import TrapEmulate
+from .trap_emulate import TrapEmulate, emulate_store
 
 #: real rings whose code is translated: every ring a deprivileged guest kernel can run at
 #: (virtual CPL 0 and 1 share real ring 1, virtual CPL 2 keeps ring 2); ring 3 runs directly
@@ -73,6 +88,8 @@ class TranslationCounters:
     cache_misses: int = 0
     invalidations: int = 0
     callouts: int = 0
+    #: instructions adapted to callouts (`BinaryTranslation.ADAPT_THRESHOLD`)
+    adaptations: int = 0
 
 
 @register
@@ -84,6 +101,9 @@ class BinaryTranslation(TrapEmulate):
 
     #: the block-length bound handed to the translator
     max_block = 64
+    #: ``vmm:ptemod`` traps of one translated instruction after which it is adapted to a callout
+    #: (VMware's adaptive policy retranslates after the first)
+    ADAPT_THRESHOLD = 1
 
     @property
     def kernel_ring(self) -> int:
@@ -98,6 +118,9 @@ class BinaryTranslation(TrapEmulate):
         self._owner = None
         self._marks = self._read_stats()
         self._direct_mark = self.translator.counters()[_DIRECT]
+        #: host-physical address of a translated store -> its ptemod traps so far (below the
+        #: threshold)
+        self._ptemod_traps: dict[int, int] = {}
 
     def execute(self, cpu, max_steps: int, trace=None) -> str:
         return self.translator.run(max_steps, trace)
@@ -122,8 +145,12 @@ class BinaryTranslation(TrapEmulate):
         """Forget every block translated from `vm`'s slice (VMM housekeeping: not counted as the
         VM's invalidations)."""
         self._attribute()
+        self.translator.unadapt(vm.base, vm.size)
         self.translator.invalidate(vm.base, vm.size)
         self._marks = self._read_stats()
+        end = vm.base + vm.size
+        for pa in [pa for pa in self._ptemod_traps if vm.base <= pa < end]:
+            del self._ptemod_traps[pa]
 
     def load(self, vm, cpu, switch: bool) -> None:
         if self._owner is not vm:
@@ -170,14 +197,34 @@ class BinaryTranslation(TrapEmulate):
             vm.count_event("translated_instruction", n - direct)
         self._attribute()
 
+    # -- adaptation -------------------------------------------------------------------------------
+    def _ptemod(self, vm, event):
+        """A trapped store into a traced page-table frame: emulated as under trap-emulate; when it
+        came from translated code, counted towards adapting it to a callout."""
+        pa = self.translator.faulting_pa  # None unless the store ran translated
+        decoded = super()._ptemod(vm, event)
+        if pa is not None and adaptable(decoded):
+            traps = self._ptemod_traps.get(pa, 0) + 1
+            if traps < self.ADAPT_THRESHOLD:
+                self._ptemod_traps[pa] = traps
+            else:
+                self._ptemod_traps.pop(pa, None)
+                self.translator.adapt(pa)
+                vm.translation.adaptations += 1
+        return decoded
+
     # -- callouts ---------------------------------------------------------------------------------
     def handle_callout(self, vm, decoded) -> None:
-        """Emulate a sensitive or privileged instruction of translated code against the vCPU;
-        a fault it raises is reflected into the guest as that instruction's."""
+        """Emulate a sensitive or privileged instruction of translated code against the vCPU,
+        or a store adapted to a callout against the guest and the shadow (`emulate_store`); a
+        fault either raises is reflected into the guest as that instruction's."""
         mnemonic = decoded.definition.mnemonic
         vm.count_entry(f"callout:{mnemonic}")
         vm.count_event("callout")
         vm.translation.callouts += 1
+        if not decoded.definition.sensitive:
+            emulate_store(vm, decoded, event=None)  # adapted (Translator.adapt)
+            return
         try:
             emulate(vm, decoded, event=None)
         except GuestFault as fault:

@@ -13,7 +13,7 @@ VMM entries, by cause (``by_cause`` keys):
 | ``vmm:privileged`` | #GP from a privileged instruction | decode it at the guest pc and emulate it against the vCPU with the table's own handler (`toyvisor.vmm.emulate`); at virtual CPL > 0 that handler raises the guest's own #GP, which is reflected |
 | ``vmm:io`` | #GP from ``in``/``out`` | emulate against the VM's virtual devices |
 | ``vmm:pgfault-hidden`` | #PF the guest would not see | fill the shadow entry from the guest's tables (or set D on the first write to a clean page) |
-| ``vmm:ptemod`` | #PF: a write to a traced guest page-table frame | emulate the store, drop the shadow entries built from the words it changed |
+| ``vmm:ptemod`` | #PF: a write to a traced guest page-table frame | emulate the store, drop the shadow entries built from the words it changed (`emulate_store`) |
 | ``vmm:pgfault-guest`` | #PF the guest's own tables (or RAM size) cause | reflect #PF with the guest's cr2 and error code (or #GP(0) beyond its RAM) |
 | ``vmm:int`` | ``int n`` / ``brk`` | virtual delivery through the guest's table (DPL check against the virtual CPL) |
 | ``vmm:exception`` | #DE, #UD, #AC in guest code | reflect into the guest's table |
@@ -34,6 +34,37 @@ from toyvisor.isa.spec import CR0_PG, PF_FETCH, PF_WRITE, VEC_GP, VEC_PF
 from ..emulate import emulate
 from ..shadow import ShadowPager
 from . import Strategy, register
+
+
+def emulate_store(vm, decoded, *, event: str | None = "emulated_instruction") -> None:
+    """Emulate the guest store `decoded` against `vm`: the one path of a *ptemod*, whether the
+    store trapped on a write-protected guest page-table frame (``vmm:ptemod``) or reached the VMM
+    as a callout of adaptive binary translation (``callout:st``), so both keep the shadow tables
+    and the guest's tables exactly as the bare machine would:
+
+    - the target is translated by the guest's own tables at the virtual CPL (`VM.translate`), A
+      and D set in the guest's entries as the hardware would set them;
+    - the value lands in guest-physical memory, whose write hook (`ShadowPager.guest_write`) drops
+      every shadow entry built from the words written (one ``shadow_sync`` each) and unprotects
+      the frames no entry depends on any more;
+    - a store into a traced page-table frame counts at least one ``shadow_sync`` (the VMM's shadow
+      update for the changed word, even when no entry depended on it: A&A's software-VMM
+      ``ptemod`` = ``callout`` + ``shadow_update``); a store elsewhere counts none;
+    - a fault (the guest's own #PF, #AC, #GP beyond its RAM) is reflected as the instruction's.
+
+    `event` prices the emulation (None: the caller does, as a callout).
+    """
+    pager = vm.pager
+    traced = pager.traced_writes
+    synced = vm.events.get("shadow_sync", 0)
+    try:
+        emulate(vm, decoded, event=event)
+    except GuestFault as fault:
+        vm.deliver(fault.vector, fault.error, decoded.pc, "exception", fault.address)
+        return
+    if pager.traced_writes != traced and vm.events.get("shadow_sync", 0) == synced:
+        vm.count_event("shadow_sync")
+
 
 #: consecutive hidden faults at one pc that mean the VMM is not making progress (a VMM bug)
 _MAX_HIDDEN_RETRIES = 8
@@ -130,7 +161,7 @@ class TrapEmulate(Strategy):
         pager = vm.pager
         if access == WRITE and pager.is_protected(entry[0] >> 12):
             vm.count_entry("vmm:ptemod")
-            self._emulate(vm, self.hypervisor.cpu.fetch(event.pc).decoded, event.pc)
+            self._ptemod(vm, event)
             return
         vm.count_entry("vmm:pgfault-hidden")
         last, streak = previous
@@ -143,5 +174,12 @@ class TrapEmulate(Strategy):
         if vm.on_retry is not None and access != FETCH:
             vm.on_retry()  # the instruction was attempted (and traced) and will run again
 
+    def _ptemod(self, vm, event):
+        """A store into a traced guest page-table frame trapped: emulate it (`emulate_store`);
+        returns the decoded store."""
+        decoded = self.hypervisor.cpu.fetch(event.pc).decoded
+        emulate_store(vm, decoded)
+        return decoded
 
-__all__ = ["TrapEmulate", "VMMBug"]
+
+__all__ = ["TrapEmulate", "VMMBug", "emulate_store"]
