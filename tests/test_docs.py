@@ -40,8 +40,18 @@ def test_tutorial_output_is_what_the_command_prints(command, expected, monkeypat
 def test_readme_starts_with_the_two_commands():
     text = (REPO / "README.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```sh\n(.*?)\n```", text, re.S)
-    assert "toyvisor run guests/minikernel" in blocks[0]
+    assert "toyvisor compare guests/minikernel" in blocks[0]
     assert "pytest" in blocks[1] and "[test]" in blocks[1]
     ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
     assert "pip install --quiet -e '.[test]'" in ci
     assert os.access(REPO / ".ci" / "run", os.X_OK)
+
+
+def test_virtualization_doc_table_is_what_compare_prints(monkeypatch):
+    monkeypatch.chdir(REPO)
+    text = (REPO / "docs" / "virtualization.md").read_text(encoding="utf-8")
+    start = text.index("<!-- compare guests/minikernel")
+    quoted = text[text.index("\n", start) + 1:text.index("<!-- end -->")]
+    result = CliRunner().invoke(main, ["compare", "guests/minikernel", "--markdown"])
+    assert result.exit_code == 0
+    assert quoted == result.output, "docs/virtualization.md is stale: regenerate its table"

@@ -27,7 +27,8 @@ def default_specs() -> tuple[str, ...]:
     specs = []
     for name in names:
         variants = STRATEGIES[name].variants
-        specs.extend([f"{name}:{v}" for v in variants] if variants else [name])
+        # Variants in their natural order (hardware generation 1 before 2), not default-first.
+        specs.extend([f"{name}:{v}" for v in sorted(variants)] if variants else [name])
     return tuple(specs)
 
 
