@@ -662,11 +662,40 @@ class CPU:
             if not self._service_interrupts() and self.stop_reason is None:
                 self._step()
 
-    def _run_fast(self, end: int) -> None:
+    def run_direct(self, room: int) -> tuple[int, bool]:
+        """The interpreter's fast loop: up to `room` fetch-cache hits, no interrupt checks.
+
+        Returns ``(retired, missed)``: `missed` is True when it stopped at a fetch-cache miss
+        (the caller then takes one careful step).  A fault is delivered here and ends the loop.
+        Callers bound `room` by the next timer deadline and the budget, which keeps interrupt
+        timing exact; a binary translator uses it for the rings it does not translate.
+        """
         R = self.regs
         platform = self.platform
+        fetch = self._fetch_caches[self.cpl].get
+        k = 0
+        try:
+            for k in range(room, 0, -1):
+                handler = fetch(self.pc)
+                if handler is None:
+                    break
+                handler(self, R)
+            else:
+                k = 0
+        except GuestFault as fault:
+            done = room - k
+            self.retired += done
+            platform.clock += done
+            self.deliver(fault.vector, fault.error, self.pc, "exception", fault.address)
+            return done, False
+        done = room - k
+        self.retired += done
+        platform.clock += done
+        return done, k != 0
+
+    def _run_fast(self, end: int) -> None:
+        platform = self.platform
         timer = platform.timer
-        caches = self._fetch_caches
         while self.stop_reason is None:
             if self.retired + self.deliveries >= end:
                 self.stop(BUDGET)
@@ -680,26 +709,7 @@ class CPU:
             deadline = timer.deadline
             if deadline is not None and deadline - platform.clock < n:
                 n = deadline - platform.clock
-            fetch = caches[self.cpl].get
-            k = 0
-            try:
-                for k in range(n, 0, -1):
-                    handler = fetch(self.pc)
-                    if handler is None:
-                        break
-                    handler(self, R)
-                else:
-                    k = 0
-            except GuestFault as fault:
-                done = n - k
-                self.retired += done
-                platform.clock += done
-                self.deliver(fault.vector, fault.error, self.pc, "exception", fault.address)
-                continue
-            done = n - k
-            self.retired += done
-            platform.clock += done
-            if k and self.stop_reason is None:
+            if self.run_direct(n)[1] and self.stop_reason is None:
                 # A miss: decode, or an instruction that must run on the careful path.
                 self._step()
 

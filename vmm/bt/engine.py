@@ -451,32 +451,10 @@ class Translator:
 
     def _run_direct(self, room: int) -> None:
         """The interpreter's fast loop for up to `room` instructions of an untranslated ring,
-        then one careful step on a fetch-cache miss (exactly `CPU._run_fast`'s inner part)."""
-        cpu = self.cpu
-        R = cpu.regs
-        platform = cpu.platform
-        fetch = cpu._fetch_caches[cpu.cpl].get
-        k = 0
-        try:
-            for k in range(room, 0, -1):
-                handler = fetch(cpu.pc)
-                if handler is None:
-                    break
-                handler(cpu, R)
-            else:
-                k = 0
-        except GuestFault as fault:
-            done = room - k
-            cpu.retired += done
-            platform.clock += done
-            self._direct += done
-            cpu.deliver(fault.vector, fault.error, cpu.pc, "exception", fault.address)
-            return
-        done = room - k
-        cpu.retired += done
-        platform.clock += done
+        then one careful step on a fetch-cache miss."""
+        done, missed = self.cpu.run_direct(room)
         self._direct += done
-        if k and cpu.stop_reason is None:
+        if missed and self.cpu.stop_reason is None:
             self._step()
 
     def _fault_index(self, block: Block, fault: GuestFault) -> int:

@@ -58,7 +58,7 @@ import struct
 
 import attrs
 
-from toyvisor.cpu.cpu import TRIPLE_FAULT, cause_name
+from toyvisor.cpu.cpu import cause_name
 from toyvisor.cpu.events import InstructionEvent
 from toyvisor.cpu.mmu import FETCH, READ, WRITE
 from toyvisor.cpu.vt import ControlStructure
