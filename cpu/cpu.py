@@ -138,6 +138,10 @@ class CPU:
         self.ksp = [0, 0, 0]
         #: The VMM hook; None on bare metal.
         self.monitor = None
+        #: Vectors whose *software* interrupts (``int n``) bypass the monitor and are delivered
+        #: through the real interrupt table at ``idtr`` (a paravirtual VMM's fast system calls,
+        #: `toyvisor.cpu.monitor`).  Empty on bare metal and under every other VMM.
+        self.direct_vectors: frozenset[int] = frozenset()
         self.stop_reason: str | None = None
         self.fault_report: str | None = None
         # statistics
@@ -475,7 +479,8 @@ class CPU:
         if source != "software":
             self.deliveries += 1
         monitor = self.monitor
-        if monitor is not None and not nonroot:
+        if monitor is not None and not nonroot \
+                and not (source == "software" and vector in self.direct_vectors):
             self.vmm_entries += 1
             if monitor.trap(self, event):
                 return

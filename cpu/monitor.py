@@ -14,6 +14,18 @@ every call in `CPU.vmm_entries`:
 - ``port_in(cpu, port)``: return the value to read, or None to let the platform answer.
 - ``port_out(cpu, port, value)``: return True when handled, False to let the platform see it.
 
+Direct vectors (fast system calls).  ``cpu.direct_vectors`` is a set of vectors for which a
+*software* interrupt (``int n``; never an exception or IRQ with the same number) does not call
+``trap``: the CPU delivers it architecturally through the real interrupt table at ``cpu.idtr``
+(the delivery algorithm of docs/machine.md, DPL check included), with no VMM entry.  It is empty
+unless a monitor sets it; the paravirtual VMM (`toyvisor.vmm.paravirt`) sets it, while a domain
+runs, to the vectors of that domain's *fast* trap-table entries, and points ``idtr`` at a real
+table in the VMM hole whose gate for each such vector is present, DPL 3, ring 1, a trap gate (the
+real IF stays 1: the real timer still preempts the guest) and targets the guest kernel's handler.
+Every other gate of that table is absent, so nothing else can reach the guest through it, and
+every other event still calls ``trap`` first.  The test costs one set lookup per delivery and
+nothing on the interpreter's fast path, so bare-metal speed is unchanged.
+
 A monitor may change any CPU state (registers via ``cpu.regs``, ``pc``, ``flags``, ``cpl``,
 control registers via `CPU.write_cr`), deliver an event to the guest with `CPU.deliver`, or stop
 the machine with `CPU.stop`.  A hook that runs *inside* an instruction (port I/O, or a memory

@@ -24,6 +24,7 @@ from toyvisor.isa.table import ALL_INSTRUCTIONS, EXTENSIONS
 from toyvisor.vmm import compare as compare_table
 from toyvisor.vmm import comparison, costs
 from toyvisor.vmm import nanobench as nanobench_table
+from toyvisor.vmm import ptbench as ptbench_table
 
 from . import runner
 from .guest import SOURCE_SUFFIXES, load_guest
@@ -203,6 +204,43 @@ def nanobench_command(specs, benchmarks, cost_model, placement, as_json, markdow
         click.echo(nanobench_table.render_markdown(table), nl=False)
     else:
         click.echo(nanobench_table.render_text(table), nl=False)
+
+
+@main.command("ptbench")
+@click.option("--n", "ns", multiple=True, type=click.IntRange(1, ptbench_table.MAX_N),
+              metavar="N", help="Page mappings to build (repeatable; default: "
+              + ", ".join(map(str, ptbench_table.DEFAULT_NS)) + ").")
+@click.option("--batch", type=click.IntRange(1, ptbench_table.MAX_BATCH),
+              default=ptbench_table.DEFAULT_BATCH, show_default=True,
+              help="Paravirtual kernel: mmu_update requests per call.")
+@click.option("--calls", type=click.IntRange(1, ptbench_table.MAX_CALLS),
+              default=ptbench_table.DEFAULT_CALLS, show_default=True,
+              help="Paravirtual kernel: mmu_update calls per multicall (VMM entry).")
+@click.option("--touch", is_flag=True, help="Also write and read back every mapped page.")
+@click.option("--vmm", "specs", multiple=True, metavar="NAME",
+              help="A strategy to include (repeatable; default: every strategy and variant, "
+                   "paravirtual included when registered). The native run is always included.")
+@click.option("--cost-model", metavar="NAME|FILE",
+              help="A bundled cost profile (pentium4, core2) or a TOML file (default: pentium4).")
+@click.option("--placement", type=click.Choice(["system", "hosted"]), default="system",
+              show_default=True, help="VMM placement: type 1 (system) or type 2 (hosted).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--markdown", is_flag=True, help="Print the tables as Markdown.")
+@user_errors
+def ptbench_command(ns, batch, calls, touch, specs, cost_model, placement, as_json,
+                    markdown) -> None:
+    """Measure the page-table-heavy benchmark (guests/ptbench): VMM entries and cycles to build
+    an address space of N mappings, per strategy."""
+    if as_json and markdown:
+        raise ptbench_table.PtbenchError("--json and --markdown exclude each other")
+    table = ptbench_table.measure(ns or ptbench_table.DEFAULT_NS, specs or None, batch,
+                                  cost_model, calls=calls, touch=touch, placement=placement)
+    if as_json:
+        click.echo(ptbench_table.dumps(table), nl=False)
+    elif markdown:
+        click.echo(ptbench_table.render_markdown(table), nl=False)
+    else:
+        click.echo(ptbench_table.render_text(table), nl=False)
 
 
 @main.command("isa")

@@ -8,6 +8,8 @@ A *guest directory* holds a ``guest.toml`` manifest::
     memory = 4194304            # optional: RAM in bytes (default 4 MiB)
     max_steps = 400000          # optional: the default instruction budget
     console_input = "..."       # optional: bytes the console offers for reading
+    pv_source = "pv/kernel.s"   # optional: the kernel's paravirtualized port (docs/paravirtual-abi.md),
+                                # assembled into `Guest.pv_image` for the ``paravirtual`` strategy
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ _MANIFEST_KEYS = {
     "max_steps": int,
     "console_input": str,
     "description": str,
+    "pv_source": str,
 }
 SOURCE_SUFFIXES = (".s", ".asm")
 
@@ -52,6 +55,9 @@ class Guest:
     memory_size: int = DEFAULT_MEMORY
     max_steps: int = DEFAULT_MAX_STEPS
     console_input: bytes = b""
+    #: the paravirtualized port of the kernel (manifest key ``pv_source``), or None: what a
+    #: paravirtual VMM boots instead of `image`, on the same disk, memory and budget
+    pv_image: Image | None = None
 
 
 def load_guest(target: str | Path, include_paths: tuple[Path, ...] = ()) -> Guest:
@@ -107,6 +113,12 @@ def _load_directory(path: Path, include_paths: tuple[Path, ...]) -> Guest:
     if not source.is_file():
         raise GuestError(f"{manifest_path}: entry_source '{source}' not found")
     image = assemble_file(source, include_paths=(path, *include_paths)).image
+    pv_image = None
+    if "pv_source" in manifest:
+        pv_source = path / manifest["pv_source"]
+        if not pv_source.is_file():
+            raise GuestError(f"{manifest_path}: pv_source '{pv_source}' not found")
+        pv_image = assemble_file(pv_source, include_paths=(path, *include_paths)).image
     disk = None
     if "disk" in manifest:
         disk_path = path / manifest["disk"]
@@ -120,4 +132,5 @@ def _load_directory(path: Path, include_paths: tuple[Path, ...]) -> Guest:
         memory_size=memory,
         max_steps=max_steps,
         console_input=manifest.get("console_input", "").encode("utf-8"),
+        pv_image=pv_image,
     )

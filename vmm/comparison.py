@@ -20,9 +20,10 @@ PREFERRED_ORDER = ("native", "trap-emulate", "binary-translation", "hardware-ass
 
 
 def default_specs() -> tuple[str, ...]:
-    """Every registered strategy in every variant: ``native``, ``trap-emulate:0/1/3``, ..."""
+    """Every registered strategy in every variant: ``native``, ``trap-emulate:0/1/3``, ...
+    (except those that need guests written for them: ``paravirtual``)."""
     load_builtin()
-    names = sorted(STRATEGIES, key=lambda n: (PREFERRED_ORDER.index(n)
+    names = sorted((n for n in STRATEGIES if STRATEGIES[n].in_default_comparison), key=lambda n: (PREFERRED_ORDER.index(n)
                                               if n in PREFERRED_ORDER else len(PREFERRED_ORDER), n))
     specs = []
     for name in names:

@@ -39,6 +39,7 @@ EVENTS: tuple[str, ...] = (
     "translation",
     "guest_trap",
     "trap",
+    "hypercall",
     "vm_exit",
     "emulated_instruction",
     "callout",

@@ -128,11 +128,26 @@ class Hypervisor(Monitor):
             self.machine.memory.watch(start, size, read=True, write=True)
         return vm
 
+    def add_vm(self, vm: VM) -> VM:
+        """Host a VM whose memory the strategy allocated itself (``vm.owns_slice`` False: a
+        paravirtual domain built from machine frames).  Its host ranges start watched."""
+        self.vms.append(vm)
+        if self.audit:
+            for start, size in vm.host_ranges():
+                self.machine.memory.watch(start, size, read=True, write=True)
+        return vm
+
     def destroy_vm(self, vm: VM) -> None:
         """Stop `vm` for good and give its slice back (zeroed) to the host."""
         if vm.state == DESTROYED:
             return
         self.strategy.detach(vm)
+        if self.current is vm:
+            self.current = None
+        if not vm.owns_slice:  # the strategy gave its memory back in `detach`
+            self.vms.remove(vm)
+            vm.state = DESTROYED
+            return
         memory = self.machine.memory
         memory.data[vm.base:vm.base + vm.size] = bytes(vm.size)
         self.machine.code.invalidate(vm.base, vm.size)
@@ -157,7 +172,7 @@ class Hypervisor(Monitor):
         for vm in queue:
             vm.step_limit = vm.steps + (vm.guest.max_steps if max_steps is None else max_steps)
             vm.stop_reason = None
-        queue = [vm for vm in queue if vm.steps < vm.step_limit]
+        queue = [vm for vm in queue if vm.steps < vm.step_limit and not vm.blocked]
         for vm in self.vms:
             if vm.runnable and vm.steps >= vm.step_limit:
                 vm.stop(BUDGET)
@@ -175,7 +190,7 @@ class Hypervisor(Monitor):
         start = vms.index(vm) + 1 if vm in vms else 0
         for i in range(len(vms)):
             candidate = vms[(start + i) % len(vms)]
-            if candidate.runnable and candidate.stop_reason is None \
+            if candidate.runnable and candidate.stop_reason is None and not candidate.blocked \
                     and candidate.steps < candidate.step_limit:
                 return candidate
         return None
@@ -187,7 +202,7 @@ class Hypervisor(Monitor):
         self.in_vmm = True
         self._exit(vm)
         vm.entries += 1
-        vm.count_event("trap")
+        vm.count_event(self.strategy.entry_event(vm, event))
         try:
             self.strategy.handle(vm, event)
         except GuestFault:
@@ -234,11 +249,12 @@ class Hypervisor(Monitor):
     def _resume(self, vm: VM, cpu: CPU) -> bool:
         """The end of a VMM entry: the instruction boundary, scheduling, then back to a guest."""
         self._boundary(vm)
-        if not vm.runnable or vm.stop_reason is not None or cpu.platform.clock >= self._slice_end:
+        if not vm.runnable or vm.stop_reason is not None or vm.blocked \
+                or cpu.platform.clock >= self._slice_end:
             nxt = self._runnable_after(vm)
             if nxt is None:
                 self.current = None
-                if vm.stop_reason is None and vm.runnable:
+                if vm.stop_reason is None and vm.runnable and not vm.blocked:
                     vm.stop(BUDGET)
                 self.strategy.unload(vm, cpu)
                 cpu.stop(BUDGET)  # back to Hypervisor.run
@@ -253,6 +269,10 @@ class Hypervisor(Monitor):
         self._enter(vm, switch=False)
         self.in_vmm = False
         return True
+
+    def end_slice(self) -> None:
+        """End the current VM's quantum at this VMM entry (a guest's ``yield``)."""
+        self._slice_end = self.cpu.platform.clock
 
     def port_in(self, cpu: CPU, port: int) -> int | None:
         return None  # guests never run at real ring 0: their I/O traps as #GP
@@ -288,12 +308,14 @@ class Hypervisor(Monitor):
     def _load(self, vm: VM) -> None:
         """Switch the real CPU to `vm` (a world switch when another VM was loaded)."""
         cpu = self.cpu
+        memory = self.machine.memory
         if self.audit and self.current is not None and self.current is not vm:
-            self.machine.memory.watch(self.current.base, self.current.size, read=True,
-                                      write=True)
+            for start, size in self.current.host_ranges():
+                memory.watch(start, size, read=True, write=True)
         self.current = vm
         if self.audit:
-            self.machine.memory.unwatch(vm.base, vm.size)
+            for start, size in vm.host_ranges():
+                memory.unwatch(start, size)
         self._slice_end = cpu.platform.clock + self.quantum
         self._enter(vm, switch=True)
 
@@ -323,21 +345,22 @@ class Hypervisor(Monitor):
         if self.in_vmm:
             return
         vm = self.current
-        if vm is not None and vm.base <= pa and pa + size <= vm.base + vm.size:
+        if vm is not None and vm.owns_host(pa, size):
             return
         if (pa & ~(PAGE_SIZE - 1)) in self.frames.in_use:
             return  # the real page walker reading/updating the VMM's shadow tables
         if len(self.violations) < MAX_VIOLATIONS:
             who = vm.name if vm is not None else "?"
             self.violations.append(
-                f"{who}: {access} of {size} byte(s) at host {pa:#010x} outside its slice "
-                f"[{vm.base:#x}, {vm.base + vm.size:#x}) (guest pc {self.cpu.pc:#010x})"
+                f"{who}: {access} of {size} byte(s) at host {pa:#010x} outside its "
+                f"{vm.describe_host_memory()} (guest pc {self.cpu.pc:#010x})"
                 if vm is not None else f"{access} at host {pa:#010x} with no VM loaded")
 
     def resource_violations(self, vm: VM) -> list[str]:
         """Dynamic audit findings for `vm`, plus a structural check of its shadow tables: every
         host frame they map lies inside the VM's slice."""
         found = [v for v in self.violations if v.startswith(f"{vm.name}:")]
+        found += vm.structural_violations()
         pager = vm.pager
         if pager is not None and hasattr(pager, "mapped_host_frames"):
             for key, vpn, frame in pager.mapped_host_frames():

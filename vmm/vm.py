@@ -111,6 +111,10 @@ class GuestPhysicalMemory:
     def snapshot(self) -> bytes:
         return bytes(self.host.data[self.base:self.base + self.size])
 
+    def restore(self, data: bytes) -> None:
+        """Put back what `snapshot` returned."""
+        self.host.write(self.base, data)
+
 
 @attrs.frozen
 class VMSnapshot:
@@ -144,8 +148,13 @@ class VM:
         self.state = CREATED
         self.stop_reason: str | None = None
         self.fault_report: str | None = None
+        #: False for a VM whose memory is not one slice the hypervisor allocated (a paravirtual
+        #: domain: its strategy owns and frees its machine frames)
+        self.owns_slice = True
+        #: a paravirtual domain blocked until an event (not runnable, yet not stopped)
+        self.blocked = False
         host = hypervisor.machine.memory
-        self.memory = GuestPhysicalMemory(host, base, size, self._on_guest_write)
+        self.memory = self._guest_memory(host, base, size)
         #: the guest's MMU and TLB (the walker's A/D writes are not guest stores: no tracing)
         self.mmu = MMU(GuestPhysicalMemory(host, base, size))
         self.vcpu = VCPU()
@@ -170,6 +179,28 @@ class VM:
         #: set while tracing: called when the instruction just attempted will be retried
         self.on_retry = None
         hypervisor.strategy.attach(self)
+
+    def _guest_memory(self, host, base: int, size: int):
+        """The guest-physical memory object (a subclass may map it differently)."""
+        return GuestPhysicalMemory(host, base, size, self._on_guest_write)
+
+    # -- host memory (resource control) -----------------------------------------------------------
+
+    def host_ranges(self) -> list[tuple[int, int]]:
+        """``(start, size)`` ranges of host RAM this VM may touch while it runs."""
+        return [(self.base, self.size)]
+
+    def owns_host(self, pa: int, size: int) -> bool:
+        """Whether the VM may access host ``[pa, pa+size)`` (the resource-control audit)."""
+        return self.base <= pa and pa + size <= self.base + self.size
+
+    def structural_violations(self) -> list[str]:
+        """Static resource-control findings a subclass can add (a paravirtual domain checks that
+        its page tables map only frames it owns or was granted)."""
+        return []
+
+    def describe_host_memory(self) -> str:
+        return f"slice [{self.base:#x}, {self.base + self.size:#x})"
 
     # -- counters ---------------------------------------------------------------------------------
 
@@ -376,7 +407,7 @@ class VM:
                           f"a VM of {self.size} bytes")
         if self.state == DESTROYED:
             raise VMError(f"{self.name}: the VM is destroyed")
-        self.hypervisor.machine.memory.write(self.base, snapshot.memory)
+        self.memory.restore(snapshot.memory)
         self.vcpu.load(snapshot.vcpu)
         self.devices.load(snapshot.devices)
         self.mmu.cr3 = self.vcpu.cr3

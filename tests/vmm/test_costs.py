@@ -112,7 +112,7 @@ def test_refined_counts_larger_than_the_event_count_are_an_error():
 
 
 @pytest.mark.parametrize("events, message", [
-    ({"hypercall": 1}, "unknown event 'hypercall'"),
+    ({"teleport": 1}, "unknown event 'teleport'"),
     ({"trap:": 1}, "bad cause in 'trap:'"),
     ({"trap": -1}, "must not be negative"),
     ({"trap": 1.5}, "must be an integer"),

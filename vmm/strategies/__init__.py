@@ -19,6 +19,7 @@ What a strategy implements (all hooks have do-nothing defaults except `handle`):
 | ``retired(vm, n, software=False)`` | at every VMM entry: `n` guest instructions of `vm` retired on the real CPU since it was entered (``software``: the ``int n`` the VMM just delivered, which the CPU retires when the VMM returns) | price them: ``instruction`` by default; a translator splits them into ``instruction`` and ``translated_instruction`` |
 | ``handle_exit(vm, exit)`` | every VMM entry by a hardware VM exit (`Hypervisor.vm_exit`, a `toyvisor.cpu.vt.VMExit`) | read the guest state from the VM's control structure into the vCPU, then emulate / fill / inject; only strategies built on the "vt" extension |
 | ``service_interrupts(vm)`` | at the instruction boundary after every VMM entry | the VM's virtual interrupts: by default `VM.service_interrupts` (virtual timer, then deliver the lowest pending IRQ if the virtual IF allows); a hardware-assisted VMM only updates the timer and injects at VM entry |
+| ``entry_event(vm, event)`` | every VMM entry by a trap, before ``handle`` | the priced event of this entry: ``trap`` by default; ``paravirtual`` answers ``hypercall`` for its hypercall vector |
 | ``run(guest, ...)`` | `toyvisor.vmm.run_guest` | the default runs the guest alone in a `Hypervisor`; ``native`` runs it on the bare machine |
 
 Counting: handlers call ``vm.count_entry("vmm:<cause>")`` once per entry and
@@ -56,6 +57,9 @@ class Strategy:
     name: ClassVar[str] = ""
     #: allowed variants (first = default); empty = no variants
     variants: ClassVar[tuple[str, ...]] = ()
+    #: whether ``toyvisor compare`` runs it by default (False for a strategy that needs a guest
+    #: written for it, such as ``paravirtual``)
+    in_default_comparison: ClassVar[bool] = True
 
     def __init__(self, variant: str | None = None) -> None:
         if self.variants:
@@ -103,6 +107,9 @@ class Strategy:
 
     def service_interrupts(self, vm: VM) -> None:
         vm.service_interrupts()
+
+    def entry_event(self, vm: VM, event) -> str:
+        return "trap"
 
     def execute(self, cpu: CPU, max_steps: int, trace=None) -> str:
         return cpu.run(max_steps, trace)

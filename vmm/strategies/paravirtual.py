@@ -1,0 +1,295 @@
+"""``paravirtual``: Xen-style paravirtualization (docs/paravirtualization.md).
+
+The guest kernel is *modified*: it runs in **ring 1** on its own (validated) page tables, never
+executes a privileged instruction, and asks the VMM (ring 0) for privileged work with hypercalls
+(``int 0x82``; `toyvisor.vmm.paravirt.hypercalls`).  Its applications run in ring 3.  Every
+domain (`toyvisor.vmm.paravirt.domain`) is a `VM` the framework schedules round-robin on the
+real timer; the domain's state beyond the VM lives in the VMM's tables.
+
+VMM entries, by cause (``by_cause`` keys):
+
+| cause | real event | what the VMM does |
+| --- | --- | --- |
+| ``hypercall:<name>`` | ``int 0x82`` from ring 1 | dispatch through the hypercall table; priced as one ``hypercall`` event (not ``trap``) |
+| ``vmm:privileged`` | #GP from a privileged instruction (or ``in``/``out``) | not expected from a PV kernel: #GP is bounced to the guest's trap table |
+| ``vmm:pgfault`` | #PF | ``shared_info.cr2`` = the address, bounced to the guest's handler |
+| ``vmm:int`` | ``int n`` that is not a fast vector (and ``int 0x82`` from ring 3) | bounced through the virtual trap table with its DPL check (#GP(8n+2) otherwise) |
+| ``vmm:exception`` | #DE, #UD, #AC, #GP (not an instruction's privilege) | bounced to the guest's handler |
+| ``vmm:timer`` | the real timer | virtual time, VIRQ_TIMER, scheduling |
+
+Fast system calls do not enter the VMM at all: a ring-3 ``int n`` on a vector whose trap-table
+entry has the *fast* flag is delivered by the real CPU through a real interrupt table in the VMM
+hole (`toyvisor.cpu.monitor`, direct vectors).
+
+A domain that cannot take a bounce (no handler, or its ring-1 stack is not writable) crashes:
+it stops with ``shutdown:crash`` and a report, and dom0 gets ``VIRQ_DOM_EXC``.
+"""
+
+from __future__ import annotations
+
+import time
+
+from toyvisor.isa.spec import PAGE_SIZE, VEC_GP, VEC_PF
+
+from ..paravirt.abi import HYPERCALL_VECTOR, PV_IDT_VA, VIRQ_TIMER
+from ..paravirt.domain import Domain, DomainSnapshot, build_domain
+from ..paravirt.hypercalls import NO_RESULT, dispatch, name_of
+from ..paravirt.memory import FrameTable
+from ..vm import STOPPED, VMError
+from . import Strategy, register, vm_result
+
+
+@register
+class Paravirtual(Strategy):
+    """The paravirtual VMM (see the module docstring)."""
+
+    name = "paravirtual"
+    in_default_comparison = False
+
+    def __init__(self, variant: str | None = None) -> None:
+        super().__init__(variant)
+        self.domains: dict[int, Domain] = {}
+        #: guests dom0 may create with ``domctl create(index)``
+        self.configs: list = []
+        self.frames: FrameTable | None = None
+        self._next_domid = 0
+
+    # -- the machine ---------------------------------------------------------------------------------
+    def bind(self, hypervisor) -> None:
+        super().bind(hypervisor)
+        frames = [f for start, end in hypervisor.free for f in range(start, end, PAGE_SIZE)]
+        hypervisor.free = []  # every machine frame beyond the VMM region is the PV pool's
+        self.frames = FrameTable(hypervisor.machine.memory, frames)
+        if hypervisor.audit and frames:
+            memory = hypervisor.machine.memory
+            for start, size in _runs(frames):
+                memory.watch(start, size, read=True, write=True)
+
+    def next_domid(self) -> int:
+        domid, self._next_domid = self._next_domid, self._next_domid + 1
+        return domid
+
+    def create_domain(self, guest, *, privileged: bool = False, name: str | None = None) -> Domain:
+        """Build a domain (domid 0, the first, is dom0 if `privileged`)."""
+        return build_domain(self, guest, privileged=privileged, name=name)
+
+    def destroy_domain(self, domain: Domain) -> None:
+        self.hypervisor.destroy_vm(domain.vm)
+
+    def detach(self, vm) -> None:
+        domain = getattr(vm, "domain", None)
+        if domain is None or domain.domid not in self.domains:
+            return
+        table = self.frames
+        domain.grants.unmap_all()
+        domain.events.close_all()
+        for other in self.domains.values():  # peers' grants to it can no longer be mapped
+            if other is not domain:
+                for gref in [g for g, e in other.grants.entries.items() if e[0] == domain.domid]:
+                    del other.grants.entries[gref]
+        owned = set(domain.frames())
+        for frame in list(table.maps):
+            kept = {loc: w for loc, w in table.maps[frame].items() if loc[0] not in owned}
+            if kept:
+                table.maps[frame] = kept
+            else:
+                del table.maps[frame]
+        for frame in owned:
+            table.ftype.pop(frame, None)
+            table.tcount.pop(frame, None)
+            table.give_back(frame)
+            self.frame_moved(frame, None)
+        domain.p2m = [None] * len(domain.p2m)
+        self.hypervisor.frames.release(domain.hole_table)
+        self.hypervisor.frames.release(domain.idt_frame)
+        del self.domains[domain.domid]
+
+    def frame_moved(self, frame: int, domain: Domain | None) -> None:
+        """Keep the resource audit's watch in step with a frame changing hands."""
+        hv = self.hypervisor
+        if not hv.audit:
+            return
+        if domain is not None and hv.current is domain.vm:
+            hv.machine.memory.unwatch(frame, PAGE_SIZE)
+        else:
+            hv.machine.memory.watch(frame, PAGE_SIZE, read=True, write=True)
+
+    def notify_dom0(self, virq: int, exclude: Domain | None = None) -> None:
+        dom0 = self.domains.get(0)
+        if dom0 is not None and dom0 is not exclude and dom0.privileged:
+            dom0.events.raise_virq(virq)
+
+    def flush_tlb(self, domain: Domain) -> None:
+        cpu = self.hypervisor.cpu
+        if self.hypervisor.current is domain.vm:
+            cpu.mmu.flush()
+            cpu.flush_fetch()
+        domain.vm.count_event("tlb_flush")
+
+    def invlpg(self, domain: Domain, va: int) -> None:
+        if self.hypervisor.current is domain.vm:
+            self.hypervisor.cpu.invlpg(va)
+
+    # -- hooks ----------------------------------------------------------------------------------------
+    def load(self, vm, cpu, switch: bool) -> None:
+        domain: Domain = vm.domain
+        if switch and domain.maybe_upcall():  # events sent while it was not running
+            cpu.regs[:] = vm.vcpu.regs
+            cpu.pc = vm.vcpu.pc
+        cpu.cpl = vm.vcpu.cpl
+        if switch or cpu.mmu.cr3 != vm.vcpu.cr3:
+            cpu.write_cr(3, vm.vcpu.cr3)
+            vm.count_event("tlb_flush")
+        cpu.ksp[1] = domain.kernel_sp
+        cpu.idtr = PV_IDT_VA
+        cpu.direct_vectors = domain.fast_vectors
+        domain.update_clocks()
+
+    def unload(self, vm, cpu) -> None:
+        cpu.direct_vectors = frozenset()
+
+    def entry_event(self, vm, event) -> str:
+        if event.source == "software" and event.vector == HYPERCALL_VECTOR and event.cpl == 1:
+            return "hypercall"
+        return "trap"
+
+    def handle(self, vm, event) -> None:
+        domain: Domain = vm.domain
+        vcpu = vm.vcpu
+        vcpu.cpl = event.cpl  # a fast system call changes the real ring without the VMM
+        source, vector = event.source, event.vector
+        if source == "interrupt":
+            vm.count_entry("vmm:timer")
+            return
+        if source == "software":
+            vcpu.pc = event.pc
+            if vector == HYPERCALL_VECTOR and event.cpl == 1:
+                self._hypercall(domain)
+                return
+            vm.count_entry("vmm:int")
+            entry = domain.trap_table.get(vector)
+            if vector == HYPERCALL_VECTOR or entry is None or event.cpl > entry[0] & 3:
+                domain.bounce(VEC_GP, vector * 8 + 2, (event.pc - 4) & 0xFFFFFFFF)
+            else:
+                domain.bounce(vector, 0, event.pc)
+            return
+        if vector == VEC_PF:
+            vm.count_entry("vmm:pgfault")
+            domain.bounce(VEC_PF, event.error, event.pc, cr2=event.address)
+            return
+        if vector == VEC_GP and event.error == 0 and self._privileged_at(event.pc):
+            vm.count_entry("vmm:privileged")
+        else:
+            vm.count_entry("vmm:exception")
+        domain.bounce(vector, event.error, event.pc)
+
+    def _privileged_at(self, pc: int) -> bool:
+        try:
+            decoded = self.hypervisor.cpu.fetch(pc).decoded
+        except Exception:  # noqa: BLE001 - an unfetchable pc is simply not an instruction
+            return False
+        return decoded.definition.privilege.name == "PRIVILEGED" \
+            or decoded.definition.mnemonic in ("in", "out")
+
+    def _hypercall(self, domain: Domain) -> None:
+        vm = domain.vm
+        regs = vm.vcpu.regs
+        number = regs[1]
+        vm.count_entry(f"hypercall:{name_of(number)}")
+        result = dispatch(domain, number, tuple(regs[2:7]))
+        if result is not NO_RESULT:
+            regs[1] = result & 0xFFFFFFFF
+
+    def service_interrupts(self, vm) -> None:
+        domain: Domain = vm.domain
+        if vm.state == STOPPED:
+            return
+        platform = vm.devices.platform
+        platform.timer.update(platform.clock)
+        if platform.pic.pending & 1:
+            platform.pic.lower_irq(0)
+            platform.timer.period, platform.timer.deadline = 0, None
+            domain.timer_deadline = 0
+            domain.events.raise_virq(VIRQ_TIMER)
+        domain.maybe_upcall()
+        domain.update_clocks()
+
+    # -- snapshots (a rollback of one domain) ------------------------------------------------------------
+    def snapshot_domain(self, domain: Domain) -> DomainSnapshot:
+        table = self.frames
+        owned = set(domain.frames())
+        frame_table = (
+            tuple(sorted((f, table.ftype[f], table.tcount[f]) for f in owned if f in table.ftype)),
+            tuple(sorted((f, tuple(sorted(m.items()))) for f, m in table.maps.items()
+                         if f in owned or any(loc[0] in owned for loc in m))),
+            tuple(sorted((loc, v) for loc, v in table.grant_slots.items() if loc[0] in owned)))
+        tables = (tuple(sorted(domain.trap_table.items())), domain.event_callback,
+                  domain.kernel_sp, domain.timer_deadline, domain.shutdown_reason,
+                  tuple(sorted(domain.pins.items())), domain.events.state(),
+                  domain.grants.state(), domain.vm.blocked)
+        return DomainSnapshot(domain.vm.snapshot(), tuple(domain.p2m), frame_table, tables)
+
+    def restore_domain(self, domain: Domain, snap: DomainSnapshot) -> None:
+        if tuple(domain.p2m) != snap.frames:
+            raise VMError(f"{domain.vm.name}: the domain's machine frames changed since the "
+                          "snapshot (ballooned?)")
+        table = self.frames
+        owned = set(domain.frames())
+        for f in owned:
+            table.ftype.pop(f, None)
+            table.tcount.pop(f, None)
+        types, maps, slots = snap.frame_table
+        for f, kind, count in types:
+            table.ftype[f], table.tcount[f] = kind, count
+        for f in list(table.maps):
+            if f in owned or any(loc[0] in owned for loc in table.maps[f]):
+                del table.maps[f]
+        for f, m in maps:
+            table.maps[f] = dict(m)
+        for loc in [loc for loc in table.grant_slots if loc[0] in owned]:
+            del table.grant_slots[loc]
+        table.grant_slots.update(dict(slots))
+        (trap, domain.event_callback, domain.kernel_sp, domain.timer_deadline,
+         domain.shutdown_reason, pins, ports, grants, blocked) = snap.tables
+        domain.trap_table = dict(trap)
+        domain.pins = dict(pins)
+        domain.events.ports = dict(ports)
+        entries, handles = grants
+        domain.grants.entries = {k: list(v) for k, v in entries}
+        domain.grants.handles = dict(handles)
+        domain.vm.restore(snap.vm)
+        domain.vm.blocked = blocked
+        domain.write_real_idt()
+
+    # -- running ---------------------------------------------------------------------------------------
+    def run(self, guest, *, placement: str = "system", max_steps: int | None = None):
+        """Run `guest` as dom0 (privileged), alone, with a free pool as large as its memory."""
+        from ..hypervisor import Hypervisor
+
+        size = -(-guest.memory_size // PAGE_SIZE) * PAGE_SIZE
+        hypervisor = Hypervisor(self, memory_size=(1 << 20) + 2 * size, placement=placement)
+        domain = self.create_domain(guest, privileged=True)
+        started = time.perf_counter()
+        hypervisor.run(max_steps=max_steps)
+        self.wall_time = time.perf_counter() - started
+        self.last_vm = domain.vm
+        if domain.vm.blocked and domain.vm.stop_reason is None:
+            domain.vm.stop_reason = "blocked"
+        return vm_result(self, hypervisor, domain.vm)
+
+
+def _runs(frames):
+    start = prev = None
+    for f in sorted(frames):
+        if start is None:
+            start = prev = f
+        elif f == prev + PAGE_SIZE:
+            prev = f
+        else:
+            yield start, prev + PAGE_SIZE - start
+            start = prev = f
+    if start is not None:
+        yield start, prev + PAGE_SIZE - start
+
+
+__all__ = ["Paravirtual"]
