@@ -23,11 +23,16 @@ def run_guest(guest, strategy: str = "native", *, ring_model: str | None = None,
     the result carries ``equivalent``, ``divergence`` (first divergent instruction and why) and
     ``slowdown``.  `ring_model` is the variant of ``trap-emulate`` when the spec names none.
     """
-    from .equivalence import check
+    from .equivalence import check, check_outcome
 
     chosen = make_strategy(strategy, ring_model)
+    if chosen.runs_port and getattr(guest, "pv_image", None) is None:
+        raise StrategyError(f"{chosen.name}: guest '{guest.name}' has no paravirtual port "
+                            "(add pv_source to its guest.toml)")
     result = chosen.run(guest, placement=placement, max_steps=max_steps)
-    if check_equivalence and chosen.name != "native":
+    if check_equivalence and chosen.runs_port:
+        result = check_outcome(guest, result, placement=placement, max_steps=max_steps)
+    elif check_equivalence and chosen.name != "native":
         result = check(guest, chosen, result, placement=placement, max_steps=max_steps)
     return result
 

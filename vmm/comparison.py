@@ -19,14 +19,25 @@ PREFERRED_ORDER = ("native", "trap-emulate", "binary-translation", "hardware-ass
                    "paravirtual")
 
 
-def default_specs() -> tuple[str, ...]:
+def default_specs(guest=None) -> tuple[str, ...]:
     """Every registered strategy in every variant: ``native``, ``trap-emulate:0/1/3``, ...
-    (except those that need guests written for them: ``paravirtual``)."""
+
+    Strategies that run a port of the kernel (``paravirtual``) are included only for a `guest`
+    that has one (``pv_source`` in its guest.toml).
+    """
     load_builtin()
-    names = sorted((n for n in STRATEGIES if STRATEGIES[n].in_default_comparison), key=lambda n: (PREFERRED_ORDER.index(n)
-                                              if n in PREFERRED_ORDER else len(PREFERRED_ORDER), n))
+    has_port = getattr(guest, "pv_image", None) is not None
+
+    def wanted(name: str) -> bool:
+        cls = STRATEGIES[name]
+        return cls.in_default_comparison or (cls.runs_port and has_port)
+
+    def order(name: str) -> tuple[int, str]:
+        known = PREFERRED_ORDER.index(name) if name in PREFERRED_ORDER else len(PREFERRED_ORDER)
+        return known, name
+
     specs = []
-    for name in names:
+    for name in sorted(filter(wanted, STRATEGIES), key=order):
         variants = STRATEGIES[name].variants
         # Variants in their natural order (hardware generation 1 before 2), not default-first.
         specs.extend([f"{name}:{v}" for v in sorted(variants)] if variants else [name])
@@ -50,7 +61,7 @@ def compare(guest, specs: Sequence[str] | None = None, *,
     from . import run_guest
 
     model = cost_model if isinstance(cost_model, costs.CostModel) else costs.resolve(cost_model)
-    specs = list(specs or default_specs())
+    specs = list(specs or default_specs(guest))
     for spec in specs:  # fail on a bad name before running anything
         make_strategy(spec)
     if "native" not in specs:

@@ -208,4 +208,33 @@ def check(guest, strategy, result: VMRunResult, *, placement: str = "system",
     return attrs.evolve(result, equivalent=not diffs, divergence=divergence, slowdown=slowdown)
 
 
-__all__ = ["GuestState", "check", "differences", "find_divergence", "native_state", "vm_state"]
+def check_outcome(guest, result: VMRunResult, *, placement: str = "system",
+                  max_steps: int | None = None) -> VMRunResult:
+    """Equivalence of a *ported* kernel (paravirtualization): the port runs different
+    instructions, so its state cannot match the native kernel's; the guest-visible outcome must —
+    the console output line by line and how the run ended. Fills ``equivalent``, ``divergence``
+    (the first differing console line) and ``slowdown``."""
+    from .strategies.native import Native
+
+    native_result = Native().run(guest, placement=placement, max_steps=max_steps)
+    native_lines = native_result.console.splitlines()
+    port_lines = result.console.splitlines()
+    divergence = None
+    for number, (want, got) in enumerate(zip(native_lines, port_lines), 1):
+        if want != got:
+            divergence = (f"console line {number} differs: native {want!r}, "
+                          f"{result.strategy} {got!r}")
+            break
+    else:
+        if len(native_lines) != len(port_lines):
+            divergence = (f"console: native printed {len(native_lines)} lines, "
+                          f"{result.strategy} {len(port_lines)}")
+    if divergence is None and native_result.halted != result.halted:
+        divergence = (f"native stopped with '{native_result.stop_reason}', {result.strategy} "
+                      f"with '{result.stop_reason}'")
+    slowdown = result.cycles / native_result.cycles if native_result.cycles else 0.0
+    return attrs.evolve(result, equivalent=divergence is None, divergence=divergence,
+                        slowdown=slowdown)
+
+
+__all__ = ["GuestState", "check", "check_outcome", "differences", "find_divergence", "native_state", "vm_state"]

@@ -361,7 +361,8 @@ def build_domain(system: Paravirtual, guest: Guest, *, privileged: bool = False,
     """Create, build and register a domain for `guest` (docs/paravirtual-abi.md, Start of day)."""
     hypervisor = system.hypervisor
     nr_pages = -(-guest.memory_size // PAGE_SIZE)
-    image = guest.image
+    # A guest directory may name a paravirtual port of its kernel (guest.toml `pv_source`).
+    image = guest.pv_image or guest.image
     image_end = max((s.address + len(s.data) for s in image.segments), default=0)
     n_tables = -(-nr_pages // 1024)
     n_p2m = -(-nr_pages * 4 // PAGE_SIZE)

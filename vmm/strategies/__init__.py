@@ -60,6 +60,9 @@ class Strategy:
     #: whether ``toyvisor compare`` runs it by default (False for a strategy that needs a guest
     #: written for it, such as ``paravirtual``)
     in_default_comparison: ClassVar[bool] = True
+    #: True when the strategy runs a *port* of the guest's kernel (paravirtualization): its
+    #: equivalence with the native run is judged on the guest-visible outcome, not the state
+    runs_port: ClassVar[bool] = False
 
     def __init__(self, variant: str | None = None) -> None:
         if self.variants:

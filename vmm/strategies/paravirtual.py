@@ -44,7 +44,10 @@ class Paravirtual(Strategy):
     """The paravirtual VMM (see the module docstring)."""
 
     name = "paravirtual"
+    #: only guests with a paravirtual port (``pv_source``) can run: `comparison` adds it for them
     in_default_comparison = False
+    #: the guest runs a different (ported) kernel: equivalence is judged on its outcome
+    runs_port = True
 
     def __init__(self, variant: str | None = None) -> None:
         super().__init__(variant)
