@@ -203,6 +203,7 @@ unexpected:
         .include "mem.s"
         .include "paging.s"
         .include "idt.s"
+        .include "words.s"
         .include "select.s"             ; code, then its data: keep it after the other code
 
 name_empty:     .asciz  "empty"

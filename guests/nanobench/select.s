@@ -62,6 +62,7 @@ parse_input:
         call    skip_blanks
         cmp     r8, r9
         jae     .done                   ; only blanks: run all
+        li      r3, word_buf
         call    take_word
         li      r11, 0                  ; the matching entry
         li      r5, bench_table
@@ -83,6 +84,7 @@ parse_input:
 .word:  call    skip_blanks
         cmp     r8, r9
         jae     .done
+        li      r3, word_buf
         call    take_word
         li      r1, word_buf
         li      r2, word_quiet
@@ -139,93 +141,12 @@ parse_input:
         cli
         hlt
 
-; skip_blanks(r8 = cursor, r9 = end): advance r8 past spaces, tabs, CRs and LFs. Clobbers r1, r2.
-skip_blanks:
-.loop:  cmp     r8, r9
-        jae     .done
-        ldb     r1, [r8]
-        call    is_blank
-        cmpi    r2, 0
-        jz      .done
-        addi    r8, r8, 1
-        jmp     .loop
-.done:  ret
-
-; take_word(r8 = cursor, r9 = end): copy the bytes up to the next blank (or the end) into
-; word_buf, NUL-terminated, and advance r8 past them. Clobbers r1..r3.
-take_word:
-        li      r3, word_buf
-.loop:  cmp     r8, r9
-        jae     .done
-        ldb     r1, [r8]
-        call    is_blank
-        cmpi    r2, 0
-        jnz     .done
-        stb     [r3], r1
-        addi    r3, r3, 1
-        addi    r8, r8, 1
-        jmp     .loop
-.done:  li      r1, 0
-        stb     [r3], r1
-        ret
-
-; is_blank(r1 = byte): r2 = 1 for space, tab, CR or LF, else 0.
-is_blank:
-        li      r2, 1
-        cmpi    r1, ' '
-        jz      .yes
-        cmpi    r1, '\t'
-        jz      .yes
-        cmpi    r1, '\r'
-        jz      .yes
-        cmpi    r1, '\n'
-        jz      .yes
-        li      r2, 0
-.yes:   ret
-
 ; parse_count(): r1 = the decimal number in word_buf if it is one from 1 to MAX_COUNT, else 0.
 ; Clobbers r1..r4.
 parse_count:
-        li      r2, word_buf
-        li      r1, 0
-        ldb     r3, [r2]
-        cmpi    r3, 0
-        jz      .bad                    ; empty
-.loop:  ldb     r3, [r2]
-        cmpi    r3, 0
-        jz      .end
-        addi    r3, r3, -'0'
-        cmpi    r3, 9
-        ja      .bad                    ; not a digit (unsigned: below '0' wraps around)
-        li      r4, 10
-        mul     r1, r1, r4
-        add     r1, r1, r3
-        li      r4, MAX_COUNT
-        cmp     r1, r4
-        ja      .bad
-        addi    r2, r2, 1
-        jmp     .loop
-.end:   cmpi    r1, 0
-        jz      .bad
-        ret
-.bad:   li      r1, 0
-        ret
-
-; streq(r1, r2 = NUL-terminated strings): r1 = 1 if equal, else 0. Clobbers r1..r4.
-streq:
-.loop:  ldb     r3, [r1]
-        ldb     r4, [r2]
-        cmp     r3, r4
-        jnz     .no
-        cmpi    r3, 0
-        jz      .yes
-        addi    r1, r1, 1
-        addi    r2, r2, 1
-        jmp     .loop
-.yes:   li      r1, 1
-        ret
-.no:    li      r1, 0
-        ret
+        li      r1, word_buf
+        li      r2, MAX_COUNT
+        jmp     parse_dec
 
 ; run_selected(): run the benchmark of sel_entry; unless quiet, print its line (and its
 ; observation line, for popf and cpl) and "nanobench: done". Then halt.

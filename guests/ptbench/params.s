@@ -53,6 +53,7 @@ parse_params:
 .word:  call    skip_blanks
         cmp     r8, r9
         jae     .ok
+        li      r3, word_buf
         call    take_word
         li      r1, word_buf
         ldb     r2, [r1]
@@ -69,16 +70,19 @@ parse_params:
         jz      .m
         jmp     .bad
 .n:     li      r1, word_buf
+        li      r2, MAX_NUMBER
         call    parse_dec
         li      r2, MAX_N
         li      r3, param_n
         jmp     .set
 .b:     li      r1, word_buf + 2
+        li      r2, MAX_NUMBER
         call    parse_dec
         li      r2, MAX_BATCH
         li      r3, param_b
         jmp     .set
 .m:     li      r1, word_buf + 2
+        li      r2, MAX_NUMBER
         call    parse_dec
         li      r2, MAX_CALLS
         li      r3, param_m
@@ -123,92 +127,6 @@ parse_params:
         li      r1, msg_expected
         call    fmt_str
         li      r1, 1
-        ret
-
-; skip_blanks(r8 = cursor, r9 = end): advance r8 past blanks. Clobbers r1, r2.
-skip_blanks:
-.loop:  cmp     r8, r9
-        jae     .done
-        ldb     r1, [r8]
-        call    is_blank
-        cmpi    r2, 0
-        jz      .done
-        addi    r8, r8, 1
-        jmp     .loop
-.done:  ret
-
-; take_word(r8 = cursor, r9 = end): the bytes up to the next blank into word_buf (NUL-terminated);
-; r8 moves past them. Clobbers r1..r3.
-take_word:
-        li      r3, word_buf
-.loop:  cmp     r8, r9
-        jae     .done
-        ldb     r1, [r8]
-        call    is_blank
-        cmpi    r2, 0
-        jnz     .done
-        stb     [r3], r1
-        addi    r3, r3, 1
-        addi    r8, r8, 1
-        jmp     .loop
-.done:  li      r1, 0
-        stb     [r3], r1
-        ret
-
-; is_blank(r1 = byte): r2 = 1 for space, tab, CR or LF, else 0.
-is_blank:
-        li      r2, 1
-        cmpi    r1, ' '
-        jz      .yes
-        cmpi    r1, '\t'
-        jz      .yes
-        cmpi    r1, '\r'
-        jz      .yes
-        cmpi    r1, '\n'
-        jz      .yes
-        li      r2, 0
-.yes:   ret
-
-; parse_dec(r1 = NUL-terminated string): r1 = its value if it is a decimal number from 1 to
-; MAX_NUMBER (leading zeros allowed), else 0. Clobbers r1..r4.
-parse_dec:
-        mov     r2, r1
-        li      r1, 0
-        ldb     r3, [r2]
-        cmpi    r3, 0
-        jz      .bad
-.loop:  ldb     r3, [r2]
-        cmpi    r3, 0
-        jz      .end
-        addi    r3, r3, -'0'
-        cmpi    r3, 9
-        ja      .bad
-        li      r4, 10
-        mul     r1, r1, r4
-        add     r1, r1, r3
-        li      r4, MAX_NUMBER
-        cmp     r1, r4
-        ja      .bad
-        addi    r2, r2, 1
-        jmp     .loop
-.end:   ret
-.bad:   li      r1, 0
-        ret
-
-; streq(r1, r2 = NUL-terminated strings): r1 = 1 if equal, else 0. Clobbers r1..r4.
-streq:
-.loop:  ldb     r3, [r1]
-        ldb     r4, [r2]
-        cmp     r3, r4
-        jnz     .no
-        cmpi    r3, 0
-        jz      .yes
-        addi    r1, r1, 1
-        addi    r2, r2, 1
-        jmp     .loop
-.yes:   li      r1, 1
-        ret
-.no:    li      r1, 0
         ret
 
 word_touch:     .asciz  "touch"

@@ -211,6 +211,7 @@ unexpected:
 
         .include "touch.s"
         .include "params.s"
+        .include "words.s"
         .include "fmt.s"
         .include "console.s"
         .include "mem.s"

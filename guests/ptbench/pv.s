@@ -467,6 +467,7 @@ unexpected:
 
         .include "touch.s"
         .include "params.s"
+        .include "words.s"
         .include "fmt.s"
         .include "../lib/pv.s"
         .include "pv_console.s"
