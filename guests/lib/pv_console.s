@@ -14,7 +14,29 @@
 ; Needs pv.s for the hypercall numbers.
 
 ; pvc_write(r1 = buf, r2 = len): console_io(write, len, buf).         clobbers: r1
+; If the kernel stored a routine in `pvc_hook` (a split-driver console front-end, e.g.
+; pv_front.s pvf_console_write: r1 = buf, r2 = len, may clobber r1..r7), the bytes go there.
 pvc_write:
+        push    r3
+        li      r3, pvc_hook
+        ld      r3, [r3]
+        cmpi    r3, 0
+        jz      .direct
+        push    r2
+        push    r4
+        push    r5
+        push    r6
+        push    r7
+        callr   r3
+        pop     r7
+        pop     r6
+        pop     r5
+        pop     r4
+        pop     r2
+        pop     r3
+        ret
+.direct:
+        pop     r3
         push    r2
         push    r3
         push    r4
@@ -124,3 +146,8 @@ putdec_s:
         neg     r1, r1
         li      r3, '-'
         jmp     pvc_dec
+
+        .data
+        .align  4
+pvc_hook:       .word   0               ; 0: console_io
+        .text

@@ -46,6 +46,7 @@ start:                                  ; ring 1; r1 = start_info, sp = the VMM'
         ld      r2, [r1 + SI_NR_PAGES]
         li      r3, nr_pages
         st      [r3], r2
+        call    front_init              ; split-driver front-ends, if the toolstack wired any
         li      r1, msg_banner
         call    puts
         li      r1, start_info
@@ -127,6 +128,29 @@ start:                                  ; ring 1; r1 = start_info, sp = the VMM'
         li      r1, task1
         call    switch_to               ; new_baseptr + stack_switch; r1 = its frame
         jmp     trap_return             ; pops the frame and iret-hypercalls to ring 3
+
+; front_init(): with a console back-end configured (start_info console port != 0), route the
+; console (pvc_write) through the console front-end, and — with a block back-end — give the
+; block front-end a data page. Waits yield (they happen with events masked).  clobbers: r1..r6
+front_init:
+        li      r1, start_info
+        ld      r1, [r1]
+        ld      r2, [r1 + SI_CONSOLE_EVTCHN]
+        cmpi    r2, 0
+        jz      .none
+        ld      r2, [r1 + SI_BLOCK_EVTCHN]
+        cmpi    r2, 0
+        jz      .init
+        call    alloc_page              ; r1 = pfn of the block data page
+        mov     r2, r1
+        li      r1, start_info
+        ld      r1, [r1]
+.init:  li      r3, 0
+        call    pvf_init
+        li      r1, pvc_hook
+        li      r2, pvf_console_write
+        st      [r1], r2
+.none:  ret
 
 ; timer_rearm() -> r1 = set_timer_op's result. The next tick TIMER_PERIOD after the last one
 ; (as the native periodic timer), or after now if that is already past. clobbers: r1..r3
@@ -280,6 +304,8 @@ bad_start:
         .include "sched.s"
         .include "sys.s"
         .include "pv_console.s"
+        .include "pv_front.s"
+        .include "pv_ring.s"
         .include "mem.s"
         .include "pv.s"
 
