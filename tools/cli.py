@@ -26,6 +26,7 @@ from toyvisor.vmm import comparison, costs
 from toyvisor.vmm import nanobench as nanobench_table
 from toyvisor.vmm import ptbench as ptbench_table
 
+from . import domains as domain_config
 from . import runner
 from .guest import SOURCE_SUFFIXES, load_guest
 
@@ -279,6 +280,82 @@ def isa_command(markdown: bool, symbols: bool, as_json: bool, check: bool,
         write_atomic(output, text.encode("utf-8"))
     else:
         click.echo(text, nl=False)
+
+
+# -- domains: a configuration of dom0 + domUs, managed through dom0 ------------------------------
+
+_NO_DAEMON = ("There is no daemon: every invocation boots CONFIG afresh, runs the command "
+              "inside that run (dom0 carries it out with domctl) and runs the system to the end.")
+
+
+@main.group("domains")
+def domains_group() -> None:
+    """Boot a domain configuration (TOML: dom0 + domUs) under the paravirtual VMM and manage
+    its domains through dom0.
+
+    There is no daemon: every invocation boots CONFIG afresh."""
+
+
+def _boot_and_report(config_path: Path, commands, as_json: bool, max_steps) -> None:
+    config = domain_config.load_config(config_path)
+    system = domain_config.boot(config, commands, max_steps=max_steps)
+    rows = domain_config.domain_rows(system)
+    if as_json:
+        click.echo(json.dumps({"config": str(config_path), "commands": list(commands),
+                               "console": system.console, "domains": rows}, indent=2))
+        return
+    console = system.console
+    click.echo(console, nl=not console.endswith("\n") and bool(console))
+    click.echo()
+    click.echo(domain_config.render_table(rows), nl=False)
+
+
+_config_argument = click.argument("config", type=click.Path(path_type=Path))
+_json_option = click.option("--json", "as_json", is_flag=True,
+                            help="Print one JSON object: console and domain table.")
+_steps_option = click.option("--max-steps", type=click.IntRange(min=1),
+                             help="Instruction budget of every domain (default: each guest's).")
+_at_option = click.option("--at", "at", type=click.IntRange(min=0), metavar="T",
+                          help="Run the command when the system time reaches T machine ticks "
+                               "(default: at boot).")
+
+
+@domains_group.command("boot")
+@_config_argument
+@click.option("--do", "commands", multiple=True, metavar="CMD",
+              help="A management command for dom0 (repeatable, run in order): '[@T] list', "
+                   "'pause ID', 'unpause ID', 'balloon ID PAGES', 'destroy ID'; '@T' delays it "
+                   "until the system time reaches T machine ticks.")
+@_json_option
+@_steps_option
+@user_errors
+def domains_boot_command(config: Path, commands, as_json, max_steps) -> None:
+    """Boot CONFIG (dom0 first), feed the --do commands to dom0's console input, run to the end;
+    print the real console and a table of the domains."""
+    _boot_and_report(config, commands, as_json, max_steps)
+
+
+def _wrapper(name: str, args: tuple[str, ...], summary: str):
+    def command(config: Path, at, as_json, max_steps, **values) -> None:
+        words = [name, *(str(values[a]) for a in args)]
+        prefix = f"@{at} " if at is not None else ""
+        _boot_and_report(config, [prefix + " ".join(words)], as_json, max_steps)
+
+    command.__name__ = f"domains_{name}_command"
+    command.__doc__ = f"{summary}\n\n{_NO_DAEMON}"
+    command = user_errors(command)
+    for a in reversed(args):
+        command = click.argument(a, type=click.IntRange(min=0))(command)
+    command = _config_argument(_at_option(_json_option(_steps_option(command))))
+    return domains_group.command(name)(command)
+
+
+_wrapper("list", (), "Boot CONFIG and have dom0 list the domains (id, state, pages).")
+_wrapper("pause", ("domid",), "Boot CONFIG and have dom0 pause domain DOMID.")
+_wrapper("unpause", ("domid",), "Boot CONFIG and have dom0 unpause domain DOMID.")
+_wrapper("balloon", ("domid", "pages"),
+         "Boot CONFIG and have dom0 balloon domain DOMID to PAGES pages.")
+_wrapper("destroy", ("domid",), "Boot CONFIG and have dom0 destroy domain DOMID.")
 
 
 if __name__ == "__main__":  # pragma: no cover

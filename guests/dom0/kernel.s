@@ -14,6 +14,10 @@
 ;   else sched_op block.
 ;
 ; No upcalls: events stay masked (no callback); sched_op block returns when a port is pending.
+;
+; Management (mgmt.s, docs/paravirtualization.md "Domains"): after mapping the rings dom0 reads
+; toolstack commands from the real console input (list, pause, unpause, balloon, destroy, each
+; optionally "@T"); the loop runs them when due (mgmt_wait: sched_op yield while some wait).
 
 RING_VA         = 0x00200000            ; mapped rings: record i -> console 2i, block 2i+1 pages
 DATA_VA         = 0x00300000            ; a domU data page, mapped for one copy
@@ -51,7 +55,7 @@ start:
         li      r11, conns
         li      r12, RING_VA
 .map:   cmpi    r9, 0
-        jz      loop
+        jz      mapped
         ld      r1, [r10]
         st      [r11 + C_DOMID], r1
         li      r2, 0
@@ -83,6 +87,8 @@ start:
         addi    r11, r11, C_SIZE
         addi    r9, r9, -1
         jmp     .map
+
+mapped: call    mgmt_init               ; management commands (mgmt.s): read, run what is due
 
 loop:
         li      r1, shared              ; clear every pending port: we look at every ring
@@ -123,9 +129,10 @@ loop:
         jmp     .rec
 .done:  cmpi    r4, 0
         jz      .last
-        call    hyp_block
+        call    mgmt_wait               ; run due commands; block (yield while some wait)
         jmp     loop
-.last:  li      r1, final               ; every domU is down: drain the rings once more
+.last:  call    mgmt_flush              ; commands still waiting run now
+        li      r1, final               ; every domU is down: drain the rings once more
         ld      r2, [r1]
         cmpi    r2, 0
         jnz     bye
@@ -338,6 +345,7 @@ bump:   ld      r2, [r1]
         st      [r1], r2
         ret
 
+        .include "mgmt.s"
         .include "mem.s"
         .include "pv_ring.s"
         .include "pv.s"

@@ -102,11 +102,11 @@ def connect(dom0, domu, kind: str) -> Connection:
     return Connection(kind, domu, pfn, gref, domu_port, dom0_port)
 
 
-def boot_system(dom0_guest, domu_guests, *, disk: bytes | None = None, block: bool = True,
+def boot_system(dom0_guest, domu_guests, *, disk: bytes | None = None, block=True,
                 placement: str = "system", pool_pages: int = 16):
     """Create dom0 (privileged, domid 0) and the domUs (domids 1…), wire each domU's console
-    (and, if `block`, block) front-end to dom0's back-end, and load `disk` (default: dom0's
-    guest disk, else the first domU's) on the real machine's disk.  Returns a `System`; call
+    (and, if `block` — a bool, or one bool per domU — block) front-end to dom0's back-end, and
+    load `disk` (default: dom0's guest disk, else the first domU's) on the real machine's disk.  Returns a `System`; call
     ``.run()``."""
     from ..hypervisor import Hypervisor
     from ..strategies import make_strategy
@@ -121,10 +121,11 @@ def boot_system(dom0_guest, domu_guests, *, disk: bytes | None = None, block: bo
     dom0 = strategy.create_domain(dom0_guest, privileged=True, name=f"{dom0_guest.name}#d0")
     domus = [strategy.create_domain(g, name=f"{g.name}#d{i + 1}")
              for i, g in enumerate(domu_guests)]
+    blocks = [block] * len(domus) if isinstance(block, bool) else list(block)
     connections = []
     for i, domu in enumerate(domus):
         console = connect(dom0, domu, "console")
-        blk = connect(dom0, domu, "block") if block else None
+        blk = connect(dom0, domu, "block") if blocks[i] else None
         connections.append(console)
         if blk is not None:
             connections.append(blk)
