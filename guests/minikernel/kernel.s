@@ -5,9 +5,12 @@
 ; tasks that it preempts round-robin. See README.md for the memory map and syscall ABI.
 ;
 ; Files:  layout.s  constants (memory map, frame and TCB layouts, syscall numbers)
-;         trap.s    isr stubs, trap_common/trap_return, trap_dispatch, fault handling
-;         sched.s   round-robin scheduler, context switch, task setup, final summary
-;         sys.s     syscall implementations (write, yield, exit, read_sector, getpid)
+;         trap.s    isr stubs, trap_common/trap_return, trap_dispatch
+;         sched.s   task setup (address space)
+;         sys.s     read_sector (the disk ports)
+;         common_trap.s, common_sched.s, common_sys.s: shared with the paravirtual port (pv/):
+;                   fault and breakpoint reports, panic, scheduler, context switch, final
+;                   summary, the other syscalls; they use the macros defined below
 ;         user.s    the ring-3 programs (task A, task B and their little library)
 
         .include "layout.s"
@@ -76,8 +79,55 @@ start:
         call    switch_to               ; cr3, ksp0, current task; r1 = its frame
         jmp     trap_return             ; pops the frame and irets to ring 3
 
+; --- the architecture layer of the shared files (common_*.s); pv/kernel.s defines its own --------
+        .macro INTERRUPTS_OFF           ; trap_common: nothing, the interrupt gate cleared IF
+        .endm
+        .macro RETURN_TO_FRAME          ; trap_return: the frame is popped
+        iret
+        .endm
+        .macro DISPATCH_TICK            ; trap_dispatch, r2 = vector
+        cmpi    r2, VEC_IRQ0
+        jz      on_timer
+        .endm
+        .macro DISPATCH_SPURIOUS        ; masked IRQ lines
+        cmpi    r2, VEC_IRQ1
+        jz      on_spurious
+        cmpi    r2, VEC_IRQ2
+        jz      on_spurious
+        .endm
+        .macro TIMER_REARM              ; on_timer: nothing, the timer is periodic
+        .endm
+        .macro READ_CR2 reg             ; reg = the faulting linear address
+        mfcr    reg, cr2
+        .endm
+        .macro PANIC_HALT               ; stop after a panic
+        cli
+        hlt
+        .endm
+        .macro CONSOLE_PUTC_R1          ; the byte in r1 to the console
+        out     PORT_CONSOLE_DATA, r1
+        .endm
+        .macro SWITCH_SPACES            ; r1 = task: its cr3 and ksp0; clobbers r3
+        ld      r3, [r1 + T_PD]
+        mtcr    cr3, r3                 ; new address space (flushes the TLB)
+        ld      r3, [r1 + T_KTOP]
+        mtcr    ksp0, r3                ; its traps land on its own kernel stack
+        .endm
+        .macro READ_CLOCK reg           ; the summary's clock: ticks since reset
+        in      reg, PORT_CLOCK
+        .endm
+        .macro POWER_OFF                ; stop the timer and the machine
+        li      r1, 0
+        out     PORT_TIMER_PERIOD, r1   ; stop the timer
+        cli
+        hlt
+        .endm
+
         .include "trap.s"
+        .include "common_trap.s"
+        .include "common_sched.s"
         .include "sched.s"
+        .include "common_sys.s"
         .include "sys.s"
         .include "console.s"
         .include "mem.s"
@@ -96,16 +146,6 @@ user_image_end:
 ; ---------------------------------------------------------------------------------------
         .data
         .align  4                       ; strings from the included files may precede us
-cur_task:       .word   0               ; TCB of the running task
-last_char:      .word   '\n'            ; last byte written to the console by a task
-
-stat_ticks:     .word   0               ; timer interrupts
-stat_switches:  .word   0               ; context switches (cr3 reloads)
-stat_syscalls:  .word   0
-stat_pfs:       .word   0               ; page faults handled
-stat_killed:    .word   0
-stat_bps:       .word   0               ; breakpoints reported
-
 ;               state  frame  pd     ktop                   exit name id runs upt     ustack     entry
 tasks:
 task1:  .word   0,     0,     T1_PD, T1_KSTACK + PAGE_SIZE, 0,   'A', 1, 0,   T1_UPT, T1_USTACK, task_a + UOFF

@@ -14,8 +14,10 @@
 ;   4. enter task 1 with new_baseptr + stack_switch (one multicall) and the iret hypercall.
 ;
 ; Unchanged from the native kernel and included from there: ../layout.s (constants: frame and
-; TCB layouts, syscall ABI, user addresses), ../user.s (the two ring-3 tasks). Ported copies:
-; trap.s, sched.s, sys.s (diff them against ../ to see the port). Libraries: pv.s (the ABI),
+; TCB layouts, syscall ABI, user addresses), ../user.s (the two ring-3 tasks), and the shared,
+; architecture-independent halves of the trap, scheduler and syscall layers: ../common_trap.s,
+; ../common_sched.s, ../common_sys.s, which call on the macros defined below (the native kernel
+; defines its own). Ported: trap.s, sched.s, sys.s (diff them against ../ to see the port). Libraries: pv.s (the ABI),
 ; pv_console.s (console.s's routines over console_io), mem.s.
 
         .include "../layout.s"
@@ -300,8 +302,75 @@ bad_start:
         call    hyp_shutdown
 .hang:  jmp     .hang
 
+; --- the architecture layer of the shared files (../common_*.s; ../kernel.s has the native one) ---
+        .macro INTERRUPTS_OFF           ; trap_common: mask events (a store, no VMM entry)
+        li      r1, shared_info
+        ld      r1, [r1]
+        li      r2, 1
+        st      [r1 + SH_UPCALL_MASK], r2
+        .endm
+        .macro RETURN_TO_FRAME          ; trap_return: the frame is popped; the iret hypercall
+        addi    sp, sp, -4 * IRET_FRAME_R1
+        st      [sp], r1                ; the task's r1 goes with the frame (see pv.s)
+        jmp     hyp_iret                ; also restores upcall_mask
+        .endm
+        .macro DISPATCH_TICK            ; trap_dispatch, r2 = vector: an upcall (on_event finds
+        cmpi    r2, VEC_EVENT           ; the timer's port and goes on to on_timer)
+        jz      on_event
+        .endm
+        .macro DISPATCH_SPURIOUS        ; nothing: every event is an upcall
+        .endm
+        .macro TIMER_REARM              ; on_timer: one-shot, ask for the next tick
+        call    timer_rearm
+        .endm
+        .macro READ_CR2 reg             ; cr2 as the VMM saw it (only ring 0 can read cr2)
+        li      reg, shared_info
+        ld      reg, [reg]
+        ld      reg, [reg + SH_CR2]
+        .endm
+        .macro PANIC_HALT               ; stop after a panic
+        li      r1, SHUTDOWN_crash
+        call    hyp_shutdown
+.hang:  jmp     .hang
+        .endm
+        .macro CONSOLE_PUTC_R1          ; the byte in r1 to the console (console_io)
+        call    putc
+        .endm
+        .macro SWITCH_SPACES            ; r1 = task: new_baseptr + stack_switch, one multicall;
+        push    r8                      ; clobbers r2..r7
+        mov     r8, r1
+        li      r1, mc_switch
+        call    mc_reset
+        li      r1, HYPERVISOR_mmuext_op
+        li      r2, MMUEXT_NEW_BASEPTR  ; new address space (flushes the TLB)
+        ld      r3, [r8 + T_PD]
+        shri    r3, r3, MFN_SHIFT
+        call    mc_add
+        li      r1, HYPERVISOR_stack_switch
+        ld      r2, [r8 + T_KTOP]       ; its traps land on its own kernel stack
+        call    mc_add
+        call    mc_run
+        mov     r1, r8
+        pop     r8
+        .endm
+        .macro READ_CLOCK reg           ; the summary's clock: the domain's virtual time
+        li      reg, shared_info
+        ld      reg, [reg]
+        ld      reg, [reg + SH_VIRTUAL_TIME]
+        .endm
+        .macro POWER_OFF                ; stop the timer and the domain
+        li      r1, 0
+        call    hyp_set_timer           ; stop the timer
+        li      r1, SHUTDOWN_poweroff
+        call    hyp_shutdown
+.hang:  jmp     .hang                   ; not reached
+        .endm
+
         .include "trap.s"
+        .include "../common_trap.s"
+        .include "../common_sched.s"
         .include "sched.s"
+        .include "../common_sys.s"
         .include "sys.s"
         .include "pv_console.s"
         .include "pv_front.s"
@@ -321,16 +390,6 @@ user_image_end:
 ; ---------------------------------------------------------------------------------------
         .data
         .align  4                       ; strings from the included files may precede us
-cur_task:       .word   0               ; TCB of the running task
-last_char:      .word   '\n'            ; last byte written to the console by a task
-
-stat_ticks:     .word   0               ; timer events (VIRQ_TIMER upcalls)
-stat_switches:  .word   0               ; context switches (new_baseptr)
-stat_syscalls:  .word   0
-stat_pfs:       .word   0               ; page faults handled
-stat_killed:    .word   0
-stat_bps:       .word   0               ; breakpoints reported
-
 start_info:     .word   0               ; virtual addresses the VMM handed us
 shared_info:    .word   0
 boot_pd:        .word   0
