@@ -16,3 +16,13 @@ def test_every_package_directory_is_listed_in_pyproject():
             relative = init.parent.relative_to(REPO / root)
             found.add(".".join([name, *relative.parts]))
     assert found <= listed, f"not installed by a regular install: {sorted(found - listed)}"
+
+
+def test_every_guest_file_is_installed_as_package_data():
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    patterns = config["package-data"]["toyvisor.guests"]
+    recursive = {p[len("**/*"):] for p in patterns if p.startswith("**/*")}
+    missing = [str(path.relative_to(REPO)) for path in (REPO / "guests").rglob("*")
+               if path.is_file() and "__pycache__" not in path.parts
+               and path.suffix not in recursive]
+    assert not missing, f"guest files a regular install would leave out: {missing}"
