@@ -204,6 +204,7 @@ unexpected:
         .include "paging.s"
         .include "idt.s"
         .include "words.s"
+        .include "input.s"
         .include "select.s"             ; code, then its data: keep it after the other code
 
 name_empty:     .asciz  "empty"

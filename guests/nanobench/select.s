@@ -23,7 +23,7 @@ INPUT_MAX       = 64                    ; bytes kept; longer input is an error
 MAX_COUNT       = 1000000               ; largest iteration count accepted
 ENTRY_SIZE      = 16                    ; bench_table entry: 4 words, see below
 
-; read_input(): drain the console input into input_buf / input_len. Clobbers r1..r4.
+; read_input(): drain the console input into input_buf / input_len. Clobbers r1..r5.
 read_input:
         li      r2, iterations
         li      r1, N
@@ -33,20 +33,11 @@ read_input:
         st      [r2], r1
         li      r2, sel_quiet
         st      [r2], r1
-        li      r2, input_buf
-        li      r3, 0                   ; bytes read (also those beyond INPUT_MAX)
-.next:  in      r1, PORT_CONSOLE_STATUS
-        cmpi    r1, 0
-        jz      .done
-        in      r1, PORT_CONSOLE_DATA
-        cmpi    r3, INPUT_MAX
-        jae     .drop
-        add     r4, r2, r3
-        stb     [r4], r1
-.drop:  addi    r3, r3, 1
-        jmp     .next
-.done:  li      r2, input_len
-        st      [r2], r3
+        li      r1, input_buf
+        li      r2, INPUT_MAX
+        call    read_console
+        li      r2, input_len
+        st      [r2], r1
         ret
 
 ; parse_input(): sets sel_entry (0: run all, else the bench_table entry) and sel_quiet (0/1),

@@ -169,22 +169,13 @@ fork_space:
         st      [r1], r11
         ret
 
-; read_input(): drain the console input (polled) into input_buf / input_len. Clobbers r1..r4.
+; read_input(): drain the console input (polled) into input_buf / input_len. Clobbers r1..r5.
 read_input:
-        li      r2, input_buf
-        li      r3, 0                   ; bytes read (also those beyond INPUT_MAX)
-.next:  in      r1, PORT_CONSOLE_STATUS
-        cmpi    r1, 0
-        jz      .done
-        in      r1, PORT_CONSOLE_DATA
-        cmpi    r3, INPUT_MAX
-        jae     .drop
-        add     r4, r2, r3
-        stb     [r4], r1
-.drop:  addi    r3, r3, 1
-        jmp     .next
-.done:  li      r2, input_len
-        st      [r2], r3
+        li      r1, input_buf
+        li      r2, INPUT_MAX
+        call    read_console
+        li      r2, input_len
+        st      [r2], r1
         ret
 
 ; print_out(): print out_buf (out_len bytes). Clobbers r1..r4.
@@ -212,6 +203,7 @@ unexpected:
         .include "touch.s"
         .include "params.s"
         .include "words.s"
+        .include "input.s"
         .include "fmt.s"
         .include "console.s"
         .include "mem.s"
