@@ -9,7 +9,7 @@ from .decode import DecodeCache
 from .devices import BlockDevice, Console, InterruptController, Platform, Timer
 from .errors import MachineError
 from .events import Event, InstructionEvent, StopEvent, TrapEvent
-from .machine import DEFAULT_MAX_STEPS, STOP_REASONS, Machine, RunResult
+from .machine import DEFAULT_MAX_STEPS, ENGINES, STOP_REASONS, Machine, RunResult
 from .memory import DEFAULT_MEMORY_SIZE, PhysicalMemory
 from .mmu import MMU
 from .monitor import Monitor
@@ -22,6 +22,7 @@ __all__ = [
     "DEFAULT_MAX_STEPS",
     "DEFAULT_MEMORY_SIZE",
     "DecodeCache",
+    "ENGINES",
     "Event",
     "HALTED",
     "InstructionEvent",

@@ -25,6 +25,11 @@ from .memory import DEFAULT_MEMORY_SIZE, PhysicalMemory
 
 DEFAULT_MAX_STEPS = 10_000_000
 
+#: The execution engines `Machine.run` offers: "interpreter" (the reference semantics, closure
+#: threaded) and "fast" (binary translation of the guest code to Python functions).  Both compute
+#: exactly the same results; only the host time differs.
+ENGINES = ("interpreter", "fast")
+
 #: Every stop reason `Machine.run` can report.
 STOP_REASONS = (HALTED, BUDGET, TRIPLE_FAULT)
 
@@ -83,6 +88,9 @@ class Machine:
         self.platform = Platform(self.memory, bytes(console_input), disk)
         self.code = DecodeCache(self.memory)
         self.cpus = [CPU(self.memory, self.platform, self.code, index=0)]
+        #: engine name -> the object running the boot CPU with it (built on first use and kept,
+        #: so a translation cache survives from one `run` to the next)
+        self._engines: dict[str, Any] = {}
         self.reset()
 
     @property
@@ -137,14 +145,28 @@ class Machine:
             raise MachineError(f"entry point {entry:#x} is outside RAM ({_size_text(size)})")
         self.cpu.pc = entry
 
-    def run(self, max_steps: int = DEFAULT_MAX_STEPS, trace: Trace | None = None) -> RunResult:
+    def run(self, max_steps: int = DEFAULT_MAX_STEPS, trace: Trace | None = None,
+            engine: str = "interpreter") -> RunResult:
         """Run the boot CPU for at most `max_steps` steps (retired instructions plus delivered
         exceptions and IRQs); `trace`, if given, receives every `InstructionEvent`,
-        `TrapEvent` and `StopEvent`."""
+        `TrapEvent` and `StopEvent`.  `engine` is one of `ENGINES`; every engine gives the same
+        result, and runs may switch engines between calls."""
         if max_steps < 0:
             raise MachineError(f"max_steps must not be negative, not {max_steps}")
-        self.cpu.run(max_steps, trace)
+        self.engine(engine).run(max_steps, trace)
         return self.result()
+
+    def engine(self, name: str):
+        """The object running the boot CPU with engine `name` (anything with
+        ``run(max_steps, trace)``); raises `MachineError` for an unknown name."""
+        if name not in ENGINES:
+            raise MachineError(f"unknown engine {name!r} (known: {', '.join(ENGINES)})")
+        if name == "interpreter":
+            return self.cpu
+        engine = self._engines.get(name)
+        if engine is None:
+            engine = self._engines[name] = _fast_engine(self.cpu)
+        return engine
 
     def result(self) -> RunResult:
         cpu = self.cpu
@@ -172,10 +194,18 @@ class Machine:
         )
 
 
+def _fast_engine(cpu: CPU):
+    # Imported here: the translator builds on this package (it runs a `CPU`), so a module-level
+    # import would be circular.
+    from toyvisor.vmm.bt import Translator
+
+    return Translator(cpu)
+
+
 def _size_text(size: int) -> str:
     if size % (1 << 20) == 0:
         return f"{size >> 20} MiB"
     return f"{size >> 10} KiB" if size % 1024 == 0 else f"{size} bytes"
 
 
-__all__ = ["DEFAULT_MAX_STEPS", "Machine", "RunResult", "STOP_REASONS"]
+__all__ = ["DEFAULT_MAX_STEPS", "ENGINES", "Machine", "RunResult", "STOP_REASONS"]

@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from toyvisor.asm import assemble_file, disassemble, listing, load_image, save_image
+from toyvisor.cpu import ENGINES
 from toyvisor.isa import popek_goldberg, reference
 from toyvisor.isa.errors import ToyvisorError
 from toyvisor.isa.files import write_atomic
@@ -120,15 +121,21 @@ def disasm_command(target: Path, includes) -> None:
               help="Ring model of trap-emulate (default 0/1/3).")
 @click.option("--placement", type=click.Choice(["system", "hosted"]), default="system",
               show_default=True, help="VMM placement: type 1 (system) or type 2 (hosted).")
+@click.option("--engine", type=click.Choice(ENGINES),
+              help="Execution engine of a bare-machine run (default interpreter); every engine "
+                   "computes the same result.")
 @include_option
 @user_errors
 def run_command(guest: Path, max_steps, as_json, trace, console_input, disk, memory,
-                vmm_name, ring_model, placement, includes) -> None:
+                vmm_name, ring_model, placement, engine, includes) -> None:
     """Boot GUEST (a guest directory, an assembly file or an image) on the bare machine, or
     under a VMM with --vmm."""
     loaded = load_guest(guest, include_paths=tuple(includes))
     loaded = runner.with_overrides(
         loaded, max_steps=max_steps, console_input=console_input, disk=disk, memory=memory)
+    if vmm_name is not None and engine is not None:
+        raise click.UsageError("--engine applies to bare-machine runs; a VMM strategy (--vmm) "
+                               "decides how guest code runs")
     if vmm_name is not None:
         vm_result = runner.run_vmm(loaded, vmm_name, ring_model=ring_model, placement=placement)
         if as_json:
@@ -139,7 +146,7 @@ def run_command(guest: Path, max_steps, as_json, trace, console_input, disk, mem
             sys.exit(2)
         return
     tracer = runner.Tracer(loaded.image, click.echo) if trace else None
-    result = runner.run(loaded, trace=tracer)
+    result = runner.run(loaded, trace=tracer, engine=engine or "interpreter")
     if as_json:
         click.echo(json.dumps(runner.result_json(loaded, result), indent=2))
     else:

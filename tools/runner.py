@@ -38,9 +38,11 @@ def boot(guest: Guest) -> Machine:
     return machine
 
 
-def run(guest: Guest, trace: Callable | None = None, max_steps: int | None = None) -> RunResult:
-    """Boot `guest` on the bare machine and run it until it stops or its budget runs out."""
-    return boot(guest).run(max_steps=max_steps or guest.max_steps, trace=trace)
+def run(guest: Guest, trace: Callable | None = None, max_steps: int | None = None,
+        engine: str = "interpreter") -> RunResult:
+    """Boot `guest` on the bare machine and run it with `engine` (one of
+    `toyvisor.cpu.ENGINES`) until it stops or its budget runs out."""
+    return boot(guest).run(max_steps=max_steps or guest.max_steps, trace=trace, engine=engine)
 
 
 def result_json(guest: Guest, result: RunResult) -> dict[str, Any]:
