@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from toyvisor.asm import AssemblyError, assemble_source, listing
 from toyvisor.asm import assembler as assembler_module
-from toyvisor.isa.table import BY_MNEMONIC
+from toyvisor.testing import strategies
 
 
 def check(source) -> None:
@@ -29,15 +29,7 @@ def check(source) -> None:
         assembly.image.to_bytes()
 
 
-FRAGMENTS = [
-    *BY_MNEMONIC, ".org", ".text", ".data", ".word", ".byte", ".ascii", ".asciz", ".space",
-    ".align", ".equ", ".entry", ".include", ".macro", ".endm", ".bogus", "r1", "r15", "sp", "cr3",
-    "ksp0", "x", "y", ".l", "f.l", "start", "m", "0", "1", "-1", "4", "0x7fff", "0xFFFFFFFF",
-    "0x100000000", "'a'", "'\\n'", "'", '"s"', '"\\q"', '"', "[", "]", "(", ")", "+", "-", "*", "/",
-    "%", "<<", ">>", "&", "|", "^", "~", ",", ":", "=", ".", ";", " ", " ", "\t", "\n", "\n", "\0",
-    "é", "\x7f", "\\",
-]
-token_soup = st.lists(st.sampled_from(FRAGMENTS), max_size=60).map(" ".join)
+token_soup = strategies.token_soup()
 
 
 @given(st.text(max_size=300))

@@ -15,46 +15,11 @@ from toyvisor.isa.encoding import (
     encode,
     format_instruction,
 )
-from toyvisor.isa.spec import CONTROL_REGISTERS, PLATFORM_SYMBOLS, Privilege
-from toyvisor.isa.table import BY_MNEMONIC, BY_OPCODE, INSTRUCTIONS, Kind
+from toyvisor.isa.spec import PLATFORM_SYMBOLS, Privilege
+from toyvisor.isa.table import BY_MNEMONIC, BY_OPCODE, INSTRUCTIONS
+from toyvisor.testing import strategies
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def operand_values(definition, pc):
-    """A strategy for valid operand values of `definition` at address `pc`."""
-    parts = []
-    for op in definition.operands:
-        kind = op.kind
-        if kind is Kind.REG:
-            parts.append(st.integers(0, 15))
-        elif kind is Kind.CREG:
-            parts.append(st.sampled_from(sorted(CONTROL_REGISTERS.values())))
-        elif kind is Kind.MEM:
-            parts.append(st.tuples(st.integers(0, 15), st.integers(-0x8000, 0x7FFF)))
-        elif kind is Kind.REL16:
-            npc = pc + definition.length
-            parts.append(st.integers(-0x8000, 0x7FFF).map(lambda w, n=npc: n + 4 * w))
-        elif kind is Kind.IMM32:
-            parts.append(st.integers(0, 0xFFFFFFFF))
-        else:
-            low, high = {
-                Kind.SIMM16: (-0x8000, 0x7FFF),
-                Kind.UIMM16: (0, 0xFFFF),
-                Kind.SHAMT: (0, 31),
-                Kind.IMM8: (0, 255),
-                Kind.PORT: (0, 0xFFFF),
-            }[kind]
-            parts.append(st.integers(low, high))
-    return st.tuples(*parts)
-
-
-@st.composite
-def instructions(draw):
-    definition = draw(st.sampled_from(INSTRUCTIONS))
-    pc = draw(st.integers(0x20000, 0x7FFFF000 // 4)) * 4
-    values = draw(operand_values(definition, pc))
-    return definition, pc, values
 
 
 def test_table_has_the_issue_s_required_instruction_families():
@@ -79,7 +44,7 @@ def test_opcode_zero_is_invalid_so_zeroed_memory_faults():
         decode(bytes(4))
 
 
-@given(instructions())
+@given(strategies.instructions())
 def test_encode_decode_round_trip(case):
     definition, pc, values = case
     data = encode(definition, values, pc)

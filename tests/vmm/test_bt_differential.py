@@ -17,7 +17,8 @@ from cpu_asm import assemble, identity_map  # noqa: E402
 from toyvisor.cpu import Machine  # noqa: E402
 from toyvisor.isa.encoding import encode  # noqa: E402
 from toyvisor.isa.spec import M32, Privilege  # noqa: E402
-from toyvisor.isa.table import INSTRUCTIONS, Kind  # noqa: E402
+from toyvisor.isa.table import INSTRUCTIONS  # noqa: E402
+from toyvisor.testing.strategies import operand_values  # noqa: E402
 from toyvisor.vmm.bt import DirectCallouts, Translator  # noqa: E402
 
 MEMORY = 1 << 16
@@ -107,29 +108,12 @@ REG = st.integers(0, 11)  # r12 counts loops, r13/r14 belong to handlers, sp sta
 
 
 def operands(definition, pc):
-    parts = []
-    for op in definition.operands:
-        if op.kind is Kind.REG:
-            parts.append(REG)
-        elif op.kind is Kind.MEM:
-            parts.append(st.tuples(st.sampled_from([0, 1, 2, 3, 15]),
-                                   st.one_of(st.integers(-16, 16).map(lambda d: 4 * d),
-                                             st.integers(-0x8000, 0x7FFF))))
-        elif op.kind is Kind.SIMM16:
-            parts.append(st.integers(-0x8000, 0x7FFF))
-        elif op.kind is Kind.UIMM16:
-            parts.append(st.integers(0, 0xFFFF))
-        elif op.kind is Kind.SHAMT:
-            parts.append(st.integers(0, 31))
-        elif op.kind is Kind.IMM8:
-            parts.append(st.sampled_from([0x80, 3, 0x55]))
-        elif op.kind is Kind.PORT:
-            parts.append(st.sampled_from([0x21, 0x31, 0x11]))
-        elif op.kind is Kind.CREG:
-            parts.append(st.sampled_from([0, 2, 3, 8]))
-        else:
-            raise AssertionError(op)
-    return st.tuples(*parts)
+    return operand_values(
+        definition, pc, registers=REG, bases=st.sampled_from([0, 1, 2, 3, 15]),
+        displacements=st.one_of(st.integers(-16, 16).map(lambda d: 4 * d),
+                                st.integers(-0x8000, 0x7FFF)),
+        vectors=st.sampled_from([0x80, 3, 0x55]), ports=st.sampled_from([0x21, 0x31, 0x11]),
+        control_registers=st.sampled_from([0, 2, 3, 8]))
 
 
 @st.composite

@@ -9,20 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 from pv_support import call, scratch_va, system
-from toyvisor.vmm.paravirt.abi import ERRORS, PV_VMM_START, HypercallError
-from toyvisor.vmm.paravirt.hypercalls import HYPERCALLS, NO_RESULT, dispatch
-
-U32 = st.integers(0, 0xFFFFFFFF)
-
-
-def _arg(frames):
-    return st.one_of(
-        st.integers(0, 8), U32, st.integers(1, 63), st.sampled_from([0x7FF0, PV_VMM_START]),
-        st.integers(0, 15).map(lambda pfn: pfn * 4096),               # own pages' VAs
-        st.sampled_from(sorted(frames)).map(lambda f: f >> 12),        # mfns, any owner
-        st.sampled_from(sorted(frames)).flatmap(                       # entry addresses
-            lambda f: st.integers(0, 1023).map(lambda i: f + 4 * i)),
-    )
+from toyvisor.testing.strategies import hypercall_arguments, hypercall_numbers
+from toyvisor.vmm.paravirt.abi import ERRORS, HypercallError
+from toyvisor.vmm.paravirt.hypercalls import NO_RESULT, dispatch
 
 
 def _check(strategy, hv, result):
@@ -39,7 +28,7 @@ def _check(strategy, hv, result):
 def test_random_hypercall_sequences_are_safe(data):
     strategy, hv, doms = system(n_domains=2, pool_pages=8)
     frames = strategy.frames.all_frames
-    arg = _arg(frames)
+    arg = hypercall_arguments(frames)
     for _ in range(data.draw(st.integers(1, 25))):
         live = sorted(strategy.domains)
         if not live:
@@ -51,8 +40,7 @@ def test_random_hypercall_sequences_are_safe(data):
                 d.write_word(buf + 4 * i, word)
             except HypercallError:
                 break
-        number = data.draw(st.one_of(st.sampled_from([h.number for h in HYPERCALLS]),
-                                     st.integers(0, 40)))
+        number = data.draw(hypercall_numbers())
         args = tuple(data.draw(st.one_of(arg, st.just(buf))) for _ in range(5))
         result = dispatch(d, number, args)
         _check(strategy, hv, result)
