@@ -157,15 +157,20 @@ class BlockDevice:
                  data: bytes | None = None) -> None:
         self.pic = pic
         self.memory = memory
-        data = bytes(data or b"")
-        if len(data) % SECTOR_SIZE:
-            data += bytes(SECTOR_SIZE - len(data) % SECTOR_SIZE)
-        self.data = bytearray(data)
+        self.data = bytearray()
+        self.load(data)
         self.sector = 0
         self.address = 0
         self.status = DISK_OK
         self.reads = 0
         self.writes = 0
+
+    def load(self, data: bytes | None) -> None:
+        """Replace the disk's contents with `data`, padded to whole sectors."""
+        data = bytes(data or b"")
+        if len(data) % SECTOR_SIZE:
+            data += bytes(SECTOR_SIZE - len(data) % SECTOR_SIZE)
+        self.data[:] = data
 
     @property
     def sectors(self) -> int:

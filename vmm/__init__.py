@@ -31,7 +31,8 @@ def run_guest(guest, strategy: str = "native", *, ring_model: str | None = None,
                             "(add pv_source to its guest.toml)")
     result = chosen.run(guest, placement=placement, max_steps=max_steps)
     if check_equivalence and chosen.runs_port:
-        result = check_outcome(guest, result, placement=placement, max_steps=max_steps)
+        result = check_outcome(guest, result, strategy=chosen, placement=placement,
+                               max_steps=max_steps)
     elif check_equivalence and chosen.name != "native":
         result = check(guest, chosen, result, placement=placement, max_steps=max_steps)
     return result

@@ -27,7 +27,8 @@ WIDTH = 100
 
 #: The fields `to_json` emits, in order.
 JSON_FIELDS = (
-    "strategy", "placement", "equivalent", "divergence", "guest_instructions", "vmm_entries",
+    "strategy", "placement", "equivalent", "equivalence_basis", "divergence", "guest_instructions",
+    "vmm_entries",
     "by_cause", "events", "emulated_instructions", "callouts", "blocks_translated", "cache_hits",
     "cache_misses", "cycles", "slowdown", "efficiency",
 )

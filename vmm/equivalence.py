@@ -35,6 +35,10 @@ class GuestState:
     stop_reason: str
 
 
+#: `VMRunResult.equivalence_basis` of an instruction-for-instruction check
+STATE_BASIS = "state: registers, pc, flags, CPL, memory, console, disk, how the run ended"
+
+
 def native_state(machine) -> GuestState:
     cpu = machine.cpu
     return GuestState(tuple(cpu.regs), cpu.pc, cpu.flags, cpu.cpl, bytes(machine.memory.data),
@@ -205,36 +209,32 @@ def check(guest, strategy, result: VMRunResult, *, placement: str = "system",
                                      max_steps=max_steps)
         divergence += " [final state: " + "; ".join(diffs[:6]) + "]"
     slowdown = result.cycles / native_result.cycles if native_result.cycles else 0.0
-    return attrs.evolve(result, equivalent=not diffs, divergence=divergence, slowdown=slowdown)
+    return attrs.evolve(result, equivalent=not diffs, divergence=divergence, slowdown=slowdown,
+                        equivalence_basis=STATE_BASIS)
 
 
-def check_outcome(guest, result: VMRunResult, *, placement: str = "system",
+def check_outcome(guest, result: VMRunResult, *, strategy=None, placement: str = "system",
                   max_steps: int | None = None) -> VMRunResult:
     """Equivalence of a *ported* kernel (paravirtualization): the port runs different
-    instructions, so its state cannot match the native kernel's; the guest-visible outcome must —
-    the console output line by line and how the run ended. Fills ``equivalent``, ``divergence``
-    (the first differing console line) and ``slowdown``."""
+    instructions on its own schedule, so its state cannot match the native kernel's; the
+    guest-visible outcome must (`toyvisor.vmm.outcome`: the console by the guest's
+    ``port_outcome`` rules, the disk contents, how the run ended).  `strategy` (the one that
+    produced `result`) supplies the final disk through ``disk_contents()``; without it the disk
+    is taken as unchanged.  Fills ``equivalent``, ``divergence`` and ``slowdown``."""
+    from .outcome import Outcome, OutcomeRules, compare
     from .strategies.native import Native
 
-    native_result = Native().run(guest, placement=placement, max_steps=max_steps)
-    native_lines = native_result.console.splitlines()
-    port_lines = result.console.splitlines()
-    divergence = None
-    for number, (want, got) in enumerate(zip(native_lines, port_lines), 1):
-        if want != got:
-            divergence = (f"console line {number} differs: native {want!r}, "
-                          f"{result.strategy} {got!r}")
-            break
-    else:
-        if len(native_lines) != len(port_lines):
-            divergence = (f"console: native printed {len(native_lines)} lines, "
-                          f"{result.strategy} {len(port_lines)}")
-    if divergence is None and native_result.halted != result.halted:
-        divergence = (f"native stopped with '{native_result.stop_reason}', {result.strategy} "
-                      f"with '{result.stop_reason}'")
+    native = Native()
+    native_result = native.run(guest, placement=placement, max_steps=max_steps)
+    native_disk = bytes(native.machine.platform.disk.data)
+    port_disk = strategy.disk_contents() if strategy is not None else native_disk
+    rules = getattr(guest, "port_outcome", None) or OutcomeRules()
+    divergence = compare(Outcome(native_result.console, native_disk, native_result.stop_reason),
+                         Outcome(result.console, port_disk, result.stop_reason),
+                         rules, result.strategy)
     slowdown = result.cycles / native_result.cycles if native_result.cycles else 0.0
     return attrs.evolve(result, equivalent=divergence is None, divergence=divergence,
-                        slowdown=slowdown)
+                        slowdown=slowdown, equivalence_basis="outcome: " + rules.describe())
 
 
-__all__ = ["GuestState", "check", "check_outcome", "differences", "find_divergence", "native_state", "vm_state"]
+__all__ = ["STATE_BASIS", "GuestState", "check", "check_outcome", "differences", "find_divergence", "native_state", "vm_state"]

@@ -37,6 +37,10 @@ class VMRunResult:
     console: str = ""
     equivalent: bool = True
     divergence: str | None = None
+    #: What `equivalent` was judged on: the final machine state (``"state: ..."``), or for a
+    #: port the guest-visible outcome (``"outcome: ..."``, `toyvisor.vmm.outcome`); None when
+    #: no check ran (native, or ``check_equivalence=False``).
+    equivalence_basis: str | None = None
     resource_violations: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     #: Share of guest instructions executed without VMM intervention.
     efficiency: float = 1.0

@@ -2,6 +2,8 @@
 
 import json
 
+import attrs
+
 from click.testing import CliRunner
 
 from toyvisor.tools.cli import main
@@ -69,16 +71,24 @@ def test_paravirtual_joins_the_comparison_only_for_guests_with_a_port(minikernel
     assert "paravirtual" not in default_specs(loop)
 
 
-def test_a_port_is_judged_on_its_outcome_and_the_first_differing_line_is_named(minikernel):
+def test_the_port_is_judged_on_its_outcome_and_is_equivalent(minikernel):
     from toyvisor.vmm import run_guest
 
     result = run_guest(minikernel, "paravirtual")
     assert result.halted and result.by_cause.get("hypercall:console_io", 0) > 0
-    # The port announces itself differently in its boot banner (and has no block front-end
-    # yet), so its outcome is not the native one, and the check must say where.
+    assert result.by_cause["hypercall:physdev_op"] == 5  # dom0 reads task B's sector itself
+    assert result.equivalent is True and result.divergence is None
+    assert result.equivalence_basis.startswith("outcome: console per stream (A, B, kernel)")
+
+
+def test_without_its_outcome_rules_the_port_differs_at_the_banner(minikernel):
+    from toyvisor.vmm import run_guest
+
+    result = run_guest(attrs.evolve(minikernel, port_outcome=None), "paravirtual")
     assert result.equivalent is False
     assert result.divergence.startswith("console line 1 differs")
     assert "paravirtualized" in result.divergence
+    assert result.equivalence_basis == "outcome: console line by line, disk contents, how the run ended"
 
 
 def test_paravirtual_refuses_a_guest_without_a_port_in_one_line(loop):

@@ -137,10 +137,7 @@ def boot_system(dom0_guest, domu_guests, *, disk: bytes | None = None, block=Tru
     if disk is None:
         disk = dom0_guest.disk or next((g.disk for g in domu_guests if g.disk), None)
     if disk:
-        from toyvisor.cpu.devices import BlockDevice
-
-        platform = hypervisor.machine.platform
-        platform.disk.data[:] = BlockDevice(platform.pic, platform.disk.memory, disk).data
+        hypervisor.machine.platform.disk.load(disk)
     return System(strategy, hypervisor, dom0, domus, connections)
 
 

@@ -266,11 +266,14 @@ class Paravirtual(Strategy):
 
     # -- running ---------------------------------------------------------------------------------------
     def run(self, guest, *, placement: str = "system", max_steps: int | None = None):
-        """Run `guest` as dom0 (privileged), alone, with a free pool as large as its memory."""
+        """Run `guest` as dom0 (privileged), alone, with a free pool as large as its memory.
+        The guest's disk is the real machine's: dom0 drives it through ``physdev_op``."""
         from ..hypervisor import Hypervisor
 
         size = -(-guest.memory_size // PAGE_SIZE) * PAGE_SIZE
         hypervisor = Hypervisor(self, memory_size=(1 << 20) + 2 * size, placement=placement)
+        if guest.disk:
+            hypervisor.machine.platform.disk.load(guest.disk)
         domain = self.create_domain(guest, privileged=True)
         started = time.perf_counter()
         hypervisor.run(max_steps=max_steps)
@@ -279,6 +282,10 @@ class Paravirtual(Strategy):
         if domain.vm.blocked and domain.vm.stop_reason is None:
             domain.vm.stop_reason = "blocked"
         return vm_result(self, hypervisor, domain.vm)
+
+    def disk_contents(self) -> bytes:
+        """The real disk after the last `run` (dom0 drives it)."""
+        return bytes(self.hypervisor.machine.platform.disk.data)
 
 
 def _runs(frames):

@@ -2,11 +2,14 @@
 ; kernel's: ../common_sys.s).
 
 ; sys_read_sector(r1 = sector, r2 = user buffer) -> SECTOR_SIZE, E_FAULT for a bad buffer,
-; or E_IO. A domU has no disk: the disk ports are dom0's (physdev_op). With a block back-end
-; configured (start_info's block event channel; front_init set pvf_block_port) the sector comes
-; through the block front-end (../../lib/pv_front.s: a request on the ring shared with dom0,
-; the data in a page granted to dom0) and a back-end error is E_IO. Without one the buffer is
-; checked exactly as natively, and a good request fails with E_IO and a kernel message.
+; E_INVAL or E_IO, as natively. Where the sector comes from depends on the domain:
+; * with a block back-end configured (start_info's block event channel; front_init set
+;   pvf_block_port): through the block front-end (../../lib/pv_front.s: a request on the ring
+;   shared with dom0, the data in a page granted to dom0); a back-end error is E_IO;
+; * as dom0 (SIF_PRIVILEGED): from the real disk, the native driver with each port access a
+;   physdev_op hypercall and the DMA address a machine address (Xen's dom0 drives the real
+;   hardware the same way);
+; * otherwise there is no disk: a good request fails with E_IO and a kernel message.
 ;                                                                    clobbers: r1..r7
 sys_read_sector:
         mov     r7, r1                  ; sector
@@ -29,13 +32,57 @@ sys_read_sector:
         ret
 .eio:   li      r1, E_IO
         ret
-.noblk: call    kline
+.noblk: li      r1, start_info
+        ld      r1, [r1]
+        ld      r1, [r1 + SI_FLAGS]
+        andi    r1, r1, SIF_PRIVILEGED
+        cmpi    r1, 0
+        jnz     .dom0
+        call    kline
         li      r1, msg_noblk
         call    puts
         call    knl
         li      r1, E_IO
         ret
 .fault: li      r1, E_FAULT
+        ret
+.dom0:  li      r1, PHYSDEVOP_in
+        li      r2, PORT_DISK_SECTORS
+        li      r3, 0
+        call    hyp_physdev_op
+        cmp     r7, r1
+        jae     .inval                  ; no such sector (or no disk: 0 sectors)
+        li      r1, PHYSDEVOP_out
+        li      r2, PORT_DISK_SECTOR
+        mov     r3, r7
+        call    hyp_physdev_op
+        li      r1, p2m                 ; DMA into DISK_BUF: its machine address
+        ld      r1, [r1]
+        li      r2, DISK_BUF >> 12
+        call    pv_ma
+        addi    r3, r1, DISK_BUF & 0xFFF
+        li      r1, PHYSDEVOP_out
+        li      r2, PORT_DISK_ADDR
+        call    hyp_physdev_op
+        cmpi    r1, 0
+        jnz     .eio
+        li      r1, PHYSDEVOP_out
+        li      r2, PORT_DISK_CMD
+        li      r3, DISK_CMD_READ
+        call    hyp_physdev_op
+        li      r1, PHYSDEVOP_in
+        li      r2, PORT_DISK_STATUS
+        li      r3, 0
+        call    hyp_physdev_op
+        cmpi    r1, 0
+        jnz     .eio
+        ld      r1, [r8 + F_R3]         ; the user buffer (the task's mapping is current)
+        li      r2, DISK_BUF
+        li      r3, SECTOR_SIZE
+        call    memcpy
+        li      r1, SECTOR_SIZE
+        ret
+.inval: li      r1, E_INVAL
         ret
 
         .data
