@@ -29,7 +29,7 @@ from types import MappingProxyType
 
 import attrs
 
-from toyvisor.isa.files import write_atomic
+from toyvisor.isa.files import read_bounded, write_atomic
 
 from .errors import ImageError
 
@@ -41,6 +41,8 @@ __all__ = [
 MAGIC = b"TOYVIMG\0"
 FORMAT_VERSION = 1
 ADDRESS_SPACE = 1 << 32
+#: the largest image file read (no guest has more memory: toyvisor.tools.guest.MAX_MEMORY)
+MAX_IMAGE_FILE = 1 << 30
 _FIXED = struct.Struct("<8sIIQ")
 _DIGEST = 32
 
@@ -270,9 +272,11 @@ def save_image(image: Image, path: str | os.PathLike) -> None:
 def load_image(path: str | os.PathLike) -> Image:
     """Read an image file; raises `ImageError` (naming the file) if it is unreadable or damaged."""
     try:
-        data = Path(path).read_bytes()
+        data = read_bounded(path, MAX_IMAGE_FILE)
     except OSError as error:
         raise ImageError(f"{path}: cannot read image: {error.strerror or error}") from None
+    except ValueError as error:
+        raise ImageError(f"{path}: cannot read image: {error}") from None
     try:
         return Image.from_bytes(data)
     except ImageError as error:

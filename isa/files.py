@@ -1,7 +1,9 @@
-"""Writing output files safely: a temporary name in the same directory, then an atomic rename.
+"""Reading input files boundedly and writing output files safely.
 
-Every file toyvisor writes (images, generated docs, reports) goes through `write_atomic`, so an
-interrupted or failed write never leaves a partial file behind.
+Every file toyvisor writes (images, generated docs, reports) goes through `write_atomic` (a
+temporary name in the same directory, then an atomic rename), so an interrupted or failed write
+never leaves a partial file behind.  Input files a user names go through `read_bounded`, so a
+device (``/dev/zero``), a FIFO or a huge file is refused instead of read for ever.
 """
 
 from __future__ import annotations
@@ -42,3 +44,18 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
         except OSError:
             pass
         raise
+
+
+def read_bounded(path: str | os.PathLike, limit: int) -> bytes:
+    """The bytes of the regular file at `path`, at most `limit` of them.
+
+    Raises `OSError` when it cannot be read and `ValueError` (with the reason) when it is not a
+    regular file or is larger than `limit` bytes: a device or FIFO may never end.
+    """
+    with open(path, "rb") as stream:
+        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+            raise ValueError("not a regular file")
+        data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"file too large (more than {limit} bytes)")
+    return data

@@ -30,9 +30,10 @@ from pathlib import Path
 
 import attrs
 from toyvisor.isa.errors import ToyvisorError
+from toyvisor.isa.files import read_bounded
 from toyvisor.isa.spec import PAGE_SIZE
 
-from .guest import MAX_MEMORY, Guest, GuestError, load_guest, pad_disk
+from .guest import MAX_MEMORY, MAX_TOML_SIZE, Guest, GuestError, load_guest, read_disk
 
 DEVICES = ("console", "disk")
 MAX_DOMUS = 8
@@ -117,8 +118,10 @@ def load_config(path: str | Path) -> SystemConfig:
     if not path.is_file():
         raise ConfigError(f"{path}: no such file")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        data = tomllib.loads(read_bounded(path, MAX_TOML_SIZE).decode("utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     _check_keys(str(path), data, _TOP_KEYS)
     if "dom0" not in data:
@@ -157,7 +160,10 @@ def load_config(path: str | Path) -> SystemConfig:
         disk_path = path.parent / data["disk"]
         if not disk_path.is_file():
             raise ConfigError(f"{path}: disk '{data['disk']}' not found")
-        disk = pad_disk(disk_path.read_bytes())
+        try:
+            disk = read_disk(disk_path, f"{path}: disk")
+        except GuestError as exc:
+            raise ConfigError(str(exc)) from None
     return SystemConfig(path, dom0, tuple(domains), disk)
 
 

@@ -22,11 +22,16 @@ import attrs
 from toyvisor.asm import Image, assemble_file, load_image
 from toyvisor.asm.assembler import guests_directory
 from toyvisor.isa.errors import ToyvisorError
+from toyvisor.isa.files import read_bounded
 from toyvisor.isa.spec import SECTOR_SIZE
 
 DEFAULT_MEMORY = 4 << 20
 DEFAULT_MAX_STEPS = 5_000_000
 MAX_MEMORY = 1 << 30
+#: the largest disk image read: a device file like /dev/zero must not be read for ever
+MAX_DISK_SIZE = 1 << 30
+#: the largest manifest or configuration file read
+MAX_TOML_SIZE = 1 << 20
 MANIFEST = "guest.toml"
 _MANIFEST_KEYS = {
     "name": str,
@@ -86,13 +91,26 @@ def pad_disk(data: bytes) -> bytes:
     return data.ljust(sectors * SECTOR_SIZE, b"\0")
 
 
+def read_disk(path: str | Path, what: str = "disk") -> bytes:
+    """The contents of a disk image file, padded to whole sectors; a `GuestError` naming the
+    file when it is not a regular file, is unreadable or is larger than `MAX_DISK_SIZE`."""
+    try:
+        return pad_disk(read_bounded(path, MAX_DISK_SIZE))
+    except OSError as exc:
+        raise GuestError(f"{what} '{path}': cannot read: {exc.strerror or exc}") from None
+    except ValueError as exc:  # a device or FIFO may never end
+        raise GuestError(f"{what} '{path}': {exc}") from None
+
+
 def _load_directory(path: Path, include_paths: tuple[Path, ...]) -> Guest:
     manifest_path = path / MANIFEST
     if not manifest_path.is_file():
         raise GuestError(f"{path}: not a guest directory (no {MANIFEST})")
     try:
-        manifest = tomllib.loads(manifest_path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        manifest = tomllib.loads(read_bounded(manifest_path, MAX_TOML_SIZE).decode("utf-8"))
+    except OSError as exc:
+        raise GuestError(f"{manifest_path}: cannot read: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
         raise GuestError(f"{manifest_path}: invalid TOML: {exc}") from None
     for key, value in manifest.items():
         expected = _MANIFEST_KEYS.get(key)
@@ -124,7 +142,7 @@ def _load_directory(path: Path, include_paths: tuple[Path, ...]) -> Guest:
         disk_path = path / manifest["disk"]
         if not disk_path.is_file():
             raise GuestError(f"{manifest_path}: disk '{disk_path}' not found")
-        disk = pad_disk(disk_path.read_bytes())
+        disk = read_disk(disk_path, f"{manifest_path}: disk")
     return Guest(
         name=manifest.get("name", path.name),
         image=image,

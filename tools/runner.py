@@ -12,7 +12,7 @@ import attrs
 from toyvisor.asm import Image
 from toyvisor.cpu import InstructionEvent, Machine, RunResult, TrapEvent
 
-from .guest import Guest, pad_disk
+from .guest import Guest, read_disk
 
 
 def with_overrides(guest: Guest, *, max_steps: int | None = None, console_input: str | None = None,
@@ -22,9 +22,10 @@ def with_overrides(guest: Guest, *, max_steps: int | None = None, console_input:
     if max_steps is not None:
         changes["max_steps"] = max_steps
     if console_input is not None:
-        changes["console_input"] = console_input.encode("utf-8")
+        # surrogateescape: bytes of the command line that are not UTF-8 reach the guest as given
+        changes["console_input"] = console_input.encode("utf-8", "surrogateescape")
     if disk is not None:
-        changes["disk"] = pad_disk(Path(disk).read_bytes())
+        changes["disk"] = read_disk(disk)
     if memory is not None:
         changes["memory_size"] = memory
     return attrs.evolve(guest, **changes)

@@ -30,7 +30,7 @@ from types import MappingProxyType
 import attrs
 
 from toyvisor.isa.errors import ToyvisorError
-from toyvisor.isa.files import write_atomic
+from toyvisor.isa.files import read_bounded, write_atomic
 
 #: Every event of the contract (docs/vmm-design.md), in the contract's order.
 EVENTS: tuple[str, ...] = (
@@ -58,6 +58,10 @@ DEFAULT_PROFILE = "pentium4"
 
 _CAUSE = re.compile(r"[a-z0-9][a-z0-9_./-]*\Z")
 _TOP_LEVEL_KEYS = ("name", "description", "costs", "sources")
+
+
+#: the largest profile file read (a profile is a few dozen lines; /dev/zero is not one)
+MAX_PROFILE_SIZE = 1 << 20
 
 
 class CostModelError(ToyvisorError):
@@ -272,9 +276,11 @@ def load(path: str | Path) -> CostModel:
     """A user's profile file (TOML; format in docs/cost-model.md)."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        raw = read_bounded(path, MAX_PROFILE_SIZE)
     except OSError as exc:
         raise CostModelError(f"{path}: cannot read cost profile: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise CostModelError(f"{path}: cannot read cost profile: {exc}") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

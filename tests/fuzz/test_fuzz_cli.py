@@ -1,0 +1,155 @@
+"""Every `toyvisor` command, fed hypothesis-generated command lines (its own options in any order
+and number, unknown options, values of every wrong kind, files that are missing, empty, binary,
+broken or fine): it succeeds or exits non-zero with a one-line reason — never a traceback, never
+a hang — and a failed command leaves every file as it was."""
+
+from __future__ import annotations
+
+import os
+
+import click
+import pytest
+from fuzz_support import cli, files_of
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from toyvisor.asm import assemble_source, save_image
+from toyvisor.tools.cli import main
+
+
+def _commands(group, path=()):
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, click.Group):
+            yield from _commands(command, (*path, name))
+        else:
+            yield (*path, name), command
+
+
+COMMANDS = dict(_commands(main))
+
+TINY = "start: li r1, 'k'\n out PORT_CONSOLE_DATA, r1\n hlt\n"
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """A working directory of user files, good and bad, that command lines refer to."""
+    root = tmp_path_factory.mktemp("corpus")
+    (root / "tiny.s").write_text(TINY)
+    (root / "spin.s").write_text("start: jmp start\n")
+    spin = root / "spindir"
+    spin.mkdir()
+    (spin / "guest.toml").write_text("entry_source = 'spin.s'\nmax_steps = 3000\n")
+    (spin / "spin.s").write_text("start: jmp start\n")
+    (root / "broken.s").write_text("start: li r1,\n jmp nowhere\n.include \"nothere.s\"\n")
+    (root / "binary.s").write_bytes(bytes(range(256)) * 4)
+    (root / "empty.s").write_bytes(b"")
+    (root / "latin1.s").write_bytes("start: hlt ; caf\xe9\n".encode("latin-1"))
+    save_image(assemble_source(TINY, "tiny.s").image, root / "tiny.tvimg")
+    good = (root / "tiny.tvimg").read_bytes()
+    (root / "cut.tvimg").write_bytes(good[: len(good) // 2])
+    (root / "garbage.tvimg").write_bytes(b"\x00garbage" * 9)
+    (root / "dir").mkdir()
+    guest = root / "guestdir"
+    guest.mkdir()
+    (guest / "guest.toml").write_text("entry_source = 'k.s'\nmax_steps = 500\n")
+    (guest / "k.s").write_text(TINY)
+    (root / "badguest").mkdir()
+    (root / "badguest" / "guest.toml").write_text("entry_source = [1, 2\n")
+    (root / "bad.toml").write_text("[costs\nx = 1")
+    (root / "wrong.toml").write_text("name = 'w'\n[costs]\ninstruction = -1\n")
+    (root / "domains.toml").write_text("[dom0]\nkernel = 'dom0'\nmax_steps = 3000\n")
+    (root / "domains_bad.toml").write_text("[dom0]\nkernel = 'dom0'\n[[domain]]\nkernel = 3\n")
+    (root / "disk.bin").write_bytes(b"\x01" * 700)
+    return root
+
+
+FILES = ["/dev/zero", "tiny.s", "spindir", "broken.s", "binary.s", "empty.s", "latin1.s", "tiny.tvimg",
+         "cut.tvimg", "garbage.tvimg", "dir", "guestdir", "badguest", "bad.toml", "wrong.toml",
+         "domains.toml", "domains_bad.toml", "disk.bin", "missing.s", "missing/x.tvimg",
+         "examples/hello.s", "", "-", "dir/out.tvimg", "guestdir/guest.toml"]
+
+#: what a shell can pass: any text without NUL (argv strings end at NUL), and bytes that are not
+#: UTF-8 as Python hands them over (surrogate escapes)
+TEXT = st.one_of(st.text(st.characters(blacklist_characters="\0"), max_size=12),
+                 st.sampled_from(["\udcff", "caf\udce9", "\udc80x"]))
+INTS = st.sampled_from(["0", "1", "-1", "2", "7", "400", "4096", "65536", "1073741825",
+                        "99999999999999999999", "0x10", "1e3", "nan", "", " "])
+SMALL_INTS = st.sampled_from(["0", "1", "2", "3", "7", "400", "4096"])
+STRATEGY_NAMES = ["native", "trap-emulate", "trap-emulate:0/3/3", "trap-emulate:9/9/9",
+                  "binary-translation", "binary-translation:x", "hardware-assisted:2",
+                  "hardware-assisted:3", "paravirtual", "bogus", ":", ""]
+#: values of the string options, by option name (plus any text)
+VALUES = {
+    "--vmm": STRATEGY_NAMES,
+    "--cost-model": ["pentium4", "core2", "nope", "bad.toml", "wrong.toml", "missing.toml",
+                     "dir", "tiny.s", "disk.bin"],
+    "--bench": ["syscall", "popf", "cpl", "empty", "nope", "SYSCALL"],
+    "--do": ["list", "@5 list", "pause 1", "unpause 0", "balloon 0 4", "destroy 0",
+             "destroy 99", "balloon 0 99999999999", "@x list", "reboot"],
+    "--input": ["hello", "", "\x7f\n", "\udcff\udcfe"],
+}
+JUNK = st.one_of(st.sampled_from(["--bogus", "-x", "--json=1", "--", "-", "=", "--help"]), TEXT)
+
+
+def _value(param):
+    """Values for one parameter: mostly of its kind, sometimes of any other."""
+    kind = param.type
+    if isinstance(kind, click.Path):
+        fitting = st.sampled_from(FILES if kind.file_okay else ["dir", "guestdir", "missing"])
+    elif isinstance(kind, click.IntRange):
+        fitting = st.one_of(SMALL_INTS, SMALL_INTS, INTS)
+    elif isinstance(kind, click.Choice):
+        fitting = st.sampled_from([*kind.choices, "bogus", ""])
+    else:
+        fitting = st.sampled_from(VALUES.get(param.opts[-1], ["x"]))
+    other = st.one_of(INTS, st.sampled_from(FILES), TEXT)
+    return st.integers(0, 9).flatmap(lambda roll: other if roll == 0 else fitting)
+
+
+#: options the heavy commands always get, so that a valid line measures one small case
+BOUNDED = {("nanobench",): ["--bench", "syscall", "--vmm", "native"],
+           ("ptbench",): ["--n", "1", "--vmm", "native"]}
+
+
+@st.composite
+def command_lines(draw, path, command):
+    """Positional arguments, then options (each with a value unless a flag) in random order,
+    now and then a word that fits nowhere."""
+    words = [*path, *BOUNDED.get(path, [])]
+    for param in command.params:
+        if isinstance(param, click.Argument) and draw(st.integers(0, 9)):
+            words.append(draw(_value(param)))
+    options = [p for p in command.params if isinstance(p, click.Option)]
+    for param in draw(st.lists(st.sampled_from(options), max_size=5)) if options else []:
+        words.append(draw(st.sampled_from(param.opts)))
+        if not param.is_flag:
+            words.append(draw(_value(param)))
+    if not draw(st.integers(0, 4)):
+        fixed = len(path) + len(BOUNDED.get(path, []))
+        words.insert(draw(st.integers(fixed, len(words))), draw(JUNK))
+    return words
+
+
+#: the heavy commands measure every strategy on valid input: fewer examples keep CI bounded
+EXAMPLES = {("nanobench",): 10, ("ptbench",): 10, ("compare",): 15}
+
+
+@pytest.mark.parametrize("path", sorted(COMMANDS), ids=" ".join)
+def test_any_command_line_ends_cleanly(corpus, path, monkeypatch):
+    monkeypatch.chdir(corpus)
+
+    @settings(max_examples=EXAMPLES.get(path, 25))
+    @given(command_lines(path, COMMANDS[path]))
+    def check(args):
+        before = files_of(corpus)
+        result = cli(*args)
+        after = files_of(corpus)
+        if result.exit_code != 0:
+            assert after == before, f"a failed command changed files: {args}"
+        else:
+            # success may add an output file, never damage an input
+            assert {k: v for k, v in after.items() if k in before} == before
+        for name in os.listdir(corpus):
+            assert not name.endswith(".tmp"), f"temporary file left behind: {name}"
+
+    check()
