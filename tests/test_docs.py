@@ -55,3 +55,20 @@ def test_virtualization_doc_table_is_what_compare_prints(monkeypatch):
     result = CliRunner().invoke(main, ["compare", "guests/minikernel", "--markdown"])
     assert result.exit_code == 0
     assert quoted == result.output, "docs/virtualization.md is stale: regenerate its table"
+
+
+def test_minikernel_port_size_table_is_what_portsize_prints():
+    from toyvisor.tools.portsize import measure, render_markdown
+
+    text = (REPO / "guests" / "minikernel" / "README.md").read_text(encoding="utf-8")
+    start = text.index("<!-- portsize guests/minikernel")
+    quoted = text[text.index("\n", start) + 1:text.index("<!-- end -->", start)]
+    assert quoted == render_markdown(measure(REPO / "guests" / "minikernel")), \
+        "guests/minikernel/README.md is stale: regenerate its port-size table"
+
+
+def test_portsize_refuses_a_guest_without_a_port(capsys):
+    from toyvisor.tools.portsize import main
+
+    assert main([str(REPO / "guests" / "nanobench")]) == 1
+    assert "no pv_source" in capsys.readouterr().err
