@@ -148,9 +148,20 @@ user_image_end:
         .align  4                       ; strings from the included files may precede us
 ;               state  frame  pd     ktop                   exit name id runs upt     ustack     entry
 tasks:
-task1:  .word   0,     0,     T1_PD, T1_KSTACK + PAGE_SIZE, 0,   'A', 1, 0,   T1_UPT, T1_USTACK, task_a + UOFF
+task1:  .word   0,     0,     T1_PD, T1_KSTACK + PAGE_SIZE, 0,   'A', 1, 0,   T1_UPT, T1_USTACK
+user_program_entry:                         ; task 1's entry (toyvisor.testing sets it)
+        .word   task_a + UOFF
 task2:  .word   0,     0,     T2_PD, T2_KSTACK + PAGE_SIZE, 0,   'B', 2, 0,   T2_UPT, T2_USTACK, task_b + UOFF
 tasks_end:
+
+; The physical memory ring 3 may touch at all: toyvisor.testing's kernel-isolation property checks
+; every ring-3 load and store against these ranges (docs/testing-isolation.md).
+user_memory_text = user_image
+user_memory_text_end = user_image_end
+user_memory_stack1 = T1_USTACK
+user_memory_stack1_end = T1_USTACK + PAGE_SIZE
+user_memory_stack2 = T2_USTACK
+user_memory_stack2_end = T2_USTACK + PAGE_SIZE
 
 ; vector, handler, gate flags
 gate_table:

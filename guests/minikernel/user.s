@@ -231,3 +231,17 @@ ub_bad1:        .asciz  "B: read_sector(1, kernel address 0x1000) -> "
 ub_bad2:        .asciz  "B: write(kernel address 0x1000, 16) -> "
 ub_bad3:        .asciz  "B: read_sector(1, read-only user text) -> "
 ub_touch:       .asciz  "B: now reading kernel memory at 0x1000 directly...\n"
+
+; --- the user-program hook of toyvisor.testing (docs/testing-isolation.md) --------------------
+; `toyvisor check` runs a generated program as task 1: it writes the program's code at
+; user_program (the free rest of this page), points task 1's entry word (user_program_entry, in
+; kernel.s) at user_program_va and ends the program with a jump to user_program_exit.  A normal
+; boot never runs anything below.
+        .align  4
+user_program_exit:
+        li      r1, SYS_EXIT
+        li      r2, 0
+        int     0x80
+user_program:
+user_program_end = user_image_end
+user_program_va = user_program + UOFF

@@ -282,16 +282,18 @@ def programs(*, privileged: bool = False, sensitive: bool = False, wild: bool = 
              targets: Targets | None = None, self_modifying: bool = False,
              interrupts: bool = False, loop: bool = False, branches: bool = True,
              extension: str | None = None, registers: Sequence[int] = GENERAL_REGISTERS,
-             min_size: int = 1, max_size: int = 16) -> st.SearchStrategy[Program]:
+             min_size: int = 1, max_size: int = 16,
+             access_weight: int = 1) -> st.SearchStrategy[Program]:
     """Guest programs (`Program` values) of `min_size`..`max_size` snippets.
 
     The default mix is innocuous only (arithmetic, memory through random registers, software
     interrupts, dividing by zero, forward branches).  `privileged`, `sensitive` (sensitive but
     unprivileged) and `wild` (register-indirect control transfers) add those classes; `targets`
     adds accesses aimed at the given addresses and ports; `self_modifying` adds stores over the
-    program's own later instructions; `interrupts` draws a timer period of 1–64 instructions (for
+    program's own later instructions; `interrupts` draws a timer period of 4–64 instructions (for
     bare-metal runs; 0 otherwise); `loop` runs the body 1–4 times (counted in r12); `extension`
-    (``"vt"``) includes that ISA extension's instructions in the privileged/sensitive pools.
+    (``"vt"``) includes that ISA extension's instructions in the privileged/sensitive pools;
+    `access_weight` makes targeted accesses that many times as likely as other snippets.
     """
     chosen = pools(privileged=privileged, sensitive=sensitive, wild=wild, extension=extension)
     names = list(chosen)
@@ -301,11 +303,11 @@ def programs(*, privileged: bool = False, sensitive: bool = False, wild: bool = 
     if branches:
         kinds.append(_branch(3))
     if targets is not None:
-        kinds.append(_access(targets, registers))
+        kinds += [_access(targets, registers)] * access_weight
     if self_modifying:
         kinds.append(_patch(3))
     snippets = st.lists(st.one_of(kinds), min_size=min_size, max_size=max_size)
-    periods = st.integers(1, 64) if interrupts else st.just(0)
+    periods = st.integers(4, 64) if interrupts else st.just(0)
     loops = st.integers(1, 4) if loop else st.just(0)
     return st.builds(lambda s, n, period: _resolve(s, loop=n, timer_period=period),
                      snippets, loops, periods)

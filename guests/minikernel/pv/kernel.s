@@ -403,7 +403,9 @@ kernel_pdes:    .word   0               ; PDEs 0..kernel_pdes-1 may map the kern
 ;               state  frame  pd  ktop  exit name id runs upt ustack entry
 ;               (pd, upt, ustack: machine addresses; ktop: virtual — all filled by task_init)
 tasks:
-task1:  .word   0,     0,     0,  0,    0,   'A', 1, 0,   0,  0,     task_a + UOFF
+task1:  .word   0,     0,     0,  0,    0,   'A', 1, 0,   0,  0
+user_program_entry:                         ; task 1's entry (toyvisor.testing sets it)
+        .word   task_a + UOFF
 task2:  .word   0,     0,     0,  0,    0,   'B', 2, 0,   0,  0,     task_b + UOFF
 tasks_end:
 

@@ -1,0 +1,197 @@
+"""`check_kernel`: search for adversarial user programs that break a kernel's or a VMM's isolation.
+
+For the kernel's own property (``kernel-isolation``, natively) and for every chosen VMM strategy
+(``equivalence``, ``resource-control``, ``efficiency``, ``vm-isolation``) hypothesis generates
+`examples` user programs (after a sweep of one load and one store at each target, for the
+kernel's property; privileged and sensitive instructions, wild jumps, accesses aimed at the
+kernel, its page tables, the VMM region, other VMs and device ports, self-modifying code), runs
+each on top of the kernel (`toyvisor.testing.harness.user_guest`) and, on a failure, shrinks the
+program to a small counterexample.  A property that failed is reported and the search goes on for
+the others.  The same `seed` gives the same report.
+"""
+
+from __future__ import annotations
+
+import attrs
+from hypothesis import HealthCheck, Phase, Verbosity, example, given, settings
+from hypothesis import seed as hypothesis_seed
+
+from toyvisor.tools.guest import Guest
+
+from . import strategies
+from .harness import kernel_targets, user_guest
+from .program import Instr, Program
+from .properties import (
+    DEFAULT_EFFICIENCY,
+    KERNEL_PROPERTIES,
+    PROPERTIES,
+    PropertyViolation,
+    kernel_isolation,
+    run_under,
+)
+
+DEFAULT_EXAMPLES = 20
+DEFAULT_SEED = 0
+
+
+def default_vmms() -> tuple[str, ...]:
+    """Every registered strategy that runs the kernel's own image, in its default variant."""
+    from toyvisor.vmm.strategies import STRATEGIES, load_builtin, make_strategy
+
+    load_builtin()
+    return tuple(make_strategy(name).spec for name, cls in STRATEGIES.items()
+                 if name != "native" and not cls.runs_port)
+
+
+@attrs.frozen
+class PropertyReport:
+    """One property under one strategy (``native`` for the kernel's own property)."""
+
+    name: str
+    strategy: str
+    held: bool
+    reason: str | None = None
+    counterexample: str | None = None
+    access: str | None = None
+
+    def to_dict(self) -> dict:
+        return attrs.asdict(self)
+
+
+@attrs.frozen
+class CheckReport:
+    """Every property's outcome for one kernel."""
+
+    guest: str
+    seed: int
+    examples: int
+    properties: tuple[PropertyReport, ...]
+
+    @property
+    def held(self) -> bool:
+        return all(p.held for p in self.properties)
+
+    def to_dict(self) -> dict:
+        return {"guest": self.guest, "seed": self.seed, "examples": self.examples,
+                "held": self.held, "properties": [p.to_dict() for p in self.properties]}
+
+    def text(self) -> str:
+        lines = []
+        for p in self.properties:
+            lines.append(f"{'held  ' if p.held else 'FAILED'}  {p.name:<17} {p.strategy}")
+            if not p.held:
+                lines.append(f"        {p.reason}")
+                if p.access:
+                    lines.append(f"        first offending access: {p.access}")
+                if p.counterexample:
+                    lines.append("        counterexample:")
+                    lines += [f"          {line}" for line in p.counterexample.splitlines()]
+        verdict = "every property held" if self.held else "a property FAILED"
+        lines.append(f"{self.guest}: {verdict} ({self.examples} programs per property, "
+                     f"seed {self.seed})")
+        return "\n".join(lines)
+
+
+def adversarial_programs(kernel: Guest):
+    """The programs `check_kernel` tries on `kernel`."""
+    return strategies.programs(privileged=True, sensitive=True, wild=True,
+                               targets=kernel_targets(kernel), self_modifying=True,
+                               max_size=12, access_weight=4)
+
+
+def sweep(kernel: Guest) -> list[Program]:
+    """One load and one store at each of the kernel's targets: the cheapest probes of its
+    protection, tried before the random programs."""
+    targets = kernel_targets(kernel)
+    found = []
+    for what, address in targets.addresses():
+        for op, values in (("ld", (1, (strategies.ADDRESS_REGISTER, 0))),
+                           ("st", ((strategies.ADDRESS_REGISTER, 0), 1))):
+            found.append(Program((Instr("li", (strategies.ADDRESS_REGISTER, address),
+                                        what.replace("_", " ")), Instr(op, values))))
+    return found
+
+
+def _search(programs, test, examples: int, seed: int,
+            explicit: tuple[Program, ...] = ()) -> PropertyViolation | None:
+    """Run `test` on the `explicit` programs, then up to `examples` generated ones; the shrunk
+    violation, or None."""
+
+    def search(program):
+        test(program)
+
+    @settings(max_examples=examples, database=None, deadline=None, derandomize=False,
+              verbosity=Verbosity.quiet, report_multiple_bugs=False, print_blob=False,
+              phases=(Phase.explicit, Phase.generate, Phase.shrink), suppress_health_check=list(HealthCheck))
+    @hypothesis_seed(seed)
+    @given(programs)
+    def run(program):
+        search(program)
+
+    for program in reversed(explicit):
+        run = example(program)(run)
+    try:
+        run()
+    except PropertyViolation as violation:
+        return violation
+    return None
+
+
+def _reports(names, strategy, test, programs, examples, seed,
+             explicit=()) -> list[PropertyReport]:
+    remaining = list(names)
+    reports = []
+    while remaining:
+        violation = _search(programs, lambda p: test(p, remaining), examples, seed, explicit)
+        if violation is None:
+            reports += [PropertyReport(name, strategy, True) for name in remaining]
+            break
+        finding = violation.finding
+        reports.append(PropertyReport(
+            finding.name, strategy, False, finding.reason,
+            violation.program.source() if violation.program is not None else None,
+            str(finding.access) if finding.access is not None else None))
+        remaining.remove(finding.name)
+    order = {name: i for i, name in enumerate(names)}
+    return sorted(reports, key=lambda r: order[r.name])
+
+
+def check_kernel(kernel: Guest, vmms=None, *, examples: int = DEFAULT_EXAMPLES,
+                 seed: int = DEFAULT_SEED, efficiency: float = DEFAULT_EFFICIENCY,
+                 max_steps: int | None = None) -> CheckReport:
+    """Check `kernel` (a guest following the user-program convention) natively and under each
+    strategy spec of `vmms` (default: `default_vmms`)."""
+    from toyvisor.vmm.strategies import make_strategy
+
+    vmms = tuple(default_vmms() if not vmms else vmms)
+    for spec in vmms:  # bad names fail before any search starts
+        if make_strategy(spec).runs_port:
+            from toyvisor.vmm.strategies import StrategyError
+
+            raise StrategyError(f"{spec} runs a port of the kernel; toyvisor check runs the "
+                                "kernel's own image (choose another --vmm)")
+    user_guest(kernel, Program(()))  # the convention is checked before any search starts
+    programs = adversarial_programs(kernel)
+
+    def native_test(program: Program, remaining) -> None:
+        finding = kernel_isolation(user_guest(kernel, program), max_steps=max_steps)
+        if finding is not None and finding.name in remaining:
+            raise PropertyViolation(finding, program, "native")
+
+    reports = _reports(KERNEL_PROPERTIES, "native", native_test, programs, examples, seed,
+                       tuple(sweep(kernel)))
+    for spec in vmms:
+        def vmm_test(program: Program, remaining, spec=spec) -> None:
+            run = run_under(user_guest(kernel, program), spec, program=program,
+                            efficiency=efficiency, max_steps=max_steps)
+            for finding in run.findings:
+                if finding.name in remaining:
+                    raise PropertyViolation(finding, program, spec)
+
+        reports += _reports(PROPERTIES, make_strategy(spec).spec, vmm_test, programs, examples,
+                            seed)
+    return CheckReport(kernel.name, seed, examples, tuple(reports))
+
+
+__all__ = ["CheckReport", "DEFAULT_EXAMPLES", "DEFAULT_SEED", "PropertyReport",
+           "adversarial_programs", "check_kernel", "default_vmms"]
