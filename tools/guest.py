@@ -10,6 +10,8 @@ A *guest directory* holds a ``guest.toml`` manifest::
     console_input = "..."       # optional: bytes the console offers for reading
     pv_source = "pv/kernel.s"   # optional: the kernel's paravirtualized port (docs/paravirtual-abi.md),
                                 # assembled into `Guest.pv_image` for the ``paravirtual`` strategy
+    [port_outcome]              # optional: how the port's outcome is compared with this kernel's
+    lines = { A = '^A:' }       #   (toyvisor.vmm.outcome: streams, masked patterns)
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from toyvisor.asm.assembler import guests_directory
 from toyvisor.isa.errors import ToyvisorError
 from toyvisor.isa.files import read_bounded
 from toyvisor.isa.spec import SECTOR_SIZE
+from toyvisor.vmm.outcome import OutcomeRules, OutcomeRulesError
 
 DEFAULT_MEMORY = 4 << 20
 DEFAULT_MAX_STEPS = 5_000_000
@@ -42,6 +45,7 @@ _MANIFEST_KEYS = {
     "console_input": str,
     "description": str,
     "pv_source": str,
+    "port_outcome": dict,
 }
 SOURCE_SUFFIXES = (".s", ".asm")
 
@@ -63,6 +67,9 @@ class Guest:
     #: the paravirtualized port of the kernel (manifest key ``pv_source``), or None: what a
     #: paravirtual VMM boots instead of `image`, on the same disk, memory and budget
     pv_image: Image | None = None
+    #: how a port's run is judged against this kernel (manifest table ``port_outcome``), or None:
+    #: the console line by line
+    port_outcome: OutcomeRules | None = None
 
 
 def load_guest(target: str | Path, include_paths: tuple[Path, ...] = ()) -> Guest:
@@ -137,6 +144,12 @@ def _load_directory(path: Path, include_paths: tuple[Path, ...]) -> Guest:
         if not pv_source.is_file():
             raise GuestError(f"{manifest_path}: pv_source '{pv_source}' not found")
         pv_image = assemble_file(pv_source, include_paths=(path, *include_paths)).image
+    port_outcome = None
+    if "port_outcome" in manifest:
+        try:
+            port_outcome = OutcomeRules.from_table(manifest["port_outcome"])
+        except OutcomeRulesError as exc:
+            raise GuestError(f"{manifest_path}: {exc}") from None
     disk = None
     if "disk" in manifest:
         disk_path = path / manifest["disk"]
@@ -151,4 +164,5 @@ def _load_directory(path: Path, include_paths: tuple[Path, ...]) -> Guest:
         max_steps=max_steps,
         console_input=manifest.get("console_input", "").encode("utf-8"),
         pv_image=pv_image,
+        port_outcome=port_outcome,
     )
