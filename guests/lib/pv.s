@@ -71,6 +71,7 @@ PV_ENOSYS       = -38
 
 ; --- sub-commands -------------------------------------------------------------------------------
 CONSOLEIO_write         = 0
+CONSOLEIO_read          = 1
 
 SCHEDOP_yield           = 0
 SCHEDOP_block           = 1
@@ -199,9 +200,15 @@ hyp_mmu_update:                                 ; clobbers: r1..r3
         ret
 
 hyp_console_write:                              ; clobbers: r1..r4
-        mov     r4, r1                          ; buf
-        mov     r3, r2                          ; count
-        li      r2, CONSOLEIO_write
+        li      r4, CONSOLEIO_write
+        jmp     hyp_console_io
+; hyp_console_read(r1 = buf, r2 = count) -> r1 = bytes moved (0: no input waiting)
+hyp_console_read:                               ; clobbers: r1..r4
+        li      r4, CONSOLEIO_read
+hyp_console_io:                                 ; r1 = buf, r2 = count, r4 = command
+        mov     r3, r2
+        mov     r2, r4
+        mov     r4, r1
         li      r1, HYPERVISOR_console_io
         int     HYPERVISOR_VECTOR
         ret

@@ -237,6 +237,11 @@ class Domain:
             out.append(data[self.translate((va + i) & M32, False)])
         return bytes(out)
 
+    def writable_addresses(self, va: int, n: int) -> list[int]:
+        """Machine addresses of `n` bytes at `va`, all checked writable before any is written
+        (so a bad buffer fails with EFAULT having changed nothing)."""
+        return [self.translate((va + i) & M32, True) for i in range(n)]
+
     # -- the VMM hole and the real interrupt table ----------------------------------------------------
     def install_hole(self, directory: int) -> None:
         table = self.system.frames

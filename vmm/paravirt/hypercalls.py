@@ -161,7 +161,11 @@ HYPERCALLS: tuple[Hypercall, ...] = (
               _args("reqs:va count:count"), ops.mmu_update),
     Hypercall(2, "console_io", ANY, "the emergency / dom0 console", commands=(
         _cmd(0, "write", "count:count buf:va", ops.console_write,
-             "write `count` bytes at `buf` to the domain's console → count"),)),
+             "write `count` bytes at `buf` to the domain's console → count"),
+        _cmd(1, "read", "count:count buf:va", ops.console_read,
+             "move up to `count` bytes of the domain's console input to `buf` → bytes moved "
+             "(0: none waiting); raises VIRQ_CONSOLE again while input remains (as IRQ 1 is "
+             "level-triggered natively), and when VIRQ_CONSOLE is bound with input waiting"),)),
     Hypercall(3, "multicall", ANY,
               "run `count` entries {op, arg1..arg5, result} in one VMM entry, storing each "
               "result (multicall and iret are refused inside: EINVAL) → 0",

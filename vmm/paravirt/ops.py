@@ -37,6 +37,7 @@ from .abi import (
     SHUTDOWN_REASONS,
     TT_DPL_MASK,
     TT_FAST,
+    VIRQ_CONSOLE,
     VIRQ_TIMER,
     HypercallError,
 )
@@ -290,7 +291,10 @@ def evtchn_bind_interdomain(d: Domain, remote: Domain, port: int) -> int:
 
 
 def evtchn_bind_virq(d: Domain, virq: int) -> int:
-    return d.events.bind_virq(virq)
+    port = d.events.bind_virq(virq)
+    if virq == VIRQ_CONSOLE and d.vm.devices.platform.console.waiting:
+        d.events.raise_virq(VIRQ_CONSOLE)  # input that arrived before anyone listened
+    return port
 
 
 def evtchn_send(d: Domain, port: int) -> int:
@@ -330,6 +334,17 @@ def console_write(d: Domain, count: int, buf: int) -> int:
     # trap-and-emulate pays one per byte, each `out` being an access of its own)
     d.vm.count_event("device_access")
     return count
+
+
+def console_read(d: Domain, count: int, buf: int) -> int:
+    console = d.vm.devices.platform.console
+    targets = d.writable_addresses(buf, min(count, console.waiting))  # EFAULT consumes nothing
+    for address in targets:  # through `write`: decoded or translated code there is dropped
+        d.memory.write(address, bytes((console.read(),)))
+    d.vm.count_event("device_access")
+    if console.waiting:  # level-triggered, as IRQ 1 natively: more input, another event
+        d.events.raise_virq(VIRQ_CONSOLE)
+    return len(targets)
 
 
 _VMM_PORTS = (PORT_TIMER_PERIOD, PORT_PIC_MASK, PORT_PIC_PENDING)
