@@ -1,8 +1,11 @@
 """Physical memory: one flat bytearray, shared by every CPU and DMA-capable device.
 
-RAM is a single `bytearray`, so a 256 MiB machine starts as fast as the allocator can hand out
-zeroed memory; nothing is allocated per page except one byte of *page flags* per 4 KiB page,
-which is how the rare slow cases are found with one index operation on every store:
+RAM is a single private anonymous mapping (`zeroed_ram`: a `bytearray` would be zero-filled
+page by page up front, so startup and host memory would grow with the guest's RAM); the host
+supplies its zero pages on first touch, so a 256 MiB machine starts as fast as a 1 MiB one and
+costs the host only the pages the guest uses.  Nothing is allocated per page except one byte of
+*page flags* per 4 KiB page, which is how the rare slow cases are found with one index operation
+on every store:
 
 - ``PAGE_CODE``: the page holds instructions the interpreter has decoded.  A write to such a page
   is reported to `on_code_write` (the shared decode cache), which drops the decoded instructions
@@ -20,6 +23,7 @@ path; CPUs inline the common case themselves and fall back to these.
 
 from __future__ import annotations
 
+import mmap
 import struct
 from collections.abc import Callable
 
@@ -36,10 +40,36 @@ DEFAULT_MEMORY_SIZE = 4 * 1024 * 1024
 MAX_MEMORY_SIZE = 1 << 32
 
 _U32 = struct.Struct("<I")
+# byte-translation tables over page-flag values (watch / unwatch whole ranges at C speed)
+_HAS_READ_WATCH = bytes(1 if v & PAGE_WATCH_READ else 0 for v in range(256))
+_OR_FLAGS = [bytes(v | added for v in range(256)) for added in range(8)]
+_UNWATCHED = bytes(v & ~(PAGE_WATCH_READ | PAGE_WATCH_WRITE) & 0xFF for v in range(256))
 
 #: ``audit(access, physical_address, size, value)``: access is "read" or "write"; value is an int
 #: for 1- and 4-byte accesses and `bytes` for block transfers (loader, DMA).
 AuditHook = Callable[[str, int, int, "int | bytes"], None]
+
+
+class _LazyRAM(mmap.mmap):
+    """A private anonymous mapping that compares by contents, as a `bytearray` does (`mmap`
+    itself compares by identity)."""
+
+    __slots__ = ()
+    __hash__ = None  # type: ignore[assignment]
+
+    def __eq__(self, other):
+        try:
+            return len(self) == len(other) and self[:] == memoryview(other)
+        except TypeError:
+            return NotImplemented
+
+
+def zeroed_ram(size: int) -> bytearray:
+    """`size` zero bytes supporting what RAM needs of a `bytearray` (int indexing, bytes slices,
+    same-length slice assignment, the buffer protocol), without touching any page up front."""
+    if not hasattr(mmap, "MAP_PRIVATE"):  # no POSIX mmap flags (Windows): eager zero fill
+        return bytearray(size)
+    return _LazyRAM(-1, size, flags=mmap.MAP_PRIVATE)  # type: ignore[return-value]
 
 
 class PhysicalMemory:
@@ -52,7 +82,7 @@ class PhysicalMemory:
                 f"4 GiB, not {size!r}"
             )
         self.size = size
-        self.data = bytearray(size)
+        self.data = zeroed_ram(size)
         self.page_flags = bytearray(size >> PAGE_SHIFT)
         #: Called as ``on_code_write(pa, size)`` before a write to a page marked PAGE_CODE.
         self.on_code_write: Callable[[int, int], None] | None = None
@@ -76,24 +106,24 @@ class PhysicalMemory:
               write: bool = True) -> None:
         """Report accesses to the pages covering ``[address, address+size)`` to `audit`."""
         was = self.read_watched
-        for page in self._pages(address, size):
-            flags = self.page_flags[page]
-            if read and not flags & PAGE_WATCH_READ:
-                self._read_watches += 1
-                flags |= PAGE_WATCH_READ
-            if write:
-                flags |= PAGE_WATCH_WRITE
-            self.page_flags[page] = flags
+        pages = self._pages(address, size)
+        # One C-level pass over the flag bytes (not a Python loop per page): a hypervisor watches
+        # each VM's whole slice, and its start-up must not grow with the guest's RAM.
+        flags = self.page_flags[pages.start:pages.stop]
+        if read:
+            self._read_watches += len(flags) - flags.translate(_HAS_READ_WATCH).count(1)
+        added = (PAGE_WATCH_READ if read else 0) | (PAGE_WATCH_WRITE if write else 0)
+        self.page_flags[pages.start:pages.stop] = flags.translate(_OR_FLAGS[added])
         if was != self.read_watched:
             self._notify()
 
     def unwatch(self, address: int, size: int = PAGE_SIZE) -> None:
         """Stop watching the pages covering ``[address, address+size)``."""
         was = self.read_watched
-        for page in self._pages(address, size):
-            if self.page_flags[page] & PAGE_WATCH_READ:
-                self._read_watches -= 1
-            self.page_flags[page] &= ~(PAGE_WATCH_READ | PAGE_WATCH_WRITE) & 0xFF
+        pages = self._pages(address, size)
+        flags = self.page_flags[pages.start:pages.stop]
+        self._read_watches -= flags.translate(_HAS_READ_WATCH).count(1)
+        self.page_flags[pages.start:pages.stop] = flags.translate(_UNWATCHED)
         if was != self.read_watched:
             self._notify()
 
