@@ -27,8 +27,10 @@ from toyvisor.vmm import comparison, costs
 from toyvisor.vmm import nanobench as nanobench_table
 from toyvisor.vmm import ptbench as ptbench_table
 
+from . import bench
 from . import domains as domain_config
 from . import runner
+from . import scaling as scaling_bench
 from .guest import SOURCE_SUFFIXES, load_guest
 
 
@@ -249,6 +251,47 @@ def ptbench_command(ns, batch, calls, touch, specs, cost_model, placement, as_js
         click.echo(ptbench_table.render_markdown(table), nl=False)
     else:
         click.echo(ptbench_table.render_text(table), nl=False)
+
+
+@main.command("bench")
+@click.option("--workload", "workloads", multiple=True, metavar="NAME",
+              help="A workload to measure (repeatable; default: all: "
+                   + ", ".join(bench.WORKLOAD_NAMES) + ").")
+@click.option("--engine", "engines", multiple=True, metavar="NAME",
+              help="A native execution engine (repeatable; default: all: "
+                   + ", ".join(ENGINES) + ").")
+@click.option("--vmm", "specs", multiple=True, metavar="NAME",
+              help="A VMM strategy (repeatable; default: " + ", ".join(bench.DEFAULT_STRATEGIES)
+                   + "; paravirtual only for guests with a port).")
+@click.option("--no-vmm", is_flag=True, help="Measure the native engines only.")
+@click.option("--repeat", type=int, default=bench.DEFAULT_REPEAT, show_default=True,
+              help="Runs per configuration; results are medians.")
+@click.option("--scale", type=float, default=1.0, show_default=True,
+              help="Multiply the iteration counts of the guests/bench workloads.")
+@click.option("--scaling", is_flag=True,
+              help="Instead: host memory and start-up by guest RAM size and by number of VMs.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--markdown", is_flag=True, help="Print the table as Markdown.")
+@user_errors
+def bench_command(workloads, engines, specs, no_vmm, repeat, scale, scaling, as_json,
+                  markdown) -> None:
+    """Measure guest instructions per second on this host, per workload, engine and VMM
+    strategy, as ratios to the plain-Python ceiling and py65 (docs/performance.md)."""
+    if as_json and markdown:
+        raise bench.BenchError("--json and --markdown exclude each other")
+    if no_vmm and specs:
+        raise bench.BenchError("--no-vmm and --vmm exclude each other")
+    if scaling:
+        if workloads or engines or specs or no_vmm:
+            raise bench.BenchError("--scaling takes no --workload, --engine, --vmm or --no-vmm")
+        report = scaling_bench.measure()
+        click.echo(json.dumps(report.to_dict(), indent=2) if as_json
+                   else scaling_bench.render_markdown(report), nl=as_json)
+        return
+    report = bench.measure(workloads or None, engines or None, () if no_vmm else (specs or None),
+                           repeat=repeat, scale=scale)
+    click.echo(bench.dumps(report) if as_json else bench.render_markdown(report) if markdown
+               else bench.render_text(report), nl=False)
 
 
 @main.command("isa")
