@@ -183,6 +183,7 @@ class BenchReport:
                 "setup_median_seconds": r.setup_seconds,
             } for r in self.rows],
             "skipped": list(self.skipped),
+            "targets": [t.to_dict() for t in targets(self)],
         }
 
 
@@ -373,6 +374,78 @@ def _equivalent(guest: Guest, spec: str) -> bool:
     return run_guest(guest, spec).equivalent
 
 
+# -- the targets of issue 6 --------------------------------------------------------------------
+
+@attrs.frozen
+class Target:
+    """One speed target: `measured` must be at least `required` (at most, if `at_most`)."""
+
+    name: str
+    required: float
+    measured: float | None
+    at_most: bool = False
+    #: why there is no measurement, when `measured` is None
+    missing: str = ""
+
+    @property
+    def met(self) -> bool | None:
+        if self.measured is None:
+            return None
+        return self.measured <= self.required if self.at_most else self.measured >= self.required
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "required": self.required, "at_most": self.at_most,
+                "measured": self.measured, "met": self.met, "missing": self.missing}
+
+
+def _fastest_native(report: BenchReport, workload: str) -> Row | None:
+    rows = [r for r in report.rows if r.workload == workload and r.strategy == NATIVE]
+    return max(rows, key=lambda r: r.mips, default=None)
+
+
+def targets(report: BenchReport) -> tuple[Target, ...]:
+    """The targets of issue 6, judged on this report (None where it lacks the runs)."""
+    def ratio(row: Row | None, to) -> dict:
+        if row is None:
+            return {"measured": None, "missing": "not measured"}
+        value = to(row)
+        return {"measured": value, "missing": "" if value is not None else "py65 not installed"}
+
+    compute, memory = _fastest_native(report, "compute"), _fastest_native(report, "memory")
+    interpreter = next((r for r in report.rows if (r.workload, r.strategy, r.engine)
+                        == ("compute", NATIVE, "interpreter")), None)
+    bt = next((r for r in report.rows if r.workload == "minikernel"
+               and r.strategy == "binary-translation"), None)
+    native = _fastest_native(report, "minikernel")
+    slowdown = ({"measured": native.mips / bt.mips} if bt and native
+                else {"measured": None, "missing": "not measured"})
+    return (
+        Target("compute loop, fastest engine, x ceiling", 0.5,
+               **ratio(compute, report.ratio_to_ceiling)),
+        Target("compute loop, fastest engine, x py65", 10.0, **ratio(compute, report.ratio_to_py65)),
+        Target("compute loop, interpreter, x ceiling", 0.15,
+               **ratio(interpreter, report.ratio_to_ceiling)),
+        Target("memory loop (paging on), fastest engine, x ceiling", 0.25,
+               **ratio(memory, report.ratio_to_ceiling)),
+        Target("minikernel: fastest native engine / binary-translation VMM", 2.0,
+               at_most=True, **slowdown),
+    )
+
+
+def render_targets(report: BenchReport, markdown: bool = False) -> str:
+    """The targets and where each stands."""
+    lines = (["| target | required | measured | met |", "| --- | ---: | ---: | --- |"]
+             if markdown else [])
+    for target in targets(report):
+        sign = "<=" if target.at_most else ">="
+        value = target.missing if target.measured is None else f"{target.measured:.3f}"
+        met = {True: "yes", False: "NO", None: "-"}[target.met]
+        lines.append(f"| {target.name} | {sign} {target.required:g} | {value} | {met} |"
+                     if markdown else
+                     f"target: {target.name} {sign} {target.required:g}: {value} ({met})")
+    return "\n".join(lines) + "\n"
+
+
 # -- presenting --------------------------------------------------------------------------------
 
 def _anchor_line(anchor: Anchor) -> str:
@@ -418,7 +491,7 @@ def render_text(report: BenchReport) -> str:
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
     lines.extend(f"skipped: {s}" for s in report.skipped)
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n" + render_targets(report)
 
 
 def render_markdown(report: BenchReport) -> str:
@@ -426,7 +499,7 @@ def render_markdown(report: BenchReport) -> str:
     lines = ["| " + " | ".join(HEADERS) + " |",
              "| " + " | ".join(["---"] * 2 + ["---:"] * 6 + ["---"]) + " |"]
     lines.extend("| " + " | ".join(_columns(report, row)) + " |" for row in report.rows)
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n" + render_targets(report, markdown=True)
 
 
 def dumps(report: BenchReport) -> str:
@@ -434,5 +507,5 @@ def dumps(report: BenchReport) -> str:
 
 
 __all__ = ["BenchError", "BenchReport", "Config", "DEFAULT_REPEAT", "DEFAULT_STRATEGIES",
-           "Row", "WORKLOADS", "WORKLOAD_NAMES", "Workload", "dumps", "environment", "measure",
-           "render_markdown", "render_text"]
+           "Row", "Target", "WORKLOADS", "WORKLOAD_NAMES", "Workload", "dumps", "environment",
+           "measure", "render_markdown", "render_targets", "render_text", "targets"]

@@ -83,6 +83,19 @@ def test_every_workload_runs_under_every_engine_and_strategy(tiny_report):
     assert tiny_report.ceiling.measured and len(tiny_report.ceiling.runs) == 2
 
 
+def test_the_targets_are_judged_on_the_report_and_missing_runs_are_named(tiny_report):
+    judged = {t.name: t for t in bench.targets(tiny_report)}
+    assert len(judged) == 5
+    fastest = max((r for r in tiny_report.rows if r.workload == "compute"
+                   and r.strategy == "native"), key=lambda r: r.mips)
+    ceiling = judged["compute loop, fastest engine, x ceiling"]
+    assert ceiling.measured == tiny_report.ratio_to_ceiling(fastest)
+    assert ceiling.met == (ceiling.measured >= 0.5)
+    memory = judged["memory loop (paging on), fastest engine, x ceiling"]
+    assert memory.measured is None and memory.met is None and memory.missing == "not measured"
+    assert [t["name"] for t in tiny_report.to_dict()["targets"]] == list(judged)
+
+
 def test_instruction_counts_are_the_same_in_every_invocation(tiny_report):
     again = bench.measure(["compute", "syscall"], strategies=("trap-emulate",), repeat=1,
                           scale=TINY)
