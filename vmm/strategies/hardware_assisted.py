@@ -114,6 +114,9 @@ class HardwareShadowPager(ShadowPager):
         return pl
 
 
+_TABLE_SPAN = 1 << 22  # the guest-physical bytes one nested page table maps
+
+
 class NestedTable:
     """Generation 2: one VM's nested page table, guest-physical ``[0, size)`` → its slice,
     writable, built once in the VMM region.  Stands in the VM's ``pager`` slot: guest writes
@@ -126,13 +129,14 @@ class NestedTable:
         memory = frames.memory
         self.root = frames.alloc()
         self.tables: dict[int, int] = {}
-        for gpa in range(0, vm.size, PAGE_SIZE):
-            index = gpa >> 22
-            table = self.tables.get(index)
-            if table is None:
-                table = self.tables[index] = frames.alloc()
-                memory.write32(self.root + 4 * index, table | PTE_P | PTE_W)
-            memory.write32(table + 4 * ((gpa >> 12) & 0x3FF), (vm.base + gpa) | PTE_P | PTE_W)
+        for first in range(0, vm.size, _TABLE_SPAN):
+            table = self.tables[first >> 22] = frames.alloc()
+            memory.write32(self.root + 4 * (first >> 22), table | PTE_P | PTE_W)
+            # One block write per table, not one per page: start-up must not grow with the
+            # guest's RAM (docs/performance.md, Scaling).
+            end = vm.base + min(vm.size, first + _TABLE_SPAN)
+            entries = range((vm.base + first) | PTE_P | PTE_W, end, PAGE_SIZE)
+            memory.write(table, struct.pack(f"<{len(entries)}I", *entries))
 
     def guest_write(self, gpa: int, size: int) -> int:
         return 0
