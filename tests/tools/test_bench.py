@@ -201,9 +201,11 @@ def test_bad_arguments_are_one_line_errors(args, message):
 
 def test_ram_is_not_touched_when_a_machine_starts():
     # a 256 MiB machine: RAM is mapped lazily, so building it costs the host almost nothing
-    point = scaling._memory_probe(256, "trap-emulate")
+    point = scaling._memory_probe(256)
     assert point.guest_instructions > 0
     assert point.rss_after_run < 32 * scaling.MIB
+    # and a guest using all of it costs the host about its size, not more
+    assert 0.9 < point.rss_per_guest_byte < 2
 
 
 def test_lazily_mapped_ram_behaves_like_a_bytearray():
@@ -217,6 +219,8 @@ def test_scaling_measures_each_point_in_its_own_process():
     report = scaling.measure(memory_mib=(1,), vm_counts=(2,))
     (memory,), (vms,) = report.memory, report.vms
     assert memory.memory_mib == 1 and memory.guest_instructions > 0
+    assert [spec for spec, _ in memory.vmm_startup_seconds] == [
+        "trap-emulate:0/1/3", "binary-translation", "hardware-assisted:2"]
     assert vms.vms == 2 and vms.all_halted and vms.guest_instructions > 0
     data = report.to_dict()
     assert set(data) == {"environment", "strategy", "memory", "vms"}
