@@ -22,6 +22,8 @@ from toyvisor.isa.files import write_atomic
 from toyvisor.isa.spec import PLATFORM_SYMBOLS
 from toyvisor.isa.table import ALL_INSTRUCTIONS, EXTENSIONS
 
+from toyvisor.testing.defaults import DEFAULT_EFFICIENCY
+from toyvisor.testing.defaults import DEFAULT_EXAMPLES as DEFAULT_CHECK_EXAMPLES
 from toyvisor.vmm import compare as compare_table
 from toyvisor.vmm import comparison, costs
 from toyvisor.vmm import nanobench as nanobench_table
@@ -35,6 +37,7 @@ from .guest import SOURCE_SUFFIXES, load_guest
 
 
 EXIT_USER_ERROR = 1
+EXIT_PROPERTY_FAILED = 2  # toyvisor check: an isolation property failed
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a killed writer
 
 
@@ -292,6 +295,33 @@ def bench_command(workloads, engines, specs, no_vmm, repeat, scale, scaling, as_
                            repeat=repeat, scale=scale)
     click.echo(bench.dumps(report) if as_json else bench.render_markdown(report) if markdown
                else bench.render_text(report), nl=False)
+
+
+@main.command("check")
+@click.argument("guest", type=click.Path(path_type=Path))
+@click.option("--vmm", "specs", multiple=True, metavar="NAME",
+              help="A VMM strategy to check under (repeatable; default: every strategy that runs "
+                   "the kernel's own image).")
+@click.option("--examples", type=click.IntRange(1, 100_000), default=DEFAULT_CHECK_EXAMPLES,
+              show_default=True, help="Generated programs per property and strategy.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of the program generator: the same seed gives the same report.")
+@click.option("--efficiency", type=click.FloatRange(0.0, 1.0), default=DEFAULT_EFFICIENCY,
+              show_default=True, help="Smallest share of directly executed instructions.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@include_option
+@user_errors
+def check_command(guest: Path, specs, examples, seed, efficiency, as_json, includes) -> None:
+    """Run adversarial ring-3 programs on top of GUEST's kernel, natively and under each VMM,
+    and report every isolation property as held or failed (docs/testing-isolation.md).
+    Exit status: 0 every property held, 2 a property failed, 1 bad input."""
+    from toyvisor.testing.check import check_kernel  # imports hypothesis: only when checking
+
+    report = check_kernel(load_guest(guest, include_paths=tuple(includes)), specs or None,
+                          examples=examples, seed=seed, efficiency=efficiency)
+    click.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.text())
+    if not report.held:
+        sys.exit(EXIT_PROPERTY_FAILED)
 
 
 @main.command("isa")

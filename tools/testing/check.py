@@ -19,10 +19,10 @@ from hypothesis import seed as hypothesis_seed
 from toyvisor.tools.guest import Guest
 
 from . import strategies
+from .defaults import DEFAULT_EFFICIENCY, DEFAULT_EXAMPLES, DEFAULT_SEED
 from .harness import kernel_targets, user_guest
 from .program import Instr, Program
 from .properties import (
-    DEFAULT_EFFICIENCY,
     KERNEL_PROPERTIES,
     PROPERTIES,
     PropertyViolation,
@@ -30,8 +30,6 @@ from .properties import (
     run_under,
 )
 
-DEFAULT_EXAMPLES = 20
-DEFAULT_SEED = 0
 
 
 def default_vmms() -> tuple[str, ...]:
@@ -100,11 +98,13 @@ def adversarial_programs(kernel: Guest):
 
 
 def sweep(kernel: Guest) -> list[Program]:
-    """One load and one store at each of the kernel's targets: the cheapest probes of its
-    protection, tried before the random programs."""
+    """One load and one store at each of the kernel's own targets (its code and data, its page
+    tables): the cheapest probes of its protection, tried before the random programs."""
     targets = kernel_targets(kernel)
     found = []
     for what, address in targets.addresses():
+        if what not in ("kernel", "page_tables"):
+            continue
         for op, values in (("ld", (1, (strategies.ADDRESS_REGISTER, 0))),
                            ("st", ((strategies.ADDRESS_REGISTER, 0), 1))):
             found.append(Program((Instr("li", (strategies.ADDRESS_REGISTER, address),
@@ -156,11 +156,47 @@ def _reports(names, strategy, test, programs, examples, seed,
     return sorted(reports, key=lambda r: order[r.name])
 
 
+def native_test_for(kernel: Guest, max_steps: int | None = None):
+    """``test(program, properties)``: raise `PropertyViolation` if `program` on `kernel` breaks
+    the kernel's own property (natively) and it is among `properties`."""
+
+    def test(program: Program, remaining) -> None:
+        finding = kernel_isolation(user_guest(kernel, program), max_steps=max_steps)
+        if finding is not None and finding.name in remaining:
+            raise PropertyViolation(finding, program, "native")
+
+    return test
+
+
+def vmm_test_for(kernel: Guest, spec: str, efficiency: float = DEFAULT_EFFICIENCY,
+                 max_steps: int | None = None):
+    """``test(program, properties)`` for the `PROPERTIES` under the strategy `spec`."""
+
+    def test(program: Program, remaining) -> None:
+        run = run_under(user_guest(kernel, program), spec, program=program,
+                        efficiency=efficiency, max_steps=max_steps, properties=remaining)
+        for finding in run.findings:
+            if finding.name in remaining:
+                raise PropertyViolation(finding, program, spec)
+
+    return test
+
+
+def budget(kernel: Guest) -> int:
+    """The instruction budget of each run: twice what the kernel needs with an empty user
+    program, plus 10,000 (a program that spins costs that, not the kernel's whole budget), and
+    never more than the kernel's own ``max_steps``.  Checks the user-program convention too."""
+    from toyvisor.vmm.strategies.native import Native
+
+    empty = Native().run(user_guest(kernel, Program(())))
+    return min(kernel.max_steps, 2 * empty.guest_instructions + 10_000)
+
+
 def check_kernel(kernel: Guest, vmms=None, *, examples: int = DEFAULT_EXAMPLES,
                  seed: int = DEFAULT_SEED, efficiency: float = DEFAULT_EFFICIENCY,
                  max_steps: int | None = None) -> CheckReport:
     """Check `kernel` (a guest following the user-program convention) natively and under each
-    strategy spec of `vmms` (default: `default_vmms`)."""
+    strategy spec of `vmms` (default: `default_vmms`); `max_steps` defaults to `budget`."""
     from toyvisor.vmm.strategies import make_strategy
 
     vmms = tuple(default_vmms() if not vmms else vmms)
@@ -170,28 +206,18 @@ def check_kernel(kernel: Guest, vmms=None, *, examples: int = DEFAULT_EXAMPLES,
 
             raise StrategyError(f"{spec} runs a port of the kernel; toyvisor check runs the "
                                 "kernel's own image (choose another --vmm)")
-    user_guest(kernel, Program(()))  # the convention is checked before any search starts
+    if max_steps is None:
+        max_steps = budget(kernel)
     programs = adversarial_programs(kernel)
 
-    def native_test(program: Program, remaining) -> None:
-        finding = kernel_isolation(user_guest(kernel, program), max_steps=max_steps)
-        if finding is not None and finding.name in remaining:
-            raise PropertyViolation(finding, program, "native")
-
-    reports = _reports(KERNEL_PROPERTIES, "native", native_test, programs, examples, seed,
-                       tuple(sweep(kernel)))
+    reports = _reports(KERNEL_PROPERTIES, "native", native_test_for(kernel, max_steps),
+                       programs, examples, seed, tuple(sweep(kernel)))
     for spec in vmms:
-        def vmm_test(program: Program, remaining, spec=spec) -> None:
-            run = run_under(user_guest(kernel, program), spec, program=program,
-                            efficiency=efficiency, max_steps=max_steps)
-            for finding in run.findings:
-                if finding.name in remaining:
-                    raise PropertyViolation(finding, program, spec)
-
-        reports += _reports(PROPERTIES, make_strategy(spec).spec, vmm_test, programs, examples,
-                            seed)
+        reports += _reports(PROPERTIES, make_strategy(spec).spec,
+                            vmm_test_for(kernel, spec, efficiency, max_steps), programs,
+                            examples, seed)
     return CheckReport(kernel.name, seed, examples, tuple(reports))
 
 
-__all__ = ["CheckReport", "DEFAULT_EXAMPLES", "DEFAULT_SEED", "PropertyReport",
-           "adversarial_programs", "check_kernel", "default_vmms"]
+__all__ = ["CheckReport", "PropertyReport", "adversarial_programs", "check_kernel",
+           "budget", "default_vmms", "native_test_for", "sweep", "vmm_test_for"]

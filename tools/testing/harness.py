@@ -58,13 +58,10 @@ start:  li   sp, {BARE_STACK:#x}
         out  {PORT_TIMER_PERIOD:#x}, r1
         sti
         jmp  program
-skip:   pop  r14                ; error code; resume after the faulting instruction
-        ld   r13, [sp]
-        addi r13, r13, 4
-        st   [sp], r13
-        iret
-resume: pop  r14
-        iret
+skip:   ld   r13, [sp + 4]      ; the frame: error code, pc, cs, flags, sp
+        addi r13, r13, 4        ; resume after the faulting instruction
+        st   [sp + 4], r13
+resume: iret
 halt:   cli
         hlt
 .org {BARE_PROGRAM:#x}

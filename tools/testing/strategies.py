@@ -243,8 +243,10 @@ def _resolve(snippets, *, loop: int, timer_period: int) -> Program:
     base = 1 if loop else 0  # the loop counter's `li` comes first
     out: list[Instr] = [Instr("li", (LOOP_REGISTER, loop), "loop counter")] if loop else []
     for index, snippet in enumerate(snippets):
-        skip = snippet.count if isinstance(snippet, (_Forward, _Patch)) else 0
-        ahead = min(index + 1 + skip, len(snippets))
+        # a branch skips `count` snippets; a patch aims at the snippet `count` ahead
+        ahead = min(index + 1 + snippet.count if isinstance(snippet, _Forward)
+                    else index + snippet.count if isinstance(snippet, _Patch) else index + 1,
+                    len(snippets))
         if isinstance(snippet, _Forward):
             out.append(Instr(snippet.mnemonic, (base + first[ahead],)))
         elif isinstance(snippet, _Patch):
