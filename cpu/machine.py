@@ -195,9 +195,9 @@ class Machine:
 
 
 def _fast_engine(cpu: CPU):
-    # Imported here: the translator builds on this package (it runs a `CPU`), so a module-level
-    # import would be circular.
-    from toyvisor.vmm.bt import Translator
+    # Imported on first use: the translator builds on the CPU (a module-level import would be
+    # circular) and costs nothing to a run that never asks for it.
+    from .bt import Translator
 
     return Translator(cpu)
 

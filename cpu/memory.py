@@ -97,6 +97,11 @@ class PhysicalMemory:
         """Call `callback()` whenever read-watching starts or stops (CPUs reselect load paths)."""
         self._listeners.append(callback)
 
+    def remove_listener(self, callback: Callable[[], None]) -> None:
+        """Undo `add_listener` (no error if `callback` is not registered)."""
+        if callback in self._listeners:
+            self._listeners.remove(callback)
+
     @property
     def read_watched(self) -> bool:
         """True while at least one page is read-watched."""

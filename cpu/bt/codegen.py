@@ -4,34 +4,57 @@ Each instruction's semantics (`toyvisor.isa.table`) is parsed once and *speciali
 decoded instance: operand fields, ``pc``, ``npc`` and the constants of `toyvisor.isa.spec` become
 literals (so CPython folds ``imm & M32`` and friends at compile time), ``s32(v)`` is inlined as
 ``(v ^ 0x80000000) - 0x80000000``, the semantics' temporaries are renamed ``v_<name>`` so they
-cannot collide with the block's own names, and the condition flags live in a local ``F`` once an
-instruction of the block has written them (every write still stores ``cpu.flags``, so the state is
-exact at any fault).  The statements of the block's instructions are concatenated into::
+cannot collide with the block's own names, the condition flags live in the local ``F`` and every
+register ``R[k]`` the block names lives in the local ``rk``.  The block function is::
 
-    def tb_<pc>(cpu, R):
-        <instruction 0>
-        <instruction 1>
-        ...
-        cpu.pc = <where control goes>
-        return <the chained successor block, or None>
+    def tb_<pc>(room):
+        r1 = R[1]; r3 = R[3]; F = cpu.flags          # the state the block touches, in locals
+        try:
+            while True:                               # only for a block that loops to itself
+                room -= <instructions in the block>
+                <instruction 0>
+                <instruction 1>
+                ...
+                <write the locals back>; cpu.pc = <where control goes>
+                return <the chained successor block, or None>, room
+        except BaseException:
+            <write the locals back>; _sig.room = room
+            raise
 
-What the generated code does *not* do, and who does it instead:
+``cpu``, ``R`` (the register list), RAM and the engine's signal are bound when the block is
+compiled (the factory's parameters), so a call costs one argument.
 
-- ``cpu.pc`` is not moved after each instruction.  It is stored before every instruction that
-  touches memory (so the MMU, audit hooks and monitors see the pc of the accessing instruction)
-  and at the end of the block.  When an instruction raises `GuestFault`, the dispatcher finds the
-  faulting instruction from the traceback's line number in the block function (`Block.lines`),
-  sets ``cpu.pc`` to it and counts only the instructions before it as retired: faults are precise
-  at no cost on the fault-free path.
-- The clock and ``cpu.retired`` are advanced by the dispatcher, per block.
-- After every memory access the block tests ``_sig.exit``: the engine sets it when a write hit
-  translated code (self-modifying code) or something asked the CPU for attention.  The block then
-  leaves right after the accessing instruction (raising `EarlyExit` with the number of retired
-  instructions, or returning None if it was the block's last instruction), so the next
-  instruction is fetched afresh: exactly the interpreter's behaviour.
-- A block ending in a control transfer with constant destinations returns, for each destination,
-  the successor block stored in a closure cell (``_l0``, ``_l1``): the engine fills the cell when
-  it first looks the successor up (*chaining*) and empties it when the successor is invalidated.
+**Budget.**  ``room`` is how many instructions may still retire before the budget ends or the
+timer fires; the engine enters a block only when the whole block fits.  A block whose last
+instruction branches back to its own first one (a loop that stays in the block) is compiled as a
+``while`` loop that runs another iteration only while one more fits in ``room``; otherwise it
+returns to the engine exactly as a chained block would.  Since nothing in a block body can change
+the timer deadline, interrupts still arrive before exactly the same guest instruction as on the
+interpreter.
+
+**Memory.**  ``cpu.load32/load8/store32/store8`` are inlined: the common case (flat memory, or a
+hit in the MMU's TLB with the access allowed; an aligned access; a page without code, watches or
+audits for a store) reads or writes the RAM bytearray directly, and anything else calls the CPU's
+own access function, which handles faults, A/D bits, hooks and audits.  The fast path is chosen at
+translation time for the block's mode (paging or not, the CPL) and for whether memory is
+read-watched; the engine drops every block when that changes.  ``cpu.pc`` is stored before a
+slow-path access (so the MMU, audit hooks and monitors see the accessing instruction's pc) and at
+the end of the block.
+
+**Faults** are precise at no cost on the fault-free path: the ``except`` clause writes the locals
+back (a faulting instruction changes nothing, so they hold the state after the instructions before
+it) and saves ``room``; the engine finds the faulting instruction from the traceback's line number
+(`BlockSource.lines`), sets ``cpu.pc`` to it and counts the instructions before it as retired.
+
+**Self-modifying code.**  After every memory access that can reach a hook the block tests
+``_sig.exit``: the engine sets it when a write hit translated code or something asked the CPU for
+attention.  The block then writes its state back and returns ``(None, room)`` with the unexecuted
+instructions given back to ``room`` (counting one early exit), so the next instruction is fetched
+afresh: exactly the interpreter's behaviour.
+
+**Chaining.**  A block ending in a control transfer with constant destinations returns, for each
+destination, the successor block stored in a closure cell (``_l0``, ``_l1``): the engine fills the
+cell when it first looks the successor up and empties it when the successor is invalidated.
 """
 
 from __future__ import annotations
@@ -39,6 +62,7 @@ from __future__ import annotations
 import ast
 import builtins
 import re
+import struct
 from collections.abc import Sequence
 from functools import cache
 
@@ -55,23 +79,22 @@ _CONSTANTS = {name: getattr(spec, name) for name in dir(spec)
 _KEEP = {"R", "cpu", "GuestFault", "abs", "F"} | set(dir(builtins))
 
 INDENT = "    "
-
-
-class EarlyExit(Exception):
-    """Raised by a block that stops after `retired` of its instructions (see module docstring)."""
-
-    def __init__(self, retired: int):
-        super().__init__(retired)
-        self.retired = retired
+_U32 = struct.Struct("<I")
+_ACCESSES = ("load32", "load8", "store32", "store8")
 
 
 class Signal:
-    """The flag blocks test after memory accesses; one per translator."""
+    """What the engine and its blocks share: ``exit`` (leave after the current instruction),
+    ``room`` (the budget left when a block raised), the early exits and in-block loop iterations
+    counted by blocks."""
 
-    __slots__ = ("exit",)
+    __slots__ = ("exit", "room", "early_exits", "iterations")
 
     def __init__(self) -> None:
         self.exit = False
+        self.room = 0
+        self.early_exits = 0
+        self.iterations = 0
 
 
 def accesses_memory(definition: Instruction) -> bool:
@@ -85,13 +108,22 @@ def _is_cpu_attr(node: ast.AST, attr: str) -> bool:
             and isinstance(node.value, ast.Name) and node.value.id == "cpu")
 
 
+def _access(node: ast.AST) -> str | None:
+    """``"load32"`` etc. when `node` is a call ``cpu.<access>(...)``."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+            and node.func.attr in _ACCESSES and isinstance(node.func.value, ast.Name) \
+            and node.func.value.id == "cpu":
+        return node.func.attr
+    return None
+
+
 class _Specialise(ast.NodeTransformer):
     """Rewrite one instruction's semantics into a template: fields, ``pc`` and ``npc`` become
-    placeholders ``__name__``, the spec's constants literals, temporaries ``v_<name>``."""
+    placeholders ``__name__``, the spec's constants literals, temporaries ``v_<name>``, the flags
+    the local ``F``; memory accesses become `_Access` markers the block generator expands."""
 
-    def __init__(self, fields: tuple[str, ...], flags_known: bool):
+    def __init__(self, fields: tuple[str, ...]):
         self.fields = set(fields) | {"pc", "npc"}
-        self.flags_known = flags_known
 
     def visit_Name(self, node: ast.Name) -> ast.AST:
         if node.id in self.fields:
@@ -103,8 +135,8 @@ class _Specialise(ast.NodeTransformer):
         return ast.copy_location(ast.Name(f"v_{node.id}", node.ctx), node)
 
     def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
-        if self.flags_known and isinstance(node.ctx, ast.Load) and _is_cpu_attr(node, "flags"):
-            return ast.copy_location(ast.Name("F", ast.Load()), node)
+        if _is_cpu_attr(node, "flags"):
+            return ast.copy_location(ast.Name("F", node.ctx), node)
         return self.generic_visit(node)
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
@@ -115,33 +147,23 @@ class _Specialise(ast.NodeTransformer):
                 ast.Sub(), ast.Constant(0x80000000)), node)
         return self.generic_visit(node)
 
-    def visit_Assign(self, node: ast.Assign) -> ast.AST | list[ast.AST]:
-        if len(node.targets) == 1 and _is_cpu_attr(node.targets[0], "flags"):
-            value = self.visit(node.value)
-            self.flags_known = True
-            return [
-                ast.copy_location(ast.Assign([ast.Name("F", ast.Store())], value), node),
-                ast.copy_location(ast.Assign(
-                    [ast.Attribute(ast.Name("cpu", ast.Load()), "flags", ast.Store())],
-                    ast.Name("F", ast.Load())), node),
-            ]
-        return self.generic_visit(node)
-
 
 class Template:
     """One instruction's generated code with ``__field__`` placeholders.
 
-    `lines` are the statements (for a control transfer: all but the final ``cpu.pc = ...``);
-    `final` describes that assignment: ``("if", test, taken, fallthrough)`` for a conditional
-    branch, ``("const", destination)`` for a fixed destination, ``("dynamic", statement)`` for
-    a computed one (destinations are placeholders or text), None when the instruction does not
-    set the pc.  `flags_known` tells whether ``F`` holds the flags afterwards.
+    `steps` are the statements (for a control transfer: all but the final ``cpu.pc = ...``):
+    source text, or for a memory access a tuple ``(access, target, address, value)`` of source
+    texts (`target` None for a store, `value` None for a load).  `final` describes the pc
+    assignment: ``("if", test, taken, fallthrough)`` for a conditional branch,
+    ``("const", destination)`` for a fixed destination, ``("dynamic", expression)`` for a
+    computed one (destinations are placeholders or text), None when the instruction does not
+    set the pc.  `writes_flags` tells whether it assigns ``F``.
     """
 
-    def __init__(self, lines, final, flags_known):
-        self.lines = lines
+    def __init__(self, steps, final, writes_flags):
+        self.steps = steps
         self.final = final
-        self.flags_known = flags_known
+        self.writes_flags = writes_flags
 
 
 def _placeholder(node: ast.AST) -> str | None:
@@ -150,15 +172,30 @@ def _placeholder(node: ast.AST) -> str | None:
     return None
 
 
+def _steps(statements: list[ast.stmt]) -> list:
+    steps: list = []
+    for statement in statements:
+        if isinstance(statement, ast.Assign) and len(statement.targets) == 1 \
+                and _access(statement.value) in ("load32", "load8"):
+            call = statement.value
+            steps.append((call.func.attr, ast.unparse(statement.targets[0]),
+                          ast.unparse(call.args[0]), None))
+        elif isinstance(statement, ast.Expr) and _access(statement.value) in ("store32",
+                                                                              "store8"):
+            call = statement.value
+            steps.append((call.func.attr, None, ast.unparse(call.args[0]),
+                          ast.unparse(call.args[1])))
+        else:
+            steps.extend(ast.unparse(statement).splitlines())
+    return steps
+
+
 @cache
-def template(definition: Instruction, flags_known: bool) -> Template:
-    """The code template of `definition` (cached: built once per instruction and flag state)."""
+def template(definition: Instruction) -> Template:
+    """The code template of `definition` (cached: built once per instruction)."""
     tree = ast.parse(definition.semantics)
-    transformer = _Specialise(field_names(definition), flags_known)
-    body: list[ast.stmt] = []
-    for statement in tree.body:
-        result = transformer.visit(statement)
-        body.extend(result if isinstance(result, list) else [result])
+    transformer = _Specialise(field_names(definition))
+    body = [transformer.visit(statement) for statement in tree.body]
     final = None
     if definition.sets_pc:
         last = body.pop()
@@ -171,131 +208,287 @@ def template(definition: Instruction, flags_known: bool) -> Template:
         elif _placeholder(value):
             final = ("const", value.id)
         else:
-            final = ("dynamic", ast.unparse(last))
-    module = ast.fix_missing_locations(ast.Module(body=body, type_ignores=[]))
-    lines = tuple(ast.unparse(module).splitlines()) if body else ()
-    return Template(lines, final, transformer.flags_known)
+            final = ("dynamic", ast.unparse(value))
+    writes_flags = any(isinstance(node, ast.Name) and node.id == "F"
+                       and isinstance(node.ctx, ast.Store)
+                       for statement in body for node in ast.walk(statement))
+    return Template(tuple(_steps(body)), final, writes_flags)
 
 
 _PLACEHOLDER = re.compile(r"__(\w+?)__")
+_REGISTER = re.compile(r"\bR\[(\d+)\]")
 
 
 def _fill(text: str, values: dict[str, int]) -> str:
     def value(match: re.Match) -> str:
         number = values[match.group(1)]
         return f"({number})" if number < 0 else str(number)
-    return _PLACEHOLDER.sub(value, text)
+    return _REGISTER.sub(r"r\1", _PLACEHOLDER.sub(value, text))
 
 
 def _values(decoded: Decoded) -> dict[str, int]:
     return {**decoded.fields, "pc": decoded.pc, "npc": decoded.npc}
 
 
+class MemoryMode:
+    """What the inlined memory accesses of a block may assume (fixed for the block's life).
+
+    `paging`: addresses go through the TLB (else they are physical); `cpl`: the CPL of every
+    access; `read_watched`: loads must go through the CPU (audit hooks); `size`: RAM bytes."""
+
+    __slots__ = ("paging", "cpl", "read_watched", "size")
+
+    def __init__(self, paging: bool, cpl: int, read_watched: bool, size: int) -> None:
+        self.paging = paging
+        self.cpl = cpl
+        self.read_watched = read_watched
+        self.size = size
+
+
+def _access_lines(step, pc: int, mode: MemoryMode) -> list[str]:
+    """The inlined code of one memory access (see the module docstring)."""
+    access, target, address, value = step
+    word = access.endswith("32")
+    slow_call = f"cpu.{access}(v_ea{'' if value is None else ', ' + value})"
+    slow = [f"cpu.pc = {pc:#x}", slow_call if target is None else f"{target} = {slow_call}"]
+    lines = [f"v_ea = {address}"]
+    if value is None and mode.read_watched:
+        return lines + slow
+    if mode.paging:
+        lines.append("v_te = tlb_get(v_ea >> 12)")
+        refuse = ["v_te is None"]
+        if word:
+            refuse.append("v_ea & 3")
+        if mode.cpl:
+            refuse.append(f"{mode.cpl} > v_te[1]")
+        if value is not None:
+            refuse.append("not v_te[2]")
+        where = "v_te[0] | v_ea & 4095"
+    else:
+        refuse = [f"v_ea & 3 or v_ea > {mode.size - 4}" if word else f"v_ea > {mode.size - 1}"]
+        where = "v_ea"
+    if value is not None:
+        if mode.paging:
+            lines.append(f"if {' or '.join(refuse)} or pflags[(v_te[0] | v_ea & 4095) >> 12]:")
+        else:
+            lines.append(f"if {' or '.join(refuse)} or pflags[v_ea >> 12]:")
+        lines += [INDENT + line for line in slow]
+        lines.append("else:")
+        lines.append(INDENT + (f"pack(ram, {where}, {value})" if word
+                               else f"ram[{where}] = {value}"))
+    else:
+        lines.append(f"if {' or '.join(refuse)}:")
+        lines += [INDENT + line for line in slow]
+        lines.append("else:")
+        lines.append(INDENT + (f"{target} = unpack(ram, {where})[0]" if word
+                               else f"{target} = ram[{where}]"))
+    return lines
+
+
 class BlockSource:
     """The generated source of a block and what the engine needs to run and link it."""
 
-    def __init__(self, text: str, name: str, lines: list[int], exits: dict[int, str]):
+    def __init__(self, text: str, name: str, lines: list[int], exits: dict[int, str],
+                 loops: bool):
         self.text = text
         self.name = name
         #: first source line of each instruction (1-based, in the function's code object)
         self.lines = lines
         #: constant destination pc -> closure cell name holding the chained successor
         self.exits = exits
+        #: whether the block is compiled as a loop (its last instruction can branch to its first)
+        self.loops = loops
 
 
-def block_source(body: Sequence[Decoded], *, tail: Decoded | None, end_pc: int) -> BlockSource:
+def block_source(body: Sequence[Decoded], *, tail: Decoded | None, end_pc: int,
+                 mode: MemoryMode, loop: bool = False) -> BlockSource:
     """Generate the factory source for a block.
 
     `body` are the instructions executed by the generated code; the last may transfer control.
     `tail` is the instruction the engine runs after the body (a callout or a software
     interrupt), or None.  `end_pc` is where control goes after the body when its last instruction
     does not set the pc (the tail's pc, or the next instruction when the block was cut short).
+    `loop` allows compiling a branch back to the block's first instruction as a ``while`` loop.
     """
-    name = f"tb_{body[0].pc:08x}" if body else f"tb_{end_pc:08x}"
-    out: list[str] = []
-    starts: list[int] = []
+    start_pc = body[0].pc if body else end_pc
+    name = f"tb_{start_pc:08x}"
+    count = len(body)
+    total = count + (tail is not None)
     exits: dict[int, str] = {}
-    flags_known = False
-    header = 2  # "def make_...():" and "def tb_...():" come first
-    i2, i3 = INDENT * 2, INDENT * 3
+    loops = loop and count > 0 and tail is None and _branches_to(body[-1], start_pc)
 
     def cell(pc: int) -> str:
         if pc not in exits:
             exits[pc] = f"_l{len(exits)}"
         return exits[pc]
 
-    count = len(body)
-    total = count + (tail is not None)
+    # The instructions' code, at the indentation of the function body; written registers and
+    # flags are collected on the way.
+    code: list[str] = []
+    starts: list[int] = []  # index in `code` of each instruction's first line
+    exit_marks: list[int] = []  # indices of "<writeback>" placeholders in `code`
+    memory_used = False
+    WB = "\0writeback"  # replaced by the write-back statements once they are known
+
+    def emit_exit(lines: list[str], depth: int, pc: int | str, result: str,
+                  room: str = "room") -> None:
+        pad = INDENT * depth
+        exit_marks.append(len(lines))
+        lines.append(pad + WB)
+        lines.append(f"{pad}cpu.pc = {pc if isinstance(pc, str) else hex(pc)}")
+        if loops:
+            # Iterations that stayed in the function count as chained block entries.
+            lines.append(f"{pad}_sig.iterations += (room0 - room) // {total} - 1")
+        lines.append(f"{pad}return {result}, {room}")
+
     for index, decoded in enumerate(body):
         definition = decoded.definition
-        starts.append(header + len(out) + 1)
-        code = template(definition, flags_known)
-        flags_known = code.flags_known
+        starts.append(len(code))
+        tmpl = template(definition)
         values = _values(decoded)
         memory = accesses_memory(definition)
-        if memory:
-            out.append(f"{i2}cpu.pc = {decoded.pc:#x}")
-        out.extend(i2 + _fill(line, values) for line in code.lines)
-        final = code.final
+        memory_used |= memory
+        for step in tmpl.steps:
+            if isinstance(step, tuple):
+                filled = tuple(None if part is None else _fill(part, values) for part in step)
+                code.extend(_access_lines(filled, decoded.pc, mode))
+            else:
+                code.append(_fill(step, values))
+        final = tmpl.final
+        last = index == count - 1
+        if memory and (not last or tail is not None):
+            # Leave right after this instruction if a write hit translated code or the CPU was
+            # asked for attention (the next instruction must be fetched afresh), giving the
+            # instructions not executed back to the budget.  The last instruction of a block
+            # without tail checks at the block's exit instead (below).
+            code.append("if _sig.exit:")
+            code.append(f"{INDENT}_sig.early_exits += 1")
+            emit_exit(code, 1, decoded.npc, "None", f"room + {total - index - 1}")
         if final is not None:
-            if index != count - 1:
+            if not last:
                 raise ValueError("a control transfer must end the block")
             if final[0] == "if":
                 taken, fall = values[final[2][2:-2]], values[final[3][2:-2]]
-                out.append(f"{i2}if {_fill(final[1], values)}:")
-                out.append(f"{i3}cpu.pc = {taken:#x}")
-                out.append(f"{i3}return {cell(taken)}")
-                out.append(f"{i2}cpu.pc = {fall:#x}")
-                out.append(f"{i2}return {cell(fall)}")
+                code.append(f"if {_fill(final[1], values)}:")
+                if memory:
+                    code.append(f"{INDENT}if _sig.exit:")
+                    emit_exit(code, 2, taken, "None")
+                if loops and taken == start_pc:
+                    code.append(f"{INDENT}if room >= {total}:")
+                    code.append(f"{INDENT * 2}continue")
+                emit_exit(code, 1, taken, cell(taken))
+                if memory:
+                    code.append("if _sig.exit:")
+                    emit_exit(code, 1, fall, "None")
+                if loops and fall == start_pc:
+                    code.append(f"if room >= {total}:")
+                    code.append(f"{INDENT}continue")
+                emit_exit(code, 0, fall, cell(fall))
             elif final[0] == "const":
                 destination = values[final[1][2:-2]]
-                out.append(f"{i2}cpu.pc = {destination:#x}")
                 if memory:
-                    out.append(f"{i2}if _sig.exit:")
-                    out.append(f"{i3}return None")
-                out.append(f"{i2}return {cell(destination)}")
+                    code.append("if _sig.exit:")
+                    emit_exit(code, 1, destination, "None")
+                if loops and destination == start_pc:
+                    code.append(f"if room >= {total}:")
+                    code.append(f"{INDENT}continue")
+                emit_exit(code, 0, destination, cell(destination))
             else:
-                out.append(i2 + _fill(final[1], values))
-                out.append(f"{i2}return None")
+                code.append(f"v_dest = {_fill(final[1], values)}")
+                emit_exit(code, 0, "v_dest", "None")
             break
-        if memory and index + 1 < total:
-            # Leave right after this instruction if a write hit translated code or the CPU
-            # was asked for attention (the next instruction must be fetched afresh).
-            out.append(f"{i2}if _sig.exit:")
-            out.append(f"{i3}cpu.pc = {decoded.npc:#x}")
-            out.append(f"{i3}raise EarlyExit({index + 1})")
     else:
-        out.append(f"{i2}cpu.pc = {end_pc:#x}")
         if tail is None:
             if body and accesses_memory(body[-1].definition):
-                out.append(f"{i2}if _sig.exit:")
-                out.append(f"{i3}return None")
-            out.append(f"{i2}return {cell(end_pc)}")
+                code.append("if _sig.exit:")
+                emit_exit(code, 1, end_pc, "None")
+            emit_exit(code, 0, end_pc, cell(end_pc))
         else:
-            out.append(f"{i2}return None")
-    params = ", ".join(["_sig", *exits.values()])
-    text = (f"def make_{name}({params}):\n"
-            f"{INDENT}def {name}(cpu, R):\n"
-            + "\n".join(out) + "\n"
-            f"{INDENT}return {name}\n")
-    return BlockSource(text, name, starts, exits)
+            emit_exit(code, 0, end_pc, "None")
+
+    # Registers and flags the block touches: loaded on entry, written back at every exit.
+    text = "\n".join(code)
+    used = sorted({int(k) for k in re.findall(r"\br(\d+)\b", text)})
+    written = sorted({int(k) for k in re.findall(r"\br(\d+) = ", text)}
+                     | {int(k) for k in re.findall(r"\br(\d+)\b(?= [-+&|^*/%<>]{1,2}= )", text)})
+    flags_used = bool(re.search(r"\bF\b", text))
+    flags_written = bool(re.search(r"\bF = ", text))
+    if "R[" in text:
+        raise ValueError(f"{name}: a register index that is not a constant")
+    writeback = [f"R[{k}] = r{k}" for k in written]
+    if flags_written:
+        writeback.append("cpu.flags = F")
+    for mark in exit_marks:
+        line = code[mark]
+        pad = line[:len(line) - len(WB)]
+        code[mark] = "\n".join(pad + w for w in writeback) if writeback else pad + "pass"
+    prologue = [f"r{k} = R[{k}]" for k in used]
+    if flags_used:
+        prologue.append("F = cpu.flags")
+    if memory_used and mode.paging:
+        prologue.append("tlb_get = cpu.mmu.tlb.get")
+    if loops:
+        prologue.append("room0 = room")
+
+    i1, i2, i3 = INDENT, INDENT * 2, INDENT * 3
+    out = [f"def make_{name}(cpu, R, _sig, ram, pflags, unpack, pack"
+           + "".join(f", {c}" for c in exits.values()) + "):",
+           f"{i1}def {name}(room):"]
+    out += [i2 + line for line in prologue]
+    out.append(f"{i2}try:")
+    body_indent = i3
+    if loops:
+        out.append(f"{i3}while True:")
+        body_indent = i3 + INDENT
+    out.append(f"{body_indent}room -= {total}")
+    first_line = len(out) + 1
+    lines: list[int] = []
+    flat: list[str] = []
+    offsets = []
+    for line in code:
+        offsets.append(len(flat))
+        flat.extend(line.split("\n"))
+    for start in starts:
+        lines.append(first_line + offsets[start])
+    out += [body_indent + line for line in flat]
+    out.append(f"{i2}except BaseException:")
+    out += [i3 + w for w in writeback]
+    out.append(f"{i3}_sig.room = room")
+    out.append(f"{i3}raise")
+    out.append(f"{i1}return {name}")
+    return BlockSource("\n".join(out) + "\n", name, lines, exits, loops)
+
+
+def _branches_to(decoded: Decoded, pc: int) -> bool:
+    """Whether `decoded` (a block's last instruction) has `pc` as a constant destination."""
+    final = template(decoded.definition).final
+    if final is None:
+        return decoded.npc == pc
+    values = _values(decoded)
+    if final[0] == "if":
+        return pc in (values[final[2][2:-2]], values[final[3][2:-2]])
+    if final[0] == "const":
+        return values[final[1][2:-2]] == pc
+    return False
 
 
 #: The globals of every generated block function.
-BLOCK_GLOBALS = {**SEMANTICS_GLOBALS, "GuestFault": GuestFault, "EarlyExit": EarlyExit}
+BLOCK_GLOBALS = {**SEMANTICS_GLOBALS, "GuestFault": GuestFault}
 
 
-def compile_block(source: BlockSource, signal: Signal, filename: str):
-    """Compile `source`; returns (function, {cell name: cell object})."""
+def compile_block(source: BlockSource, cpu, signal: Signal, filename: str):
+    """Compile `source` for `cpu`; returns (function, {cell name: cell object})."""
     namespace = dict(BLOCK_GLOBALS)
     exec(compile(source.text, filename, "exec"), namespace)  # noqa: S102 - generated from the table
     factory = namespace[f"make_{source.name}"]
-    function = factory(signal, *([None] * len(source.exits)))
+    memory = cpu.memory
+    function = factory(cpu, cpu.regs, signal, memory.data, memory.page_flags, _U32.unpack_from,
+                       _U32.pack_into, *([None] * len(source.exits)))
     freevars = function.__code__.co_freevars
     cells = {name: function.__closure__[freevars.index(name)]
              for name in source.exits.values() if name in freevars}
     return function, cells
 
 
-__all__ = ["BLOCK_GLOBALS", "BlockSource", "EarlyExit", "Signal", "Template", "accesses_memory",
-           "block_source", "compile_block", "template"]
+__all__ = ["BLOCK_GLOBALS", "BlockSource", "MemoryMode", "Signal", "Template",
+           "accesses_memory", "block_source", "compile_block", "template"]

@@ -4,7 +4,7 @@
     >>> translator.run(1_000_000)          # like CPU.run: returns the stop reason
     >>> translator.stats.blocks_translated
 
-**Cache.**  Blocks (see `toyvisor.vmm.bt.block`) are kept in one dict keyed by ``(physical
+**Cache.**  Blocks (see `toyvisor.cpu.bt.block`) are kept in one dict keyed by ``(physical
 address of pc, pc, mode)`` where the mode holds the CPL, cr0.PG and whether the block is a
 one-instruction block.  Before entering a block that was not reached through a chain link the
 engine translates the pc exactly as an instruction fetch does (TLB, walk, A bits, #PF): a guest
@@ -37,7 +37,7 @@ instruction for a callout with `adapt` — VMware's *adaptive* binary translatio
 that keeps trapping (a store into a write-protected guest page table) is retranslated so that
 the VMM does its work without the trap.  `adapt` drops exactly the blocks holding the
 instruction (unlinking every chain into them); retranslation then ends a block at the instruction
-and makes it the block's callout tail (`toyvisor.vmm.bt.block.form_block`).  The marks are keyed
+and makes it the block's callout tail (`toyvisor.cpu.bt.block.form_block`).  The marks are keyed
 by host-physical address (under a VMM, VM slices never overlap) and last until `unadapt` drops
 them (a VMM forgetting a VM's slice); they survive writes to the code, but only an
 `adaptable` instruction (an innocuous, non-control-transfer store) at a marked address is turned
@@ -56,16 +56,16 @@ from collections.abc import Callable, Iterable
 
 import attrs
 
-from toyvisor.cpu import BUDGET, CPU
-from toyvisor.cpu.events import InstructionEvent
-from toyvisor.cpu.memory import PAGE_CODE
-from toyvisor.cpu.mmu import FETCH
 from toyvisor.isa.faults import GuestFault
 from toyvisor.isa.spec import CR0_PG, PAGE_MASK, PAGE_SHIFT
 
+from ..cpu import BUDGET, CPU
+from ..events import InstructionEvent
+from ..memory import PAGE_CODE
+from ..mmu import FETCH
 from .block import DEFAULT_MAX_BLOCK, Block, adaptable, form_block
 from .callouts import Callouts, DirectCallouts, bind
-from .codegen import EarlyExit, Signal, block_source, compile_block
+from .codegen import MemoryMode, Signal, block_source, compile_block
 
 #: Mode bits of a cache key.
 _MODE_PAGING = 1
@@ -154,7 +154,6 @@ class Translator:
         self._executed = 0
         self._direct = 0
         self._callouts: dict[str, int] = {}
-        self._early_exits = 0
         #: physical addresses of instructions marked for a callout by adaptation
         self._adapted: set[int] = set()
         self._adaptations = 0
@@ -190,6 +189,15 @@ class Translator:
 
         self._original_request_attention = original
         cpu.request_attention = request_attention
+        # Blocks inline loads only while no page is read-watched (the audit must see them).
+        memory.add_listener(self._watching_changed)
+
+    def _watching_changed(self) -> None:
+        # Housekeeping, not a change of the guest's code: not counted as invalidations.
+        counted = self._invalidations
+        self.flush()
+        self._invalidations = counted
+        self._signal.exit = True
 
     def close(self) -> None:
         """Detach from the machine (the blocks are dropped)."""
@@ -197,6 +205,7 @@ class Translator:
             self.memory.on_code_write = self._previous_on_code_write
         if self.cpu.__dict__.get("request_attention") is not None:
             del self.cpu.request_attention
+        self.memory.remove_listener(self._watching_changed)
         self.flush()
 
     @property
@@ -222,13 +231,13 @@ class Translator:
             cache_hits=self._hits,
             cache_misses=self._misses,
             invalidations=self._invalidations,
-            chained=self._chained,
+            chained=self._chained + self._signal.iterations,
             links=self._links,
             translated_instructions=self._executed,
             direct_instructions=self._direct,
             callouts=sum(self._callouts.values()),
             callouts_by_mnemonic=dict(sorted(self._callouts.items())),
-            early_exits=self._early_exits,
+            early_exits=self._signal.early_exits,
             adaptations=self._adaptations,
             adapted=len(self._adapted),
         )
@@ -291,8 +300,13 @@ class Translator:
             return None
         block = Block(pc, pa, mode, body, tail)
         end_pc = tail.pc if tail is not None else body[-1].npc
-        source = block_source(body, tail=tail, end_pc=end_pc)
-        block.fn, block.cells = compile_block(source, self._signal, f"<bt:{pc:#010x}>")
+        memory = self.memory
+        source = block_source(
+            body, tail=tail, end_pc=end_pc, loop=not single,
+            mode=MemoryMode(bool(mode & _MODE_PAGING), mode >> _MODE_CPL_SHIFT & 3,
+                            memory.read_watched, memory.size))
+        block.fn, block.cells = compile_block(source, self.cpu, self._signal,
+                                              f"<bt:{pc:#010x}>")
         block.exits = source.exits
         block.lines = source.lines
         block.source = source.text
@@ -487,9 +501,18 @@ class Translator:
             return
         cpu.retired += 1
 
+    def _deliver_block_fault(self, block: Block, index: int, fault: GuestFault) -> None:
+        """Deliver `fault`, raised by instruction `index` of `block`, as its exception."""
+        cpu = self.cpu
+        pc = cpu.pc = block.pcs[index]
+        self.faulting_pa = block.pa_of(index)
+        try:
+            cpu.deliver(fault.vector, fault.error, pc, "exception", fault.address)
+        finally:
+            self.faulting_pa = None
+
     def _run(self, end: int) -> None:
         cpu = self.cpu
-        R = cpu.regs
         platform = cpu.platform
         timer = platform.timer
         signal = self._signal
@@ -511,7 +534,9 @@ class Translator:
                 deadline = timer.deadline
                 if deadline is not None and deadline - platform.clock < room:
                     room = deadline - platform.clock
-                if cpu.cpl not in translate_cpls:
+                if cpu.cpl not in translate_cpls or cpu.nonroot:
+                    # Untranslated rings, and the guest of the "vt" extension (whose sensitive
+                    # instructions may be VM exits), run on the interpreter.
                     self._run_direct(room)
                     continue
                 block = lookup(False)
@@ -524,17 +549,13 @@ class Translator:
                 start = room
                 tail = None
                 try:
-                    while True:
-                        n = block.n
-                        if n > room:
-                            break
-                        room -= n
-                        successor = block.fn(cpu, R)
+                    while block.n <= room:
+                        successor, room = block.fn(room)
                         if successor is None:
+                            if signal.exit:
+                                break
                             if block.tail is not None:
                                 tail = block
-                                break
-                            if signal.exit:
                                 break
                             pc = cpu.pc
                             successor = lookup(False)
@@ -546,23 +567,11 @@ class Translator:
                         block = successor
                 except GuestFault as fault:
                     index = self._fault_index(block, fault)
-                    ran = start - room - (block.n - index)
+                    ran = start - signal.room - block.n + index
                     cpu.retired += ran
                     platform.clock += ran
                     executed += ran
-                    pc = cpu.pc = block.pcs[index]
-                    self.faulting_pa = block.pa_of(index)
-                    try:
-                        cpu.deliver(fault.vector, fault.error, pc, "exception", fault.address)
-                    finally:
-                        self.faulting_pa = None
-                    continue
-                except EarlyExit as stop:
-                    ran = start - room - (block.n - stop.retired)
-                    cpu.retired += ran
-                    platform.clock += ran
-                    executed += ran
-                    self._early_exits += 1
+                    self._deliver_block_fault(block, index, fault)
                     continue
                 ran = start - room
                 if tail is not None:
@@ -578,8 +587,8 @@ class Translator:
 
     def _run_traced(self, end: int, trace: Callable[[object], None]) -> None:
         cpu = self.cpu
-        R = cpu.regs
         platform = cpu.platform
+        signal = self._signal
         while cpu.stop_reason is None:
             if cpu.steps >= end:
                 cpu.stop(BUDGET)
@@ -587,25 +596,21 @@ class Translator:
             cpu._service_interrupts()
             if cpu.stop_reason is not None:
                 break
-            block = self._lookup(True) if cpu.cpl in self._translate_cpls else None
+            block = (self._lookup(True) if cpu.cpl in self._translate_cpls and not cpu.nonroot
+                     else None)
             if block is None:
                 self._step()  # the CPU reports the instruction itself
                 continue
             trace(InstructionEvent(cpu.pc, cpu.cpl, block.insns[0], cpu.index))
-            self._signal.exit = False
+            signal.exit = False
             if block.tail is not None:
-                block.fn(cpu, R)
+                block.fn(1)
                 self._run_tail(block)
                 continue
             try:
-                block.fn(cpu, R)
+                block.fn(1)
             except GuestFault as fault:
-                pc = cpu.pc = block.pc
-                self.faulting_pa = block.pa
-                try:
-                    cpu.deliver(fault.vector, fault.error, pc, "exception", fault.address)
-                finally:
-                    self.faulting_pa = None
+                self._deliver_block_fault(block, 0, fault)
                 continue
             cpu.retired += 1
             platform.clock += 1

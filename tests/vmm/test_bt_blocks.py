@@ -67,8 +67,11 @@ def test_generated_code_is_readable_python():
     translator = Translator(machine.cpu)
     translator.run(10)
     source = next(b for b in translator.blocks if b.pc == 0).source
-    assert "R[1] = R[1] + 1 & 4294967295" in source
-    assert "return _l0" in source and "cpu.flags = F" in source
+    assert "r1 = r1 + 1 & 4294967295" in source  # registers live in locals
+    assert "return _l0, room" in source and "cpu.flags = F" in source
+    assert "while True" not in source
+    loop = next(b for b in translator.blocks if b.pc == 0x10).source
+    assert "while True:" in loop and "continue" in loop  # the loop stays in its function
 
 
 def test_invalidation_unlinks_and_close_detaches():

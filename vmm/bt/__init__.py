@@ -1,15 +1,13 @@
-"""toyvisor.vmm.bt: the binary translator.
+"""toyvisor.vmm.bt: the binary translator, as the VMMs use it.
 
-Guest code is translated block by block (`block`) into generated Python functions (`codegen`)
-kept in a QEMU-style translation cache with per-page invalidation and chaining (`engine`); every
-sensitive or privileged instruction becomes a callout (`callouts`).  On bare metal with
-`DirectCallouts` the translator computes exactly what the interpreter does; a VMM supplies its
-own callouts to emulate those instructions against the virtual CPU.
+The translator itself lives in `toyvisor.cpu.bt` (it is also the machine's "fast" engine); a VMM
+drives it with its own `Callouts` (the sensitive and privileged instructions of translated code)
+and `Translator.translate_cpls` (the rings whose code is translated).  The names below are that
+package's, re-exported so VMM code and users keep one import.
 """
 
-from .block import DEFAULT_MAX_BLOCK, Block
-from .callouts import Callouts, DirectCallouts
-from .engine import Translator, TranslatorStats
+from toyvisor.cpu.bt import (DEFAULT_MAX_BLOCK, Block, Callouts, DirectCallouts, Translator,
+                             TranslatorStats)
 
 __all__ = ["Block", "Callouts", "DEFAULT_MAX_BLOCK", "DirectCallouts", "Translator",
            "TranslatorStats"]

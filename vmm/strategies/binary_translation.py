@@ -60,10 +60,10 @@ from __future__ import annotations
 
 import attrs
 
+from toyvisor.cpu.bt.block import adaptable
 from toyvisor.isa.faults import GuestFault
 
 from ..bt import Translator
-from ..bt.block import adaptable
 from ..emulate import emulate
 from ..shadow import ShadowPager
 from . import register, vm_result
