@@ -98,15 +98,15 @@ def adversarial_programs(kernel: Guest):
 
 
 def sweep(kernel: Guest) -> list[Program]:
-    """One load and one store at each of the kernel's own targets (its code and data, its page
+    """One store and one load at each of the kernel's own targets (its code and data, its page
     tables): the cheapest probes of its protection, tried before the random programs."""
     targets = kernel_targets(kernel)
     found = []
     for what, address in targets.addresses():
         if what not in ("kernel", "page_tables"):
             continue
-        for op, values in (("ld", (1, (strategies.ADDRESS_REGISTER, 0))),
-                           ("st", ((strategies.ADDRESS_REGISTER, 0), 1))):
+        for op, values in (("st", ((strategies.ADDRESS_REGISTER, 0), 1)),
+                           ("ld", (1, (strategies.ADDRESS_REGISTER, 0)))):
             found.append(Program((Instr("li", (strategies.ADDRESS_REGISTER, address),
                                         what.replace("_", " ")), Instr(op, values))))
     return found
@@ -196,10 +196,11 @@ def check_kernel(kernel: Guest, vmms=None, *, examples: int = DEFAULT_EXAMPLES,
                  seed: int = DEFAULT_SEED, efficiency: float = DEFAULT_EFFICIENCY,
                  max_steps: int | None = None) -> CheckReport:
     """Check `kernel` (a guest following the user-program convention) natively and under each
-    strategy spec of `vmms` (default: `default_vmms`); `max_steps` defaults to `budget`."""
+    strategy spec of `vmms` (None: `default_vmms`; empty: the kernel's own property only);
+    `max_steps` defaults to `budget`."""
     from toyvisor.vmm.strategies import make_strategy
 
-    vmms = tuple(default_vmms() if not vmms else vmms)
+    vmms = default_vmms() if vmms is None else tuple(vmms)
     for spec in vmms:  # bad names fail before any search starts
         if make_strategy(spec).runs_port:
             from toyvisor.vmm.strategies import StrategyError

@@ -189,6 +189,15 @@ def run_under(guest: Guest, spec: str, *, program: Program | None = None,
 
 # -- the kernel's own protection (natively) ------------------------------------------------------
 
+def _page_name(guest: Guest, pa: int) -> str:
+    """How a report names kernel memory: the kernel's symbol for the page, if it has one."""
+    page = pa & ~PAGE_MASK
+    names = sorted(name for name, value in guest.image.symbols.items()
+                   if value == page and not name.startswith("."))
+    where = f"{names[0]} + {pa - page:#x}, " if names else ""
+    return f"{where}outside the kernel's user memory"
+
+
 def kernel_isolation(guest: Guest, *, max_steps: int | None = None) -> Finding | None:
     """Run `guest` natively with every page audited; the first ring-3 load or store outside the
     kernel's ``user_memory_*`` ranges is a finding (page walks and interrupt delivery, which the
@@ -225,7 +234,7 @@ def kernel_isolation(guest: Guest, *, max_steps: int | None = None) -> Finding |
         if any(start <= pa and pa + size <= end for _, start, end in ranges):
             return
         first.append(Access(_kind(access, pa, size, cpu.pc), pa, size, cpu.pc,
-                            "outside the kernel's user memory"))
+                            _page_name(guest, pa)))
         cpu.request_attention()
 
     cpu.mmu.translate = walking
