@@ -114,7 +114,6 @@ def run_under(guest: Guest, spec: str, *, program: Program | None = None,
               properties=PROPERTIES) -> VMRun:
     """Run `guest` under the strategy `spec` next to a victim VM, natively for comparison (only
     when ``equivalence`` is among `properties`), and evaluate `properties`."""
-    from toyvisor.cpu.memory import PhysicalMemory  # noqa: F401 - the audited memory's type
     from toyvisor.vmm.equivalence import differences, find_divergence, native_state, vm_state
     from toyvisor.vmm.hypervisor import Hypervisor
     from toyvisor.vmm.strategies import make_strategy, vm_result
