@@ -43,3 +43,16 @@ def test_a_program_larger_than_the_kernel_s_area_is_refused():
     huge = Program((Instr("li", (1, 1)),) * 600)  # 4800 bytes; the area is 4092
     with pytest.raises(HarnessError, match="needs 4804 bytes"):
         user_guest(load_guest(BROKEN), huge)
+
+
+def test_a_kernel_whose_program_area_is_too_small_for_the_search_gets_a_clear_error():
+    import attrs
+
+    from toyvisor.testing.check import check_kernel
+
+    kernel = load_guest(BROKEN)
+    symbols = dict(kernel.image.symbols)
+    symbols["user_program_end"] = symbols["user_program"] + 4  # room for the final jump only
+    tiny = attrs.evolve(kernel, image=attrs.evolve(kernel.image, symbols=symbols))
+    with pytest.raises(HarnessError, match="too small for the generated programs"):
+        check_kernel(tiny, [], examples=3)

@@ -13,14 +13,15 @@ the others.  The same `seed` gives the same report.
 from __future__ import annotations
 
 import attrs
-from hypothesis import HealthCheck, Phase, Verbosity, example, given, settings
+from hypothesis import HealthCheck, Phase, Verbosity, assume, example, given, settings
+from hypothesis.errors import Unsatisfiable
 from hypothesis import seed as hypothesis_seed
 
 from toyvisor.tools.guest import Guest
 
 from . import strategies
 from .defaults import DEFAULT_EFFICIENCY, DEFAULT_EXAMPLES, DEFAULT_SEED
-from .harness import kernel_targets, user_guest
+from .harness import HarnessError, fits, kernel_targets, user_guest
 from .program import Instr, Program
 from .properties import (
     KERNEL_PROPERTIES,
@@ -134,6 +135,9 @@ def _search(programs, test, examples: int, seed: int,
         run()
     except PropertyViolation as violation:
         return violation
+    except Unsatisfiable:
+        raise HarnessError("the kernel's user_program area is too small for the generated "
+                           "programs (they need up to 244 bytes)") from None
     return None
 
 
@@ -161,6 +165,7 @@ def native_test_for(kernel: Guest, max_steps: int | None = None):
     the kernel's own property (natively) and it is among `properties`."""
 
     def test(program: Program, remaining) -> None:
+        assume(fits(kernel, program))
         finding = kernel_isolation(user_guest(kernel, program), max_steps=max_steps)
         if finding is not None and finding.name in remaining:
             raise PropertyViolation(finding, program, "native")
@@ -173,6 +178,7 @@ def vmm_test_for(kernel: Guest, spec: str, efficiency: float = DEFAULT_EFFICIENC
     """``test(program, properties)`` for the `PROPERTIES` under the strategy `spec`."""
 
     def test(program: Program, remaining) -> None:
+        assume(fits(kernel, program))
         run = run_under(user_guest(kernel, program), spec, program=program,
                         efficiency=efficiency, max_steps=max_steps, properties=remaining)
         for finding in run.findings:

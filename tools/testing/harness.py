@@ -94,6 +94,12 @@ def user_guest(kernel: Guest, program: Program) -> Guest:
                         pv_image=pv_image)
 
 
+def fits(kernel: Guest, program: Program) -> bool:
+    """Whether `program` (with its final jump) fits the kernel's ``user_program`` area."""
+    symbols = kernel.image.symbols
+    return program.size + 4 <= symbols["user_program_end"] - symbols["user_program"]
+
+
 def _place(image: Image, program: Program, what: str) -> Image:
     symbols = image.symbols
     start, end = symbols["user_program"], symbols["user_program_end"]
@@ -158,4 +164,4 @@ def kernel_targets(guest: Guest):
 
 
 __all__ = ["BARE_MEMORY", "BARE_PROGRAM", "HarnessError", "accepts_user_programs", "bare_guest",
-           "kernel_targets", "user_guest", "user_memory"]
+           "fits", "kernel_targets", "user_guest", "user_memory"]
