@@ -1,8 +1,8 @@
 """How a guest's cost on the host grows with its memory size and with the number of VMs:
 ``toyvisor bench --scaling`` (docs/performance.md, Scaling).
 
-Each point is measured in a fresh Python process (`multiprocessing`, spawn), so one point's
-memory and caches cannot leak into the next: host RSS is read before the machine exists (after
+Each point is measured in a fresh Python process (``python -c``, the same interpreter), so one
+point's memory and caches cannot leak into the next: host RSS is read before the machine exists (after
 the imports and the assembly) and after it has booted and run.
 
 - *Memory size*: the compute guest with 1, 16, 64 and 256 MiB of RAM: start-up (build the
@@ -17,10 +17,11 @@ the imports and the assembly) and after it has booted and run.
 
 from __future__ import annotations
 
-import concurrent.futures
 import gc
-import multiprocessing
+import json
 import resource
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
 
@@ -171,10 +172,26 @@ def _vm_probe(count: int, strategy: str) -> VMPoint:
                    all(vm.stop_reason == "halted" for vm in vms))
 
 
-def _in_fresh_process(function, *args):
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        return pool.submit(function, *args).result()
+_PROBES = {"memory": (_memory_probe, MemoryPoint), "vms": (_vm_probe, VMPoint)}
+_CHILD = ("import json, sys, attrs\n"
+          "from toyvisor.tools import scaling\n"
+          "probe, _ = scaling._PROBES[sys.argv[1]]\n"
+          "print(json.dumps(attrs.asdict(probe(*json.loads(sys.argv[2])))))\n")
+
+
+def _in_fresh_process(kind: str, *args):
+    """Run probe `kind` with `args` in a new interpreter (a subprocess, not multiprocessing:
+    callers need no ``if __name__ == "__main__"`` guard) and rebuild its point."""
+    done = subprocess.run([sys.executable, "-c", _CHILD, kind, json.dumps(args)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ScalingError(f"the {kind} probe {args} failed: {reason}")
+    fields = json.loads(done.stdout.splitlines()[-1])
+    point_type = _PROBES[kind][1]
+    if point_type is MemoryPoint:
+        fields["vmm_startup_seconds"] = tuple(map(tuple, fields["vmm_startup_seconds"]))
+    return point_type(**fields)
 
 
 def measure(memory_mib: Sequence[int] = DEFAULT_MEMORY_MIB,
@@ -198,8 +215,8 @@ def measure(memory_mib: Sequence[int] = DEFAULT_MEMORY_MIB,
     if spec.name == "native" or spec.runs_port:
         raise ScalingError(f"{spec.name}: scaling needs a strategy that hosts unmodified "
                            "guests in one hypervisor")
-    memory = tuple(_in_fresh_process(_memory_probe, mib) for mib in memory_mib)
-    vms = tuple(_in_fresh_process(_vm_probe, count, spec.spec) for count in vm_counts)
+    memory = tuple(_in_fresh_process("memory", mib) for mib in memory_mib)
+    vms = tuple(_in_fresh_process("vms", count, spec.spec) for count in vm_counts)
     return ScalingReport(memory, vms, spec.spec, environment())
 
 
