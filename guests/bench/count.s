@@ -9,7 +9,7 @@
 ; Ring 0 with IF = 0 (polled console, drained before anything can set IF). Clobbers r1..r7;
 ; keeps r8..r14 (library convention, guests/README.md).
 ;
-; Needs input.s, words.s and console.s (include them after the code, as usual).
+; Includes input.s and words.s itself (so a guest must not include them again); needs console.s.
 
 COUNT_INPUT_MAX = 32                    ; bytes kept; longer input is an error
 
@@ -57,6 +57,9 @@ read_count:
         hlt
 
 msg_count_bad:  .asciz  "bench: the console input must be one iteration count from 1 to "
+
+        .include "input.s"
+        .include "words.s"
 
         .data
 count_input:    .space  COUNT_INPUT_MAX

@@ -45,9 +45,7 @@ start:
         cli
         hlt
 
-        .include "../count.s"
-        .include "input.s"
-        .include "words.s"
+        .include "../count.s"          ; with input.s and words.s
         .include "console.s"
 
 msg_head:       .asciz  "compute: "

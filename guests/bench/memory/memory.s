@@ -89,9 +89,7 @@ start:
         cli
         hlt
 
-        .include "../count.s"
-        .include "input.s"
-        .include "words.s"
+        .include "../count.s"          ; with input.s and words.s
         .include "console.s"
         .include "mem.s"
         .include "paging.s"

@@ -101,9 +101,7 @@ sys_exit:
         cli
         hlt
 
-        .include "../count.s"
-        .include "input.s"
-        .include "words.s"
+        .include "../count.s"          ; with input.s and words.s
         .include "console.s"
         .include "mem.s"
         .include "idt.s"
