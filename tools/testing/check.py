@@ -2,10 +2,10 @@
 
 For the kernel's own property (``kernel-isolation``, natively) and for every chosen VMM strategy
 (``equivalence``, ``resource-control``, ``efficiency``, ``vm-isolation``) hypothesis generates
-`examples` user programs (after a sweep of one load and one store at each target, for the
-kernel's property; privileged and sensitive instructions, wild jumps, accesses aimed at the
-kernel, its page tables, the VMM region, other VMs and device ports, self-modifying code), runs
-each on top of the kernel (`toyvisor.testing.harness.user_guest`) and, on a failure, shrinks the
+`examples` user programs (privileged and sensitive instructions, wild jumps, accesses aimed at
+the kernel, its page tables, the VMM region, other VMs and device ports, self-modifying code;
+for the kernel's property after a `sweep` of one store and one load at each of its own
+targets), runs each on top of the kernel (`toyvisor.testing.harness.user_guest`) and, on a failure, shrinks the
 program to a small counterexample.  A property that failed is reported and the search goes on for
 the others.  The same `seed` gives the same report.
 """
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import attrs
 from hypothesis import HealthCheck, Phase, Verbosity, assume, example, given, settings
-from hypothesis.errors import Unsatisfiable
 from hypothesis import seed as hypothesis_seed
+from hypothesis.errors import Unsatisfiable
 
 from toyvisor.tools.guest import Guest
 
@@ -30,7 +30,6 @@ from .properties import (
     kernel_isolation,
     run_under,
 )
-
 
 
 def default_vmms() -> tuple[str, ...]:
@@ -118,16 +117,14 @@ def _search(programs, test, examples: int, seed: int,
     """Run `test` on the `explicit` programs, then up to `examples` generated ones; the shrunk
     violation, or None."""
 
-    def search(program):
-        test(program)
-
     @settings(max_examples=examples, database=None, deadline=None, derandomize=False,
               verbosity=Verbosity.quiet, report_multiple_bugs=False, print_blob=False,
-              phases=(Phase.explicit, Phase.generate, Phase.shrink), suppress_health_check=list(HealthCheck))
+              phases=(Phase.explicit, Phase.generate, Phase.shrink),
+              suppress_health_check=list(HealthCheck))
     @hypothesis_seed(seed)
     @given(programs)
     def run(program):
-        search(program)
+        test(program)
 
     for program in reversed(explicit):
         run = example(program)(run)
