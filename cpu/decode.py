@@ -45,14 +45,17 @@ class CodeEntry:
     """One decoded instruction bound to its handler closure."""
 
     __slots__ = ("handler", "decoded", "attention", "privilege", "key", "pa", "pa2", "words",
-                 "valid")
+                 "valid", "length", "sets_pc")
 
     def __init__(self, decoded: Decoded, pa: int, pa2: int | None) -> None:
         definition = decoded.definition
         pc = decoded.pc
         self.decoded = decoded
+        #: size in bytes; whether the instruction transfers control
+        self.length = length = definition.length
+        self.sets_pc = definition.sets_pc
         self.handler = FACTORIES[definition.opcode](**decoded.fields, pc=pc,
-                                                    npc=(pc + definition.length) & M32)
+                                                    npc=(pc + length) & M32)
         self.attention = needs_attention(decoded)
         self.privilege: Privilege = definition.privilege
         self.key = (pa << 32) | pc
@@ -60,7 +63,7 @@ class CodeEntry:
         #: Physical address of the second word when it lies on another page, else None.
         self.pa2 = pa2
         #: Physical addresses of the instruction's words.
-        self.words = (pa,) if definition.length == 4 else (pa, pa + 4 if pa2 is None else pa2)
+        self.words = (pa,) if length == 4 else (pa, pa + 4 if pa2 is None else pa2)
         self.valid = True
 
 

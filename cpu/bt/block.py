@@ -39,16 +39,12 @@ from collections.abc import Callable
 
 from collections.abc import Container
 
-from toyvisor.cpu.decode import needs_attention
-from toyvisor.isa.encoding import DecodeError, Decoded, decode_word
-from toyvisor.isa.faults import GuestFault
+from toyvisor.isa.encoding import Decoded
 from toyvisor.isa.spec import M32, PAGE_MASK
 
+from ..decode import CodeEntry, needs_attention
+
 DEFAULT_MAX_BLOCK = 64
-
-
-class _CrossesPage(Exception):
-    pass
 
 
 def writes_memory(definition) -> bool:
@@ -64,41 +60,35 @@ def adaptable(decoded: Decoded) -> bool:
             and not needs_attention(decoded))
 
 
-def form_block(read32: Callable[[int], int], pc: int, pa: int, max_block: int,
-               adapted: Container[int] = frozenset()) -> tuple[list[Decoded], Decoded | None]:
-    """Decode the block at linear `pc` (physical `pa`): returns (body, tail).
+def form_block(entry_at: Callable[[int, int], CodeEntry | None], pc: int, pa: int,
+               max_block: int, adapted: Container[int] = frozenset()
+               ) -> tuple[list[CodeEntry], CodeEntry | None]:
+    """The instructions of the block at linear `pc` (physical `pa`): returns (body, tail).
 
-    `adapted` holds the physical addresses of instructions marked for a callout by adaptation:
-    such an instruction, when `adaptable`, ends the block as its tail.
+    `entry_at(physical, address)` gives the decoded instruction there (the machine's shared
+    `DecodeCache` entry), or None when it cannot be decoded or its second word lies on another
+    page.  `adapted` holds the physical addresses of instructions marked for a callout by
+    adaptation: such an instruction, when `adaptable`, ends the block as its tail.
 
     Both empty/None when the first instruction cannot be translated (undecodable, or a two-word
     instruction straddling the page end): the interpreter then executes it.
     """
-    body: list[Decoded] = []
+    body: list[CodeEntry] = []
     page_end = (pa | PAGE_MASK) + 1
     address, physical = pc, pa
     while len(body) < max_block and physical < page_end:
-        here = physical
-
-        def next_word() -> int:
-            if here + 4 >= page_end:
-                raise _CrossesPage
-            return read32(here + 4)
-
-        try:
-            decoded = decode_word(read32(physical), address, next_word)
-        except (DecodeError, _CrossesPage, GuestFault):
+        entry = entry_at(physical, address)
+        if entry is None:
             break
-        definition = decoded.definition
-        if definition.sensitive or needs_attention(decoded):
-            return body, decoded
-        if physical in adapted and adaptable(decoded):
-            return body, decoded
-        body.append(decoded)
-        if definition.sets_pc:
+        if entry.attention:  # every sensitive instruction, int, brk...
+            return body, entry
+        if physical in adapted and adaptable(entry.decoded):
+            return body, entry
+        body.append(entry)
+        if entry.sets_pc:
             break
-        address = (address + definition.length) & M32
-        physical += definition.length
+        address = (address + entry.length) & M32
+        physical += entry.length
     return body, None
 
 
@@ -107,12 +97,17 @@ class Block:
 
     __slots__ = ("pc", "pa", "end_pa", "mode", "key", "fn", "cells", "exits", "n", "body_n",
                  "insns", "pcs", "lines", "tail", "tail_handler", "incoming", "valid", "source",
-                 "linkable")
+                 "linkable", "heat", "hot", "handlers")
 
-    def __init__(self, pc: int, pa: int, mode: int, body: list[Decoded], tail: Decoded | None):
+    def __init__(self, pc: int, pa: int, mode: int, body: list[CodeEntry],
+                 tail: CodeEntry | None):
         self.pc = pc
         self.pa = pa
-        size = sum(d.length for d in body) + (tail.length if tail is not None else 0)
+        size = sum(e.length for e in body) + (tail.length if tail is not None else 0)
+        #: the interpreter's handler of each body instruction (what a cold block runs)
+        self.handlers = tuple(e.handler for e in body)
+        body = [e.decoded for e in body]
+        tail = tail.decoded if tail is not None else None
         #: physical bytes [pa, end_pa) hold the block's instructions
         self.end_pa = pa + size
         self.mode = mode
@@ -138,6 +133,9 @@ class Block:
         self.source = ""
         #: whether this block's exits may be chained to successors (set by the translator)
         self.linkable = False
+        #: entries so far while cold; whether `fn` is the compiled function (`toyvisor.cpu.bt.cold`)
+        self.heat = 0
+        self.hot = False
 
     def pa_of(self, index: int) -> int:
         """Physical address of instruction `index` (the block lies in one physical page)."""

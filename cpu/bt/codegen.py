@@ -88,11 +88,13 @@ class Signal:
     ``room`` (the budget left when a block raised), the early exits and in-block loop iterations
     counted by blocks."""
 
-    __slots__ = ("exit", "room", "early_exits", "iterations")
+    __slots__ = ("exit", "room", "index", "early_exits", "iterations")
 
     def __init__(self) -> None:
         self.exit = False
         self.room = 0
+        #: the instruction of a block run by `cold_function` that raised
+        self.index = 0
         self.early_exits = 0
         self.iterations = 0
 
@@ -230,6 +232,43 @@ def _values(decoded: Decoded) -> dict[str, int]:
     return {**decoded.fields, "pc": decoded.pc, "npc": decoded.npc}
 
 
+#: Conditional branches fused with a preceding compare (``cmp``/``cmpi``, whose semantics name
+#: their operands ``x`` and ``y``): the branch tests the operands directly, as the condition on
+#: the flags the compare would produce (unsigned ``x`` and ``y``; the signed ones compare with the
+#: sign bit flipped), and the flags themselves are computed only where the block exits.
+#: tests/cpu/test_engines.py checks every entry against the ISA table's semantics.
+FUSED_CONDITIONS = {
+    "jz": "v_x == v_y",
+    "jnz": "v_x != v_y",
+    "jb": "v_x < v_y",
+    "jae": "v_x >= v_y",
+    "jbe": "v_x <= v_y",
+    "ja": "v_x > v_y",
+    "jl": "(v_x ^ 2147483648) < (v_y ^ 2147483648)",
+    "jge": "(v_x ^ 2147483648) >= (v_y ^ 2147483648)",
+    "jle": "(v_x ^ 2147483648) <= (v_y ^ 2147483648)",
+    "jg": "(v_x ^ 2147483648) > (v_y ^ 2147483648)",
+}
+FUSED_COMPARES = ("cmp", "cmpi")
+
+
+def _fusion(body: Sequence[Decoded]) -> tuple[list[str], list[str]] | None:
+    """For a body ending in a fusable compare + branch: the compare's statements split into
+    those computing the operands (kept in place) and the rest (the flags: deferred to exits)."""
+    if len(body) < 2 or body[-2].definition.mnemonic not in FUSED_COMPARES \
+            or body[-1].definition.mnemonic not in FUSED_CONDITIONS:
+        return None
+    steps = template(body[-2].definition).steps
+    values = _values(body[-2])
+    operands = [_fill(step, values) for step in steps
+                if isinstance(step, str) and step.startswith(("v_x = ", "v_y = "))]
+    rest = [_fill(step, values) for step in steps
+            if isinstance(step, str) and not step.startswith(("v_x = ", "v_y = "))]
+    if len(operands) != 2 or len(operands) + len(rest) != len(steps):
+        return None
+    return operands, rest
+
+
 class MemoryMode:
     """What the inlined memory accesses of a block may assume (fixed for the block's life).
 
@@ -314,12 +353,10 @@ def block_source(body: Sequence[Decoded], *, tail: Decoded | None, end_pc: int,
     name = f"tb_{start_pc:08x}"
     count = len(body)
     total = count + (tail is not None)
-    exits: dict[int, str] = {}
+    exits = {pc: f"_l{i}" for i, pc in enumerate(exit_pcs(body, tail=tail, end_pc=end_pc))}
     loops = loop and count > 0 and tail is None and _branches_to(body[-1], start_pc)
 
     def cell(pc: int) -> str:
-        if pc not in exits:
-            exits[pc] = f"_l{len(exits)}"
         return exits[pc]
 
     # The instructions' code, at the indentation of the function body; written registers and
@@ -330,9 +367,12 @@ def block_source(body: Sequence[Decoded], *, tail: Decoded | None, end_pc: int,
     memory_used = False
     WB = "\0writeback"  # replaced by the write-back statements once they are known
 
+    fused = _fusion(body)
+
     def emit_exit(lines: list[str], depth: int, pc: int | str, result: str,
-                  room: str = "room") -> None:
+                  room: str = "room", flags: Sequence[str] = ()) -> None:
         pad = INDENT * depth
+        lines.extend(pad + line for line in flags)
         exit_marks.append(len(lines))
         lines.append(pad + WB)
         lines.append(f"{pad}cpu.pc = {pc if isinstance(pc, str) else hex(pc)}")
@@ -348,6 +388,9 @@ def block_source(body: Sequence[Decoded], *, tail: Decoded | None, end_pc: int,
         values = _values(decoded)
         memory = accesses_memory(definition)
         memory_used |= memory
+        if fused is not None and index == count - 2:
+            code.extend(fused[0])  # the compare's operands; its flags are deferred to the exits
+            continue
         for step in tmpl.steps:
             if isinstance(step, tuple):
                 filled = tuple(None if part is None else _fill(part, values) for part in step)
@@ -369,21 +412,25 @@ def block_source(body: Sequence[Decoded], *, tail: Decoded | None, end_pc: int,
                 raise ValueError("a control transfer must end the block")
             if final[0] == "if":
                 taken, fall = values[final[2][2:-2]], values[final[3][2:-2]]
-                code.append(f"if {_fill(final[1], values)}:")
+                if fused is not None:
+                    test, flags = FUSED_CONDITIONS[definition.mnemonic], fused[1]
+                else:
+                    test, flags = _fill(final[1], values), ()
+                code.append(f"if {test}:")
                 if memory:
                     code.append(f"{INDENT}if _sig.exit:")
-                    emit_exit(code, 2, taken, "None")
+                    emit_exit(code, 2, taken, "None", flags=flags)
                 if loops and taken == start_pc:
                     code.append(f"{INDENT}if room >= {total}:")
                     code.append(f"{INDENT * 2}continue")
-                emit_exit(code, 1, taken, cell(taken))
+                emit_exit(code, 1, taken, cell(taken), flags=flags)
                 if memory:
                     code.append("if _sig.exit:")
-                    emit_exit(code, 1, fall, "None")
+                    emit_exit(code, 1, fall, "None", flags=flags)
                 if loops and fall == start_pc:
                     code.append(f"if room >= {total}:")
                     code.append(f"{INDENT}continue")
-                emit_exit(code, 0, fall, cell(fall))
+                emit_exit(code, 0, fall, cell(fall), flags=flags)
             elif final[0] == "const":
                 destination = values[final[1][2:-2]]
                 if memory:
@@ -459,6 +506,27 @@ def block_source(body: Sequence[Decoded], *, tail: Decoded | None, end_pc: int,
     return BlockSource("\n".join(out) + "\n", name, lines, exits, loops)
 
 
+def exit_pcs(body: Sequence[Decoded], *, tail: Decoded | None, end_pc: int) -> list[int]:
+    """The constant destinations a block can be chained to, in cell order (``_l0``, ``_l1``):
+    both sides of a final conditional branch, the destination of a final jump or call, or
+    `end_pc` for a block that falls through; none after a tail or a computed destination."""
+    if tail is not None:
+        return []
+    if not body:
+        return [end_pc]
+    last = body[-1]
+    final = template(last.definition).final
+    if final is None:
+        return [end_pc]
+    values = _values(last)
+    if final[0] == "if":
+        taken, fall = values[final[2][2:-2]], values[final[3][2:-2]]
+        return [taken] if taken == fall else [taken, fall]
+    if final[0] == "const":
+        return [values[final[1][2:-2]]]
+    return []
+
+
 def _branches_to(decoded: Decoded, pc: int) -> bool:
     """Whether `decoded` (a block's last instruction) has `pc` as a constant destination."""
     final = template(decoded.definition).final
@@ -490,5 +558,5 @@ def compile_block(source: BlockSource, cpu, signal: Signal, filename: str):
     return function, cells
 
 
-__all__ = ["BLOCK_GLOBALS", "BlockSource", "MemoryMode", "Signal", "Template",
-           "accesses_memory", "block_source", "compile_block", "template"]
+__all__ = ["BLOCK_GLOBALS", "BlockSource", "FUSED_CONDITIONS", "MemoryMode", "Signal",
+           "Template", "accesses_memory", "block_source", "compile_block", "exit_pcs", "template"]

@@ -53,19 +53,28 @@ deprivileged to and lets ring 3 run directly.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from types import CellType
 
 import attrs
 
+from toyvisor.isa.encoding import DecodeError, decode_word
 from toyvisor.isa.faults import GuestFault
 from toyvisor.isa.spec import CR0_PG, PAGE_MASK, PAGE_SHIFT
 
 from ..cpu import BUDGET, CPU
+from ..decode import CodeEntry
 from ..events import InstructionEvent
 from ..memory import PAGE_CODE
 from ..mmu import FETCH
 from .block import DEFAULT_MAX_BLOCK, Block, adaptable, form_block
-from .callouts import Callouts, DirectCallouts, bind
-from .codegen import MemoryMode, Signal, block_source, compile_block
+from .callouts import Callouts, DirectCallouts
+from .codegen import MemoryMode, Signal, block_source, compile_block, exit_pcs
+from .cold import cold_function
+
+#: Entries of a block after which it is compiled to Python: compiling costs about as much host
+#: time as running a few thousand instructions on handler closures, so a block pays for its
+#: compilation after about a thousand entries (measured on minikernel).
+DEFAULT_HOT_THRESHOLD = 1000
 
 #: Mode bits of a cache key.
 _MODE_PAGING = 1
@@ -128,10 +137,16 @@ class Translator:
 
     def __init__(self, cpu: CPU, callouts: Callouts | None = None, *,
                  max_block: int = DEFAULT_MAX_BLOCK,
-                 translate_cpls: Iterable[int] = (0, 1, 2, 3)) -> None:
+                 translate_cpls: Iterable[int] = (0, 1, 2, 3),
+                 hot_threshold: int = DEFAULT_HOT_THRESHOLD) -> None:
         if max_block < 1:
             raise ValueError(f"max_block must be at least 1, not {max_block}")
+        if hot_threshold < 1:
+            raise ValueError(f"hot_threshold must be at least 1, not {hot_threshold}")
         self.cpu = cpu
+        #: entries after which a block is compiled to Python (`toyvisor.cpu.bt.cold`)
+        self.hot_threshold = hot_threshold
+        self._compiled = 0
         self.callouts: Callouts = callouts if callouts is not None else DirectCallouts()
         self.max_block = max_block
         self.translate_cpls = translate_cpls
@@ -292,28 +307,44 @@ class Translator:
         self._misses += 1
         return self._translate(pc, pa, mode, key)
 
+    def _entry_at(self, physical: int, address: int) -> CodeEntry | None:
+        """The decoded instruction at `physical` for pc `address`, from the machine's decode
+        cache (decoded now if needed); None if it is undecodable or straddles a page end."""
+        code = self.cpu.code
+        entry = code.get(physical, address)
+        if entry is not None:
+            return entry if entry.pa2 is None else None
+        memory = self.memory
+        page_end = (physical | PAGE_MASK) + 1
+
+        def next_word() -> int:
+            if physical + 4 >= page_end:
+                raise DecodeError("crosses a page")
+            return memory.read32(physical + 4)
+
+        try:
+            decoded = decode_word(memory.read32(physical), address, next_word)
+        except (DecodeError, GuestFault):
+            return None
+        return code.insert(decoded, physical)
+
     def _translate(self, pc: int, pa: int, mode: int, key: int) -> Block | None:
         single = mode & _MODE_SINGLE
-        body, tail = form_block(self.memory.read32, pc, pa, 1 if single else self.max_block,
+        body, tail = form_block(self._entry_at, pc, pa, 1 if single else self.max_block,
                                 self._adapted)
         if not body and tail is None:
             return None
         block = Block(pc, pa, mode, body, tail)
-        end_pc = tail.pc if tail is not None else body[-1].npc
-        memory = self.memory
-        source = block_source(
-            body, tail=tail, end_pc=end_pc, loop=not single,
-            mode=MemoryMode(bool(mode & _MODE_PAGING), mode >> _MODE_CPL_SHIFT & 3,
-                            memory.read_watched, memory.size))
-        block.fn, block.cells = compile_block(source, self.cpu, self._signal,
-                                              f"<bt:{pc:#010x}>")
-        block.exits = source.exits
-        block.lines = source.lines
-        block.source = source.text
         block.key = key
+        exits = exit_pcs(block.insns[:block.body_n], tail=block.tail, end_pc=self._end_pc(block))
+        block.exits = {pc: f"_l{i}" for i, pc in enumerate(exits)}
+        cells = {pc: CellType(None) for pc in exits}
+        block.cells = {block.exits[pc]: cell for pc, cell in cells.items()}
         block.linkable = tail is None and not single and bool(block.cells)
-        if tail is not None and not tail.definition.sensitive and not adaptable(tail):
-            block.tail_handler = bind(tail)  # a software interrupt: the machine delivers it
+        block.fn = cold_function(block, self.cpu, self._signal, cells, self._heat)
+        if tail is not None and not tail.decoded.definition.sensitive \
+                and not adaptable(tail.decoded):
+            block.tail_handler = tail.handler  # a software interrupt: the machine delivers it
         self._blocks[key] = block
         page = pa >> PAGE_SHIFT
         self._pages.setdefault(page, []).append(block)
@@ -326,6 +357,38 @@ class Translator:
         self._translated_blocks += 1
         self._translated_insns += block.n
         return block
+
+    @staticmethod
+    def _end_pc(block: Block) -> int:
+        """Where control goes after the body when its last instruction does not set the pc."""
+        if block.tail is not None:
+            return block.tail.pc
+        return block.insns[block.body_n - 1].npc
+
+    def _heat(self, block: Block) -> None:
+        """A cold block is entered: compile it once it is hot."""
+        block.heat += 1
+        if block.heat >= self.hot_threshold and block.valid:
+            self._compile(block)
+
+    def _compile(self, block: Block) -> None:
+        """Replace `block`'s cold function by its compiled one (same exits, same links)."""
+        memory = self.memory
+        mode = block.mode
+        body = list(block.insns[:block.body_n])
+        source = block_source(
+            body, tail=block.tail, end_pc=self._end_pc(block), loop=not mode & _MODE_SINGLE,
+            mode=MemoryMode(bool(mode & _MODE_PAGING), mode >> _MODE_CPL_SHIFT & 3,
+                            memory.read_watched, memory.size))
+        fn, cells = compile_block(source, self.cpu, self._signal, f"<bt:{block.pc:#010x}>")
+        for name, cell in cells.items():
+            cell.cell_contents = block.cells[name].cell_contents
+        block.cells = cells
+        block.fn = fn
+        block.lines = source.lines
+        block.source = source.text
+        block.hot = True
+        self._compiled += 1
 
     def _link(self, source: Block, target: Block, pc: int) -> None:
         """Chain `source`'s exit to `pc` to `target` when that is safe."""
@@ -472,14 +535,17 @@ class Translator:
             self._step()
 
     def _fault_index(self, block: Block, fault: GuestFault) -> int:
-        """Which instruction of `block` raised `fault` (from the traceback's line number)."""
-        code = block.fn.__code__
-        frame = fault.__traceback__
-        while frame is not None:
-            if frame.tb_frame.f_code is code:
-                return block.index_of_line(frame.tb_lineno)
-            frame = frame.tb_next
-        raise RuntimeError(f"fault {fault} did not come from {block}")  # pragma: no cover
+        """Which instruction of `block` raised `fault`: from the traceback's line number in a
+        compiled block, as saved by the cold function otherwise (it may have been compiled
+        while it ran)."""
+        if block.hot:
+            code = block.fn.__code__
+            frame = fault.__traceback__
+            while frame is not None:
+                if frame.tb_frame.f_code is code:
+                    return block.index_of_line(frame.tb_lineno)
+                frame = frame.tb_next
+        return self._signal.index
 
     def _run_tail(self, block: Block) -> None:
         """Run a block's final callout or software interrupt (``cpu.pc`` is at it)."""

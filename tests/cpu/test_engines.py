@@ -11,8 +11,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from toyvisor.cpu import ENGINES, Machine, MachineError
+from toyvisor.cpu.bt.codegen import FUSED_CONDITIONS
+from toyvisor.isa.codegen import FACTORIES
+from toyvisor.isa.spec import M32
+from toyvisor.isa.table import BY_MNEMONIC
 from toyvisor.tools.cli import main
 
 from cpu_asm import assemble
@@ -76,3 +82,169 @@ def test_cli_run_rejects_an_unknown_engine_and_engine_with_vmm():
     assert bad.exit_code == 2 and "'turbo' is not one of" in bad.output
     both = runner.invoke(main, ["run", "minikernel", "--engine", "fast", "--vmm", "trap-emulate"])
     assert both.exit_code == 2 and "--engine applies to bare-machine runs" in both.output
+
+
+# -- the fast engine's own shortcuts, against the ISA table --------------------------------------
+
+WORD = st.one_of(st.integers(0, M32), st.sampled_from([0, 1, 0x7FFFFFFF, 0x80000000, M32]))
+
+
+class _Flags:
+    def __init__(self, flags: int) -> None:
+        self.flags = flags
+        self.pc = 0
+
+
+@settings(max_examples=60)
+@given(WORD, WORD, st.sampled_from([0, 0x200]))
+def test_fused_compare_and_branch_conditions_are_the_isa_semantics(x, y, other_flags):
+    """Every condition the translator tests directly on a compare's operands is the condition
+    the ISA's branch computes from the flags the ISA's cmp produces."""
+    cmp = BY_MNEMONIC["cmp"]
+    for mnemonic, condition in FUSED_CONDITIONS.items():
+        cpu = _Flags(other_flags)
+        R = [x, y] + [0] * 14
+        FACTORIES[cmp.opcode](rs=0, rt=1, pc=0, npc=4)(cpu, R)
+        FACTORIES[BY_MNEMONIC[mnemonic].opcode](target=0x100, pc=4, npc=8)(cpu, R)
+        assert (cpu.pc == 0x100) == eval(condition, {"v_x": x, "v_y": y}), mnemonic
+
+
+TIMED_LOOP = """
+start:  li   sp, 0x8000
+        li   r1, 0x400
+        lidt r1
+        li   r1, 37
+        out  PORT_TIMER_PERIOD, r1
+        li   r1, 0
+        li   r2, 0
+        li   r3, 9000
+        sti
+loop:   addi r1, r1, 1
+        addi r2, r2, 3
+        cmp  r1, r3
+        jnz  loop
+        cli
+        hlt
+tick:   push r5
+        ld   r5, [sp + 8]       ; the interrupted pc
+        st   [r6], r5           ; logged from 0x4000, 4 bytes per tick
+        addi r6, r6, 4
+        add  r7, r7, r1         ; and where the loop counter stood
+        pop  r5
+        iret
+"""
+
+
+def _timed_machine() -> Machine:
+    machine = Machine(memory_size=1 << 16)
+    image = assemble(TIMED_LOOP)
+    machine.load(image)
+    machine.memory.write32(0x400 + 8 * 32, image["tick"])  # the timer's vector (IRQ 0)
+    machine.memory.write32(0x400 + 8 * 32 + 4, 1)
+    machine.cpu.regs[6] = 0x4000
+    return machine
+
+
+def test_timer_interrupts_land_on_the_same_instruction_inside_compiled_loops():
+    expected = _timed_machine().run(50_000)
+    machine = _timed_machine()
+    result = machine.run(50_000, engine="fast")
+    assert result == expected and result.halted and result.by_cause["timer"] > 1000
+    assert machine.memory.data == _rerun_memory()
+    assert machine.engine("fast").stats.chained > 1000  # the loop ran compiled
+
+
+def _rerun_memory() -> bytearray:
+    machine = _timed_machine()
+    machine.run(50_000)
+    return machine.memory.data
+
+
+PAGED_SUM = """
+start:  li   sp, 0x8000
+        li   r1, 0x400
+        lidt r1
+        li   r1, 0x4000
+        mtcr cr3, r1
+        li   r1, 1
+        mtcr cr0, r1
+        li   r5, 15
+outer:  li   r2, 0x10000
+        li   r4, 0
+        li   r6, 0x13000         ; page 0x12000 is not mapped: #PF, the handler maps it
+inner:  ld   r3, [r2]
+        add  r4, r4, r3
+        st   [r2 + 4], r4
+        addi r2, r2, 8
+        cmp  r2, r6
+        jnz  inner
+        addi r5, r5, -1
+        cmpi r5, 0
+        jg   outer
+        hlt
+pf:     push r1
+        push r9
+        mfcr r1, cr2
+        shri r1, r1, 12
+        shli r1, r1, 2
+        li   r9, 0x5000          ; the page table (after the directory at 0x4000)
+        add  r1, r1, r9
+        li   r9, 0x40003         ; a fresh frame, present and writable
+        st   [r1], r9
+        pop  r9
+        pop  r1
+        iret
+"""
+
+
+def _paged_machine() -> Machine:
+    from cpu_asm import map_pages
+
+    from toyvisor.isa.spec import PTE_P, PTE_W
+    machine = Machine(memory_size=1 << 20)
+    image = assemble(PAGED_SUM)
+    machine.load(image)
+    memory = machine.memory
+    memory.write32(0x400 + 8 * 14, image["pf"])
+    memory.write32(0x400 + 8 * 14 + 4, 1)
+    rw = PTE_P | PTE_W
+    map_pages(memory, 0x4000, [(a, a, rw) for a in range(0, 0x9000, 0x1000)]
+              + [(a, a + 0x20000, rw) for a in range(0x10000, 0x12000, 0x1000)])
+    return machine
+
+
+def test_paged_memory_loops_with_page_faults_match_the_interpreter():
+    expected = _paged_machine().run(200_000)
+    assert expected.halted and expected.by_cause.get("page-fault", 0) >= 1
+    machine = _paged_machine()
+    assert machine.run(200_000, engine="fast") == expected
+    assert machine.memory.data == _run_memory(_paged_machine(), 200_000)
+
+
+def _run_memory(machine: Machine, steps: int) -> bytearray:
+    machine.run(steps)
+    return machine.memory.data
+
+
+def test_loads_of_compiled_blocks_reach_an_audit_hook_installed_mid_run():
+    """Compiled blocks read RAM directly only while nothing is read-watched."""
+    source = """
+start:  li   r2, 0x6000
+loop:   ld   r3, [r2]
+        addi r1, r1, 1
+        cmpi r1, 30000
+        jnz  loop
+        hlt
+"""
+    seen = {}
+    for engine in ENGINES:
+        machine = Machine(memory_size=1 << 16)
+        machine.load(assemble(source))
+        machine.run(5000, engine=engine)
+        reads = []
+        machine.memory.audit = lambda access, pa, size, value: reads.append((access, pa))
+        machine.memory.watch(0x6000, read=True, write=False)
+        result = machine.run(100_000, engine=engine)
+        seen[engine] = (result, len(reads))
+    assert seen["fast"] == seen["interpreter"]
+    assert seen["fast"][1] > 20_000  # every load after the watch started

@@ -64,7 +64,7 @@ def test_max_block_and_page_end_cut_blocks():
 
 def test_generated_code_is_readable_python():
     machine = machine_for(LOOP)
-    translator = Translator(machine.cpu)
+    translator = Translator(machine.cpu, hot_threshold=1)
     translator.run(10)
     source = next(b for b in translator.blocks if b.pc == 0).source
     assert "r1 = r1 + 1 & 4294967295" in source  # registers live in locals

@@ -175,11 +175,13 @@ def state(machine: Machine):
             tuple(cpu.ksp), cpu.cr0)
 
 
-def run_both(make, budget: int, *, chunks: int = 1, max_block: int = 64, trace=False):
+def run_both(make, budget: int, *, chunks: int = 1, max_block: int = 64, trace=False,
+             hot_threshold: int = 1):
     reference = make()
     reference.run(budget)
     machine = make()
-    translator = Translator(machine.cpu, DirectCallouts(), max_block=max_block)
+    translator = Translator(machine.cpu, DirectCallouts(), max_block=max_block,
+                            hot_threshold=hot_threshold)
     events = [] if trace else None
     for i in range(chunks):
         translator.run(budget // chunks + (budget % chunks if i == chunks - 1 else 0),
@@ -188,22 +190,27 @@ def run_both(make, budget: int, *, chunks: int = 1, max_block: int = 64, trace=F
     return machine, translator
 
 
+# Blocks run cold (handler closures) until `hot_threshold` entries, compiled after: 1 compiles
+# at once, 3 switches in the middle of loops, 10**6 never compiles.
+HOT = st.sampled_from([1, 1, 3, 10**6])
+
+
 @given(programs(), registers(), st.sampled_from([0, 0, 7, 13, 50]),
-       st.sampled_from([0, 0x200, 0x2C1]), st.booleans())
-def test_random_programs_match_the_interpreter(program, regs, period, flags, paging):
+       st.sampled_from([0, 0x200, 0x2C1]), st.booleans(), HOT)
+def test_random_programs_match_the_interpreter(program, regs, period, flags, paging, hot):
     def make():
         return build(program, regs=regs, period=period, flags=flags, paging=paging)
 
-    run_both(make, 3000)
+    run_both(make, 3000, hot_threshold=hot)
 
 
 @given(programs(), registers(), st.sampled_from([3, 11]), st.integers(1, 4),
-       st.sampled_from([1, 3, 64]))
-def test_split_budgets_small_blocks_and_timer(program, regs, period, chunks, max_block):
+       st.sampled_from([1, 3, 64]), HOT)
+def test_split_budgets_small_blocks_and_timer(program, regs, period, chunks, max_block, hot):
     def make():
         return build(program, regs=regs, period=period, flags=0x200, paging=False)
 
-    run_both(make, 1500, chunks=chunks, max_block=max_block)
+    run_both(make, 1500, chunks=chunks, max_block=max_block, hot_threshold=hot)
 
 
 @given(programs(), registers(), st.booleans())
@@ -243,13 +250,14 @@ new:    addi r1, r1, 100
 """
 
 
-def test_patching_an_executed_loop_takes_effect_on_the_next_iteration():
+@pytest.mark.parametrize("hot", [1, 3, 10**6])
+def test_patching_an_executed_loop_takes_effect_on_the_next_iteration(hot):
     def make():
         machine = Machine(memory_size=1 << 16)
         machine.load(assemble(SMC_LOOP))
         return machine
 
-    machine, translator = run_both(make, 10_000)
+    machine, translator = run_both(make, 10_000, hot_threshold=hot)
     assert machine.cpu.regs[1] == 5 + 5 * 100
     assert translator.stats.invalidations >= 1
 
@@ -274,13 +282,14 @@ old:    addi r1, r1, 1
 """
 
 
-def test_a_store_into_the_running_block_is_seen_by_the_next_instruction():
+@pytest.mark.parametrize("hot", [1, 2, 10**6])
+def test_a_store_into_the_running_block_is_seen_by_the_next_instruction(hot):
     def make():
         machine = Machine(memory_size=1 << 16)
         machine.load(assemble(SELF_PATCH))
         return machine
 
-    machine, translator = run_both(make, 10_000)
+    machine, translator = run_both(make, 10_000, hot_threshold=hot)
     # First pass executes the patched "+50"; later passes restore "+1" before... each pass
     # stores the value loaded last time: +50, then +1, then +1.
     assert machine.result().halted
@@ -288,8 +297,8 @@ def test_a_store_into_the_running_block_is_seen_by_the_next_instruction():
 
 
 @given(st.lists(st.tuples(st.integers(0, 15), st.integers(0, 0xFFFF)), min_size=1, max_size=8),
-       st.integers(0, 5), st.booleans())
-def test_random_stores_into_code_match_the_interpreter(patches, offset, paging):
+       st.integers(0, 5), st.booleans(), HOT)
+def test_random_stores_into_code_match_the_interpreter(patches, offset, paging, hot):
     """Stores of arbitrary words into the program itself (decodable or not)."""
     program = []
     for reg, value in patches:
@@ -301,7 +310,7 @@ def test_random_stores_into_code_match_the_interpreter(patches, offset, paging):
         return build(program, regs=(0, 0, CODE + 8, 0, 0x22220000, 0, 0, 0), period=0,
                      flags=0, paging=paging)
 
-    run_both(make, 2000)
+    run_both(make, 2000, hot_threshold=hot)
 
 
 # -- remapping code ------------------------------------------------------------------------------
