@@ -1,5 +1,6 @@
 """toyvisor.testing.strategies: generated programs are valid, readable and cover the ISA."""
 
+import pytest
 from hypothesis import given, settings
 
 from toyvisor.isa.spec import Privilege
@@ -23,11 +24,26 @@ def test_the_default_mix_is_innocuous_only():
 @given(strategies.programs(privileged=True, sensitive=True, wild=True,
                            targets=strategies.DEFAULT_TARGETS, self_modifying=True,
                            interrupts=True, loop=True))
-def test_a_program_prints_as_source_that_assembles_to_its_bytes(program):
+def test_a_program_prints_as_source_that_assembles_to_its_bytes_and_parses_back(program):
     assembly = program.assemble(0x4000)
     code = b"".join(s.data for s in assembly.image.segments)
     assert code == program.encode(0x4000)
     assert program.timer_period == 0 or 4 <= program.timer_period <= 64
+    assert Program.from_source(program.source()) == program
+
+
+def test_hypothesis_prints_a_failing_program_as_pasteable_assembly():
+    from hypothesis.vendor.pretty import pretty
+
+    program = Program((Instr("li", (13, 0), "kernel"), Instr("st", ((13, 0), 0))))
+    text = pretty(program)
+    assert text.startswith('Program.from_source("""') and "st [r13], r0" in text
+    assert eval(text) == program  # noqa: S307 - the point: it is pasteable
+
+
+def test_from_source_refuses_branches_out_of_the_program():
+    with pytest.raises(ValueError, match="does not land on an instruction"):
+        Program.from_source("jmp 0x100\n")
 
 
 def test_branches_print_as_labels_and_comments_follow_the_instruction():

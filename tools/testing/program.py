@@ -18,6 +18,7 @@ without it (the harness uses it to place a program in a kernel image).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import attrs
@@ -27,6 +28,7 @@ from toyvisor.isa.spec import Privilege
 from toyvisor.isa.table import BY_MNEMONIC, Instruction, Kind
 
 END_LABEL = "end"
+_TIMER = re.compile(r"^; timer interrupt every (\d+) instructions")
 
 
 @attrs.frozen
@@ -131,6 +133,44 @@ class Program:
         from toyvisor.asm import assemble_source
 
         return assemble_source(f".org {origin:#x}\n{self.source()}", "<program>")
+
+    @classmethod
+    def from_source(cls, source: str) -> Program:
+        """The program `source` (as `source` prints it, or any straight assembly code whose
+        branches land on its own instructions) assembles to; comments are kept.  Raises
+        `toyvisor.asm.AssemblyError`, or `ValueError` for code that is not a program."""
+        from toyvisor.asm import assemble_source
+
+        image = assemble_source(source, "<program>").image
+        code = b"".join(s.data for s in sorted(image.segments, key=lambda s: s.address)
+                        if s.name == "text")
+        decoded, pc = [], 0
+        while pc < len(code):
+            decoded.append(decode(code, pc, pc))
+            pc += decoded[-1].length
+        index = {d.pc: i for i, d in enumerate(decoded)}
+        index[len(code)] = len(decoded)
+        lines = source.splitlines()
+        comments = {loc.address: lines[loc.line - 1].partition(";")[2].strip()
+                    for loc in image.source_map if 0 < loc.line <= len(lines)}
+        instructions = []
+        for d in decoded:
+            values = []
+            for op, value in zip(d.definition.operands, d.values):
+                if op.kind is Kind.REL16:
+                    if value not in index:
+                        raise ValueError(f"the branch at {d.pc:#x} does not land on an "
+                                         "instruction of the program")
+                    value = index[value]
+                values.append(value)
+            instructions.append(Instr(d.definition.mnemonic, tuple(values),
+                                      comments.get(d.pc, "")))
+        period = _TIMER.search(lines[0]) if lines else None
+        return cls(tuple(instructions), int(period.group(1)) if period else 0)
+
+    def _repr_pretty_(self, printer, cycle) -> None:
+        """How hypothesis (and IPython) print a program: its assembly source, pasteable."""
+        printer.text(f'Program.from_source("""\n{self.source()}""")')
 
 
 __all__ = ["END_LABEL", "Instr", "Program"]

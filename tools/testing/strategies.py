@@ -311,8 +311,12 @@ def programs(*, privileged: bool = False, sensitive: bool = False, wild: bool = 
     snippets = st.lists(st.one_of(kinds), min_size=min_size, max_size=max_size)
     periods = st.integers(4, 64) if interrupts else st.just(0)
     loops = st.integers(1, 4) if loop else st.just(0)
-    return st.builds(lambda s, n, period: _resolve(s, loop=n, timer_period=period),
-                     snippets, loops, periods)
+
+    @st.composite
+    def program(draw):  # composite, so failures print the program (its `_repr_pretty_`)
+        return _resolve(draw(snippets), loop=draw(loops), timer_period=draw(periods))
+
+    return program()
 
 
 # -- hypercalls ----------------------------------------------------------------------------------
