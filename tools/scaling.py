@@ -5,6 +5,8 @@ Each point is measured in a fresh Python process (``python -c``, the same interp
 point's memory and caches cannot leak into the next: host RSS is read before the machine exists (after
 the imports and the assembly) and after it has booted and run.
 
+Start-up is the median of `STARTUP_SAMPLES` builds.
+
 - *Memory size*: the compute guest with 1, 16, 64 and 256 MiB of RAM: start-up (build the
   machine and load the image) on the bare machine and under each VMM that hosts unmodified
   guests (`HOSTING_STRATEGIES`), the RSS growth after boot, after the run, and after every page
@@ -20,6 +22,7 @@ from __future__ import annotations
 import gc
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -38,6 +41,9 @@ HOSTING_STRATEGIES = ("trap-emulate", "binary-translation", "hardware-assisted")
 #: the compute guest's iteration count at every memory size (a short, fixed run)
 MEMORY_PROBE_COUNT = 2_000
 MAX_MEMORY_MIB = 1024
+#: start-ups timed per point (the median is reported: one build takes about a millisecond, where
+#: a busy host's hiccups show)
+STARTUP_SAMPLES = 5
 MAX_VMS = 64
 MIB = 1 << 20
 
@@ -108,6 +114,18 @@ def _rss() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def _median_time(build, samples: int = STARTUP_SAMPLES):
+    """(median seconds of `samples` calls of `build`, the last call's result)."""
+    times = []
+    for _ in range(samples):
+        result = None  # drop the previous build, and collect it, before timing the next
+        gc.collect()
+        started = time.perf_counter()
+        result = build()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), result
+
+
 def _memory_probe(memory_mib: int) -> MemoryPoint:
     from toyvisor.cpu import Machine
     from toyvisor.vmm import Hypervisor, make_strategy
@@ -123,10 +141,13 @@ def _memory_probe(memory_mib: int) -> MemoryPoint:
             attrs.evolve(guest, memory_size=MIB)).boot()
     gc.collect()
     base = _rss()
-    started = time.perf_counter()
-    machine = Machine(memory_size=guest.memory_size, console_input=guest.console_input)
-    machine.load(guest.image)
-    startup = time.perf_counter() - started
+
+    def boot() -> Machine:
+        built = Machine(memory_size=guest.memory_size, console_input=guest.console_input)
+        built.load(guest.image)
+        return built
+
+    startup, machine = _median_time(boot)
     after_boot = _rss() - base
     result = machine.run(guest.max_steps)
     after_run = _rss() - base
@@ -138,11 +159,14 @@ def _memory_probe(memory_mib: int) -> MemoryPoint:
     gc.collect()
     vmm_startup = []
     for strategy in HOSTING_STRATEGIES:
-        chosen = make_strategy(strategy)
-        started = time.perf_counter()
-        Hypervisor(chosen, memory_size=MIB + guest.memory_size).create_vm(guest).boot()
-        vmm_startup.append((chosen.spec, time.perf_counter() - started))
-        gc.collect()
+        def boot_vm(strategy=strategy):
+            hypervisor = Hypervisor(make_strategy(strategy), memory_size=MIB + guest.memory_size)
+            hypervisor.create_vm(guest).boot()
+            return hypervisor
+
+        seconds, hypervisor = _median_time(boot_vm)
+        vmm_startup.append((hypervisor.strategy.spec, seconds))
+        del hypervisor
     return MemoryPoint(memory_mib, startup, tuple(vmm_startup), after_boot, after_run,
                        all_touched, result.guest_instructions)
 
@@ -156,12 +180,15 @@ def _vm_probe(count: int, strategy: str) -> VMPoint:
     Hypervisor(make_strategy(strategy), memory_size=MIB + guest.memory_size)  # warm up
     gc.collect()
     base = _rss()
-    started = time.perf_counter()
-    hypervisor = Hypervisor(make_strategy(strategy), memory_size=MIB + count * guest.memory_size)
-    vms = [hypervisor.create_vm(guest) for _ in range(count)]
-    for vm in vms:
-        vm.boot()
-    startup = time.perf_counter() - started
+
+    def boot() -> tuple:
+        built = Hypervisor(make_strategy(strategy), memory_size=MIB + count * guest.memory_size)
+        guests = [built.create_vm(guest) for _ in range(count)]
+        for vm in guests:
+            vm.boot()
+        return built, guests
+
+    startup, (hypervisor, vms) = _median_time(boot)
     after_boot = _rss() - base
     started = time.perf_counter()
     hypervisor.run()
