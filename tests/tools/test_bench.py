@@ -7,6 +7,7 @@ instruction counts are deterministic and that every engine computes the same thi
 import json
 import platform
 import sys
+from pathlib import Path
 
 import attrs
 import pytest
@@ -107,6 +108,14 @@ def test_a_sized_workload_also_runs_twice_as_long_for_its_steady_rate(tiny_repor
     (row,) = report.rows
     assert row.double_instructions is None and row.steady_mips is None
     assert report.ratio_to_ceiling(row, steady=True) is None and row.best_mips == row.mips
+
+
+def test_the_documented_json_fields_are_the_ones_printed(tiny_report):
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "performance.md").read_text()
+    data = tiny_report.to_dict()
+    for key in [*data, *data["environment"], *data["results"][0], *data["ceiling"],
+                *data["workloads"][0], *data["targets"][0]]:
+        assert f"`{key}`" in doc, key
 
 
 def test_instruction_counts_are_the_same_in_every_invocation(tiny_report):
