@@ -270,7 +270,8 @@ def ptbench_command(ns, batch, calls, touch, specs, cost_model, placement, as_js
 @click.option("--repeat", type=int, default=bench.DEFAULT_REPEAT, show_default=True,
               help="Runs per configuration; results are medians.")
 @click.option("--scale", type=float, default=1.0, show_default=True,
-              help="Multiply the iteration counts of the guests/bench workloads.")
+              help="Multiply the iteration counts of the guests/bench workloads and of the "
+                   "anchors' loops.")
 @click.option("--scaling", is_flag=True,
               help="Instead: host memory and start-up by guest RAM size and by number of VMs.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
