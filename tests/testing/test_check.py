@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from toyvisor.testing import Instr, Program
@@ -41,14 +42,18 @@ def test_a_random_program_s_ring_3_store_into_kernel_memory_is_caught_and_shrunk
     assert len(lines) <= 3 and any("0x11000" in line for line in lines), lines
 
 
-def test_a_vmm_that_maps_a_frame_the_vm_does_not_own_is_caught(monkeypatch):
-    """The shadow pager 'forgets' the slice bounds for user pages: they land in the next VM."""
+@pytest.mark.parametrize("where", ["the other VM", "the VMM region"])
+def test_a_vmm_that_maps_a_frame_the_vm_does_not_own_is_caught(monkeypatch, where):
+    """The shadow pager maps the guest's user pages (linear 4 MiB and up) to frames of the next
+    VM's slice, or to a free frame of the VMM's own region."""
     write_pte = ShadowPager._write_pte
 
     def buggy(self, space, vpn, value):
-        if vpn >= 0x400 and value & 1:  # user pages (linear 4 MiB and up): into the next slice
+        if vpn >= 0x400 and value & 1:
             frame = (value & ~0xFFF) - self.vm.base
-            value = (value & 0xFFF) | (self.vm.base + self.vm.size + frame % 0x4000)
+            wrong = (self.vm.base + self.vm.size + frame % 0x4000 if where == "the other VM"
+                     else self.vm.base - 0x1000)
+            value = (value & 0xFFF) | wrong
         write_pte(self, space, vpn, value)
 
     monkeypatch.setattr(ShadowPager, "_write_pte", buggy)
@@ -59,7 +64,7 @@ def test_a_vmm_that_maps_a_frame_the_vm_does_not_own_is_caught(monkeypatch):
     names = {f.name for f in run.findings}
     assert {"vm-isolation", "resource-control"} <= names
     isolation = next(f for f in run.findings if f.name == "vm-isolation")
-    assert isolation.access.where == "the other VM"
+    assert isolation.access.where == where
     try:
         assert_isolated(guest, "trap-emulate", program)
     except PropertyViolation as error:

@@ -124,6 +124,9 @@ def run_under(guest: Guest, spec: str, *, program: Program | None = None,
     victim = _victim()
     round_up = -(-guest.memory_size // 4096) * 4096
     hv = Hypervisor(strategy, memory_size=(1 << 20) + round_up + _VICTIM_MEMORY, audit=True)
+    # The hypervisor audits the VMs' slices; watch its own region too, so that a guest access
+    # there is caught (its own page walks of the shadow tables stay exempt: `Hypervisor._audit`).
+    hv.machine.memory.watch(0, hv.vmm_region, read=True, write=True)
     vm = hv.create_vm(guest)
     other = hv.create_vm(victim)
     vm.boot()
