@@ -55,6 +55,9 @@ _pack32 = _U32.pack_into
 
 Trace = Callable[[object], None]
 
+#: The longest run of the interpreter's fast loop (`CPU.run_direct`).
+_MAX_RUN = 32
+
 #: Stop reasons.
 HALTED = "halted"
 BUDGET = "budget"
@@ -158,6 +161,9 @@ class CPU:
         self.vm_exits: dict[str, int] = {}
         self._trace: Trace | None = None
         self._fetch_caches: tuple[dict, dict, dict, dict] = ({}, {}, {}, {})
+        #: per CPL: pc -> the fetch cache's `CodeEntry` there; pc -> run (see `run_direct`)
+        self._fetch_entries: tuple[dict, dict, dict, dict] = ({}, {}, {}, {})
+        self._runs: tuple[dict, dict, dict, dict] = ({}, {}, {}, {})
         code.listeners.append(self.flush_fetch)
         memory.add_listener(self._select_access_paths)
         self._select_access_paths()
@@ -422,6 +428,10 @@ class CPU:
         """Forget every fetch-cache entry (the decode cache keeps its entries)."""
         for cache in self._fetch_caches:
             cache.clear()
+        for cache in self._fetch_entries:
+            cache.clear()
+        for cache in self._runs:
+            cache.clear()
 
     def request_attention(self) -> None:
         """Make the interpreter re-examine the CPU state before the next instruction."""
@@ -631,6 +641,7 @@ class CPU:
                 self.sensitive_executed += 1
         elif not entry.attention and entry.valid:
             self._fetch_caches[cpl][pc] = entry.handler
+            self._fetch_entries[cpl][pc] = entry
 
     @property
     def steps(self) -> int:
@@ -674,29 +685,67 @@ class CPU:
         (the caller then takes one careful step).  A fault is delivered here and ends the loop.
         Callers bound `room` by the next timer deadline and the budget, which keeps interrupt
         timing exact; a binary translator uses it for the rings it does not translate.
+
+        The loop dispatches *runs*: the handlers of consecutive fetch-cache hits starting at a
+        pc, up to and including the first control transfer or memory access (after which a hook
+        may have flushed the fetch cache), on one page.  A run is called handler after handler
+        with one lookup; when it does not fit in what is left of `room`, its first instruction
+        runs alone.  A fault inside a run is located by ``cpu.pc`` (handlers move the pc only
+        once they cannot fault).
         """
         R = self.regs
         platform = self.platform
-        fetch = self._fetch_caches[self.cpl].get
-        k = 0
+        runs = self._runs[self.cpl]
+        get_run = runs.get
+        done = 0
+        run = None
         try:
-            for k in range(room, 0, -1):
-                handler = fetch(self.pc)
-                if handler is None:
-                    break
-                handler(self, R)
+            while done < room:
+                run = get_run(self.pc)
+                if run is None:
+                    run = self._make_run(self.pc)
+                    if run is None:
+                        break
+                handlers = run[0]
+                n = len(handlers)
+                if n > room - done:
+                    handlers = handlers[:1]
+                    n = 1
+                for handler in handlers:
+                    handler(self, R)
+                done += n
             else:
-                k = 0
+                run = ()
         except GuestFault as fault:
-            done = room - k
+            done += run[1].index(self.pc)
             self.retired += done
             platform.clock += done
             self.deliver(fault.vector, fault.error, self.pc, "exception", fault.address)
             return done, False
-        done = room - k
         self.retired += done
         platform.clock += done
-        return done, k != 0
+        return done, run is None
+
+    def _make_run(self, pc: int) -> tuple[tuple, tuple] | None:
+        """The run starting at `pc` (see `run_direct`), from the fetch cache; None on a miss."""
+        entries = self._fetch_entries[self.cpl]
+        entry = entries.get(pc)
+        if entry is None:
+            return None
+        handlers, pcs = [], []
+        page = pc >> PAGE_SHIFT
+        while entry is not None and len(handlers) < _MAX_RUN:
+            handlers.append(entry.handler)
+            pcs.append(pc)
+            if entry.sets_pc or entry.memory:
+                break
+            pc = (pc + entry.length) & M32
+            if pc >> PAGE_SHIFT != page:
+                break
+            entry = entries.get(pc)
+        run = (tuple(handlers), tuple(pcs))
+        self._runs[self.cpl][pcs[0]] = run
+        return run
 
     def _run_fast(self, end: int) -> None:
         platform = self.platform

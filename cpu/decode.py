@@ -45,7 +45,7 @@ class CodeEntry:
     """One decoded instruction bound to its handler closure."""
 
     __slots__ = ("handler", "decoded", "attention", "privilege", "key", "pa", "pa2", "words",
-                 "valid", "length", "sets_pc")
+                 "valid", "length", "sets_pc", "memory")
 
     def __init__(self, decoded: Decoded, pa: int, pa2: int | None) -> None:
         definition = decoded.definition
@@ -54,6 +54,8 @@ class CodeEntry:
         #: size in bytes; whether the instruction transfers control
         self.length = length = definition.length
         self.sets_pc = definition.sets_pc
+        #: whether it loads or stores (a hook may then act: the interpreter's runs end there)
+        self.memory = "cpu.load" in definition.semantics or "cpu.store" in definition.semantics
         self.handler = FACTORIES[definition.opcode](**decoded.fields, pc=pc,
                                                     npc=(pc + length) & M32)
         self.attention = needs_attention(decoded)

@@ -9,6 +9,7 @@ into larger generated functions.
 
 from __future__ import annotations
 
+import ast
 import textwrap
 from collections.abc import Callable
 from types import MappingProxyType
@@ -48,10 +49,33 @@ def body_source(definition: Instruction, *, check_privilege: bool = True) -> str
     return "\n".join(parts)
 
 
+class _Literals(ast.NodeTransformer):
+    """Constants of `toyvisor.isa.spec` become literals (CPython then folds ``imm & M32`` and
+    friends) and ``s32(v)`` becomes ``(v ^ 0x80000000) - 0x80000000``: the handlers run on the
+    interpreter's hot path, where each global lookup and call costs."""
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        value = SEMANTICS_GLOBALS.get(node.id)
+        if isinstance(node.ctx, ast.Load) and type(value) is int:
+            return ast.copy_location(ast.Constant(value), node)
+        return node
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        if isinstance(node.func, ast.Name) and node.func.id == "s32" and len(node.args) == 1:
+            return ast.copy_location(ast.BinOp(
+                ast.BinOp(self.visit(node.args[0]), ast.BitXor(), ast.Constant(0x80000000)),
+                ast.Sub(), ast.Constant(0x80000000)), node)
+        return self.generic_visit(node)
+
+
+def _with_literals(source: str) -> str:
+    return ast.unparse(_Literals().visit(ast.parse(source)))
+
+
 def handler_source(definition: Instruction) -> str:
     """Source of ``make_<mnemonic>(fields..., pc, npc)`` returning ``handler(cpu, R)``."""
     params = ", ".join((*field_names(definition), "pc", "npc"))
-    body = textwrap.indent(body_source(definition), " " * 8)
+    body = textwrap.indent(_with_literals(body_source(definition)), " " * 8)
     return (
         f"def make_{definition.mnemonic}({params}):\n"
         f"    def op_{definition.mnemonic}(cpu, R):\n"

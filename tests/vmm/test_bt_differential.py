@@ -379,3 +379,17 @@ def test_bundled_guests_give_the_interpreters_result(name, cpls):
         >= expected.guest_instructions
     if cpls == (0,):
         assert stats.direct_instructions > 0
+
+
+@given(programs(), registers(), st.sampled_from([0, 7, 13]), st.booleans())
+def test_the_interpreters_run_loop_matches_its_careful_path(program, regs, period, paging):
+    """The interpreter's fast loop (runs of cached handlers) against its careful path, which a
+    trace forces for every instruction: the reference semantics."""
+    def make():
+        return build(program, regs=regs, period=period, flags=0x200, paging=paging)
+
+    careful = make()
+    careful.run(3000, trace=lambda event: None)
+    fast = make()
+    fast.run(3000)
+    assert state(fast) == state(careful)
