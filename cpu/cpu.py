@@ -7,7 +7,6 @@ of `toyvisor.isa.table`) and runs them.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
 
 from toyvisor.isa.encoding import DecodeError, decode_word
@@ -49,9 +48,6 @@ from .memory import PhysicalMemory
 from .mmu import FETCH, MMU, READ, WRITE
 from .vt import VirtualizationUnit
 
-_U32 = struct.Struct("<I")
-_unpack32 = _U32.unpack_from
-_pack32 = _U32.pack_into
 
 Trace = Callable[[object], None]
 
@@ -184,12 +180,12 @@ class CPU:
         """
         memory = self.memory
         ram = memory.data
+        words = memory.words
         pflags = memory.page_flags
         last_word = memory.size - 4
         last_byte = memory.size - 1
         write32, write8 = memory.write32, memory.write8
         cpu = self
-        unpack32, pack32 = _unpack32, _pack32
 
         if not self.paging and not self.mmu.nested:
             def store32(va, v):
@@ -200,7 +196,7 @@ class CPU:
                 if pflags[va >> 12]:
                     write32(va, v)
                 else:
-                    pack32(ram, va, v)
+                    words[va >> 2] = v
 
             def store8(va, v):
                 if va > last_byte:
@@ -226,7 +222,7 @@ class CPU:
                         raise GuestFault(VEC_AC, 0)
                     if va > last_word:
                         raise GuestFault(VEC_GP, 0)
-                    return unpack32(ram, va)[0]
+                    return words[va >> 2]
 
                 def load8(va):
                     if va > last_byte:
@@ -248,7 +244,7 @@ class CPU:
                 if pflags[pa >> 12]:
                     write32(pa, v)
                 else:
-                    pack32(ram, pa, v)
+                    words[pa >> 2] = v
 
             def store8(va, v):
                 e = tlb_get(va >> 12)
@@ -282,7 +278,7 @@ class CPU:
                         pa = translate(va, cpl, READ)
                     else:
                         pa = e[0] | (va & 0xFFF)
-                    return unpack32(ram, pa)[0]
+                    return words[pa >> 2]
 
                 def load8(va):
                     e = tlb_get(va >> 12)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import mmap
 import struct
+import sys
 from collections.abc import Callable
 
 from toyvisor.isa.faults import GuestFault
@@ -72,6 +73,29 @@ def zeroed_ram(size: int) -> bytearray:
     return _LazyRAM(-1, size, flags=mmap.MAP_PRIVATE)  # type: ignore[return-value]
 
 
+def _word_view(data):
+    """`data` as unsigned 32-bit little-endian words: a memoryview, or on a big-endian host an
+    object indexing the same bytes."""
+    if sys.byteorder == "little" and struct.calcsize("I") == 4:
+        return memoryview(data).cast("I")
+    return _LittleEndianWords(data)
+
+
+class _LittleEndianWords:
+    """Word indexing over RAM on a big-endian host."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data) -> None:
+        self._data = data
+
+    def __getitem__(self, index: int) -> int:
+        return _U32.unpack_from(self._data, index << 2)[0]
+
+    def __setitem__(self, index: int, value: int) -> None:
+        _U32.pack_into(self._data, index << 2, value)
+
+
 class PhysicalMemory:
     """RAM of `size` bytes (a positive multiple of 4 KiB, at most 4 GiB), initially zero."""
 
@@ -83,6 +107,9 @@ class PhysicalMemory:
             )
         self.size = size
         self.data = zeroed_ram(size)
+        #: The same RAM as little-endian 32-bit words (``words[pa >> 2]`` for an aligned `pa`):
+        #: the fastest word access for generated code.
+        self.words = _word_view(self.data)
         self.page_flags = bytearray(size >> PAGE_SHIFT)
         #: Called as ``on_code_write(pa, size)`` before a write to a page marked PAGE_CODE.
         self.on_code_write: Callable[[int, int], None] | None = None

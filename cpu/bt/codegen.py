@@ -34,7 +34,7 @@ interpreter.
 
 **Memory.**  ``cpu.load32/load8/store32/store8`` are inlined: the common case (flat memory, or a
 hit in the MMU's TLB with the access allowed; an aligned access; a page without code, watches or
-audits for a store) reads or writes the RAM bytearray directly, and anything else calls the CPU's
+audits for a store) reads or writes RAM directly (words through `PhysicalMemory.words`), and anything else calls the CPU's
 own access function, which handles faults, A/D bits, hooks and audits.  The fast path is chosen at
 translation time for the block's mode (paging or not, the CPL) and for whether memory is
 read-watched; the engine drops every block when that changes.  ``cpu.pc`` is stored before a
@@ -62,7 +62,6 @@ from __future__ import annotations
 import ast
 import builtins
 import re
-import struct
 from collections.abc import Sequence
 from functools import cache
 
@@ -79,7 +78,6 @@ _CONSTANTS = {name: getattr(spec, name) for name in dir(spec)
 _KEEP = {"R", "cpu", "GuestFault", "abs", "F"} | set(dir(builtins))
 
 INDENT = "    "
-_U32 = struct.Struct("<I")
 _ACCESSES = ("load32", "load8", "store32", "store8")
 
 
@@ -284,12 +282,21 @@ class MemoryMode:
         self.size = size
 
 
-def _access_lines(step, pc: int, mode: MemoryMode) -> list[str]:
-    """The inlined code of one memory access (see the module docstring)."""
+#: Stands, in `_access_lines`' output, where the block generator puts the ``_sig.exit`` test.
+SLOW_EXIT = "\0slow-exit"
+
+
+def _access_lines(step, pc: int, mode: MemoryMode, check_in_slow_path: bool = False
+                  ) -> list[str]:
+    """The inlined code of one memory access (see the module docstring).  With
+    `check_in_slow_path` the `SLOW_EXIT` marker follows the slow-path call (only it can run a
+    hook, so the instruction's ``_sig.exit`` test goes there)."""
     access, target, address, value = step
     word = access.endswith("32")
     slow_call = f"cpu.{access}(v_ea{'' if value is None else ', ' + value})"
     slow = [f"cpu.pc = {pc:#x}", slow_call if target is None else f"{target} = {slow_call}"]
+    if check_in_slow_path:
+        slow.append(SLOW_EXIT)
     lines = [f"v_ea = {address}"]
     if value is None and mode.read_watched:
         return lines + slow
@@ -308,18 +315,18 @@ def _access_lines(step, pc: int, mode: MemoryMode) -> list[str]:
         where = "v_ea"
     if value is not None:
         if mode.paging:
-            lines.append(f"if {' or '.join(refuse)} or pflags[(v_te[0] | v_ea & 4095) >> 12]:")
+            lines.append(f"if {' or '.join(refuse)} or pflags[v_te[0] >> 12]:")
         else:
             lines.append(f"if {' or '.join(refuse)} or pflags[v_ea >> 12]:")
         lines += [INDENT + line for line in slow]
         lines.append("else:")
-        lines.append(INDENT + (f"pack(ram, {where}, {value})" if word
+        lines.append(INDENT + (f"ram32[({where}) >> 2] = {value}" if word
                                else f"ram[{where}] = {value}"))
     else:
         lines.append(f"if {' or '.join(refuse)}:")
         lines += [INDENT + line for line in slow]
         lines.append("else:")
-        lines.append(INDENT + (f"{target} = unpack(ram, {where})[0]" if word
+        lines.append(INDENT + (f"{target} = ram32[({where}) >> 2]" if word
                                else f"{target} = ram[{where}]"))
     return lines
 
@@ -391,15 +398,26 @@ def block_source(body: Sequence[Decoded], *, tail: Decoded | None, end_pc: int,
         if fused is not None and index == count - 2:
             code.extend(fused[0])  # the compare's operands; its flags are deferred to the exits
             continue
+        final = tmpl.final
+        last = index == count - 1
+        exit_check = memory and (not last or tail is not None)
+        # A lone load or store: only its slow path can run a hook, so the test goes there.
+        in_slow_path = exit_check and final is None and len(tmpl.steps) == 1
         for step in tmpl.steps:
             if isinstance(step, tuple):
                 filled = tuple(None if part is None else _fill(part, values) for part in step)
-                code.extend(_access_lines(filled, decoded.pc, mode))
+                for line in _access_lines(filled, decoded.pc, mode, in_slow_path):
+                    if line.strip() == SLOW_EXIT:
+                        depth = (len(line) - len(line.lstrip())) // len(INDENT)
+                        code.append(INDENT * depth + "if _sig.exit:")
+                        code.append(INDENT * (depth + 1) + "_sig.early_exits += 1")
+                        emit_exit(code, depth + 1, decoded.npc, "None",
+                                  f"room + {total - index - 1}")
+                    else:
+                        code.append(line)
             else:
                 code.append(_fill(step, values))
-        final = tmpl.final
-        last = index == count - 1
-        if memory and (not last or tail is not None):
+        if exit_check and not in_slow_path:
             # Leave right after this instruction if a write hit translated code or the CPU was
             # asked for attention (the next instruction must be fetched afresh), giving the
             # instructions not executed back to the budget.  The last instruction of a block
@@ -478,7 +496,7 @@ def block_source(body: Sequence[Decoded], *, tail: Decoded | None, end_pc: int,
         prologue.append("room0 = room")
 
     i1, i2, i3 = INDENT, INDENT * 2, INDENT * 3
-    out = [f"def make_{name}(cpu, R, _sig, ram, pflags, unpack, pack"
+    out = [f"def make_{name}(cpu, R, _sig, ram, pflags, ram32"
            + "".join(f", {c}" for c in exits.values()) + "):",
            f"{i1}def {name}(room):"]
     out += [i2 + line for line in prologue]
@@ -550,8 +568,8 @@ def compile_block(source: BlockSource, cpu, signal: Signal, filename: str):
     exec(compile(source.text, filename, "exec"), namespace)  # noqa: S102 - generated from the table
     factory = namespace[f"make_{source.name}"]
     memory = cpu.memory
-    function = factory(cpu, cpu.regs, signal, memory.data, memory.page_flags, _U32.unpack_from,
-                       _U32.pack_into, *([None] * len(source.exits)))
+    function = factory(cpu, cpu.regs, signal, memory.data, memory.page_flags, memory.words,
+                       *([None] * len(source.exits)))
     freevars = function.__code__.co_freevars
     cells = {name: function.__closure__[freevars.index(name)]
              for name in source.exits.values() if name in freevars}
