@@ -91,8 +91,8 @@ class CPU:
     `DecodeCache` (keyed by physical address and pc).  In front of it each CPU keeps a *fetch
     cache* per CPL: virtual pc → handler, valid for the current address space.  It holds only
     instructions that cannot change anything the interpreter checks between instructions, so the
-    hot loop is just ``handler = fetch(pc); handler(cpu, R)``, run for as many instructions as
-    can pass before the next timer deadline or the end of the budget.  Everything else runs on
+    hot loop just calls handlers, a *run* of straight-line ones per lookup (`run_direct`), for as
+    many instructions as can pass before the next timer deadline or the end of the budget.  Everything else runs on
     the careful path (`step`): a fetch-cache miss, every sensitive instruction (privileged or
     not, so they can be counted), anything that can change CPL, IF, translations, devices or the
     clock.  Interrupts are therefore checked exactly "before each instruction" while the hot loop

@@ -31,6 +31,13 @@ it as seen from the guest: a block is entered only if all its instructions fit b
 timer deadline and within the budget; otherwise the engine runs one-instruction blocks up to the
 deadline.  Nothing inside a block body can make an interrupt deliverable (bodies hold no
 sensitive instruction), so checking at block boundaries is checking before every instruction.
+A block compiled as a loop (`toyvisor.cpu.bt.codegen`) receives the room left and iterates only
+while a whole further pass fits in it.
+
+**Cold and hot.**  A new block runs on the interpreter's handler closures (`toyvisor.cpu.bt.cold`)
+and is compiled to Python after `hot_threshold` entries; both forms behave identically (same
+exits, chaining, statistics), so what is counted as translated does not depend on it.  Nested
+("vt" non-root) guests run on the interpreter, whose careful path makes their VM exits.
 
 **Adaptation.**  A user (a VMM) may mark the physical address of an innocuous memory-writing
 instruction for a callout with `adapt` — VMware's *adaptive* binary translation: an instruction
