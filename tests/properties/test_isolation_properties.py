@@ -23,8 +23,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from props_kernel import DMA_ADDRESSES, MEMORY, TARGETS, concat, dma, examples, kernel_guest
 
+from toyvisor.asm import assemble_source
 from toyvisor.isa.spec import FLAG_IF, GATE_SIZE, NUM_VECTORS, SECTOR_SIZE
 from toyvisor.testing import strategies as tst
+from toyvisor.testing.program import Instr, Program
+from toyvisor.tools.guest import Guest
 from toyvisor.vmm import Hypervisor, make_strategy
 from toyvisor.vmm.equivalence import native_state, vm_state
 from toyvisor.vmm.strategies.native import boot_native
@@ -131,3 +134,42 @@ def test_an_attacker_vm_cannot_reach_its_neighbour_the_vmm_or_the_real_machine(
         if memory[page:page + 0x1000] != before[page:page + 0x1000]:
             assert page in vmm_frames, f"VMM region page {page:#x} changed\n{report}"
     assert watch.longest <= quantum + 1, report
+
+
+#: Attackers that try to keep the CPU: interrupts off, then spin; IF cleared through popf; an
+#: interrupt table whose every handler faults again at once (an endless fault loop, every
+#: delivery nested in the last); a handler that loops for ever with interrupts off.
+HOGS = {
+    "cli-spin": "start: cli\nspin: jmp spin\n",
+    "popf-spin": "start: li sp, 0x8000\n li r1, 0\n push r1\n popf\nspin: jmp spin\n",
+    "fault-loop": (f"start: li sp, 0x8000\n li r1, table\n lidt r1\n sti\n ld r2, [r3]\n"
+                   f" jmp start\nbad: li r4, 0xFFFFFFF0\n ld r5, [r4]\n jmp bad\n"
+                   f".align 8\ntable:\n" + "".join(
+                       " .word bad, GATE_P | GATE_DPL3 | GATE_RING0\n" for _ in range(256))),
+    "handler-spin": (f"start: li sp, 0x8000\n li r1, table\n lidt r1\n li r1, 5\n"
+                     f" out PORT_TIMER_PERIOD, r1\n sti\nwait: jmp wait\nhog: cli\nh: jmp h\n"
+                     f".align 8\ntable:\n" + "".join(
+                         " .word hog, GATE_P | GATE_DPL3 | GATE_RING0\n" for _ in range(256))),
+}
+
+
+@pytest.mark.parametrize("hog", sorted(HOGS))
+@pytest.mark.parametrize("spec", SPECS)
+def test_the_vmm_regains_control_whatever_the_guest_does(spec, hog):
+    quantum = 100
+    bad = Guest(name="hog", image=assemble_source(HOGS[hog], f"{hog}.s").image,
+                memory_size=MEMORY, max_steps=5000)
+    good = kernel_guest(Program((Instr("li", (12, 40)), Instr("addi", (1, 1, 3)),
+                                 Instr("addi", (12, 12, -1)), Instr("cmpi", (12, 0)),
+                                 Instr("jnz", (1,)))), name="victim")
+    hv = Hypervisor(make_strategy(spec), memory_size=(1 << 20) + 2 * MEMORY, quantum=quantum)
+    vms = [hv.create_vm(bad), hv.create_vm(good)]
+    for vm in vms:
+        vm.boot()
+    watch = RealStateWatch(hv)
+    hv.run(trace=watch)
+    assert watch.problems == []
+    assert watch.longest <= quantum + 1
+    assert vms[1].stop_reason == "halted" and vm_state(vms[1]) == _native(good)
+    assert vms[0].stop_reason in ("budget", "triple-fault")
+    assert hv.violations == [] and hv.resource_violations(vms[0]) == []
