@@ -85,8 +85,11 @@ include_option = click.option(
 @user_errors
 def asm_command(source: Path, output: Path | None, show_listing: bool, includes) -> None:
     """Assemble SOURCE into an image."""
-    assembly = assemble_file(source, include_paths=tuple(includes))
     target = output or source.with_suffix(".tvimg")
+    if target.exists() and source.exists() and target.samefile(source):
+        raise click.UsageError(
+            f"the image would overwrite the source {source}: choose another output with -o")
+    assembly = assemble_file(source, include_paths=tuple(includes))
     save_image(assembly.image, target)
     if show_listing:
         click.echo(listing(assembly), nl=False)
