@@ -24,10 +24,19 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     """Write `data` to `path`: readers see the old file or the whole new one, never a part.
 
     The bytes go to a temporary file in the same directory, flushed to disk, then renamed over
-    `path` (an existing file keeps its permissions). On any failure, Ctrl-C included, the
+    `path` (an existing file keeps its permissions; a symbolic link keeps pointing at the new
+    file; a device or FIFO such as ``/dev/null`` is written through, never replaced). On any failure, Ctrl-C included, the
     temporary file is removed and the error (an `OSError` for file-system problems) propagates.
     """
     path = Path(path)
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))  # replace what the link names, not the link
+    if path.exists() and not path.is_file():
+        # a device or FIFO (``-o /dev/null``): renaming over it would replace the device node
+        # itself, so write through it; a directory fails here with IsADirectoryError
+        with open(path, "wb") as stream:
+            stream.write(data)
+        return
     mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else _new_file_mode()
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
                                      dir=path.parent if str(path.parent) else ".")

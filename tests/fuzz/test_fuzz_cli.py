@@ -63,10 +63,13 @@ def corpus(tmp_path_factory):
     return root
 
 
+#: "/dev/zero" is an input only: output options get OUTPUT_FILES (never a real device)
 FILES = ["/dev/zero", "tiny.s", "spindir", "broken.s", "binary.s", "empty.s", "latin1.s", "tiny.tvimg",
          "cut.tvimg", "garbage.tvimg", "dir", "guestdir", "badguest", "bad.toml", "wrong.toml",
          "domains.toml", "domains_bad.toml", "disk.bin", "missing.s", "missing/x.tvimg",
          "examples/hello.s", "", "-", "dir/out.tvimg", "guestdir/guest.toml"]
+
+OUTPUT_FILES = [f for f in FILES if not f.startswith("/dev/")]
 
 #: what a shell can pass: any text without NUL (argv strings end at NUL), and bytes that are not
 #: UTF-8 as Python hands them over (surrogate escapes)
@@ -94,7 +97,9 @@ JUNK = st.one_of(st.sampled_from(["--bogus", "-x", "--json=1", "--", "-", "=", "
 def _value(param):
     """Values for one parameter: mostly of its kind, sometimes of any other."""
     kind = param.type
-    if isinstance(kind, click.Path):
+    if isinstance(kind, click.Path) and param.opts[-1] == "--output":
+        fitting = st.sampled_from(OUTPUT_FILES)
+    elif isinstance(kind, click.Path):
         fitting = st.sampled_from(FILES if kind.file_okay else ["dir", "guestdir", "missing"])
     elif isinstance(kind, click.IntRange):
         fitting = st.one_of(SMALL_INTS, SMALL_INTS, INTS)
@@ -102,7 +107,8 @@ def _value(param):
         fitting = st.sampled_from([*kind.choices, "bogus", ""])
     else:
         fitting = st.sampled_from(VALUES.get(param.opts[-1], ["x"]))
-    other = st.one_of(INTS, st.sampled_from(FILES), TEXT)
+    files = OUTPUT_FILES if param.opts[-1] == "--output" else FILES
+    other = st.one_of(INTS, st.sampled_from(files), TEXT)
     return st.integers(0, 9).flatmap(lambda roll: other if roll == 0 else fitting)
 
 
@@ -172,3 +178,44 @@ def test_assembling_never_overwrites_the_source(tmp_path, monkeypatch, args):
     result = cli(*args)
     assert result.exit_code == 2 and "would overwrite the source" in result.output
     assert files_of(tmp_path) == {"prog.s": b"start: hlt\n", "prog.tvimg": b"start: hlt\n"}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "/dev/zero"], "not a regular file"),
+    (["disasm", "/dev/zero"], "not a regular file"),
+    (["run", "tiny.s", "--disk", "/dev/zero"], "not a regular file"),
+    (["compare", "tiny.s", "--vmm", "native", "--cost-model", "/dev/zero"],
+     "not a regular file"),
+])
+def test_a_device_given_as_a_file_is_refused_not_read_for_ever(corpus, monkeypatch, args,
+                                                               message):
+    monkeypatch.chdir(corpus)
+    result = cli(*args)
+    assert result.exit_code == 1 and message in result.output
+
+
+def test_console_input_that_is_not_utf8_reaches_the_guest_byte_for_byte(tmp_path):
+    source = tmp_path / "echo.s"
+    source.write_text("start: in r1, PORT_CONSOLE_DATA\n li r2, 'N'\n cmpi r1, 0xff\n jnz .out\n"
+                      " li r2, 'Y'\n.out: out PORT_CONSOLE_DATA, r2\n cli\n hlt\n")
+    result = cli("run", source, "--json", "--input", "\udcff")  # the shell's byte 0xff
+    assert result.exit_code == 0
+    assert __import__("json").loads(result.output)["console"] == "Y"
+
+
+def test_an_output_that_is_a_fifo_or_device_is_written_through_not_replaced(tmp_path):
+    """`-o /dev/null` must not replace the device node with a file (as root it could)."""
+    import threading
+
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    source = tmp_path / "prog.s"
+    source.write_text("start: hlt\n")
+    result = cli("asm", source, "-o", fifo)
+    reader.join(timeout=10)
+    assert result.exit_code == 0
+    assert received and received[0].startswith(b"TOYVIMG")
+    assert fifo.is_fifo()
