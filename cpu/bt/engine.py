@@ -53,8 +53,13 @@ into a callout.  While the engine delivers a fault raised inside translated code
 how a VMM learns which instruction to adapt.
 
 **Policy.**  `translate_cpls` names the rings whose code is translated; code of the other rings
-runs on the interpreter ("directly").  A VMM sets it to the ring its guest kernel is
-deprivileged to and lets ring 3 run directly.
+runs "directly".  A VMM sets it to the ring its guest kernel is deprivileged to and lets ring 3
+run directly.  Direct execution uses blocks too (their own cache entries, mode bit
+``_MODE_DIRECT``): a body holds no sensitive instruction, so running it compiled *is* running it
+on the real CPU; the block's last sensitive instruction or ``int`` runs on the interpreter's
+careful path (never a callout), its instructions count as ``direct_instructions``, and such
+blocks are not translations (no ``blocks_translated``, ``cache_hits``... and no priced
+``translation`` event).
 """
 
 from __future__ import annotations
@@ -87,7 +92,9 @@ DEFAULT_HOT_THRESHOLD = 1000
 _MODE_PAGING = 1
 _MODE_CPL_SHIFT = 1
 _MODE_SINGLE = 8
-_MODE_BITS = 4
+#: a block of a ring that is not translated, run as direct execution (see `_run`)
+_MODE_DIRECT = 16
+_MODE_BITS = 5
 
 
 @attrs.frozen
@@ -279,7 +286,7 @@ class Translator:
         """The valid blocks, by pc."""
         return sorted(self._blocks.values(), key=lambda b: (b.pc, b.mode))
 
-    def _lookup(self, single: bool) -> Block | None:
+    def _lookup(self, single: bool, direct: bool = False) -> Block | None:
         """The block at ``cpu.pc`` for the current mode, translated if needed; None when the
         instruction there must run on the interpreter (misaligned pc, fetch fault, #UD,
         page-straddling instruction)."""
@@ -306,6 +313,11 @@ class Translator:
             mode = cpl << _MODE_CPL_SHIFT
         if single:
             mode |= _MODE_SINGLE
+        if direct:
+            mode |= _MODE_DIRECT
+            key = (((pa << 32) | pc) << _MODE_BITS) | mode
+            block = self._blocks.get(key)
+            return block if block is not None else self._translate(pc, pa, mode, key)
         key = (((pa << 32) | pc) << _MODE_BITS) | mode
         block = self._blocks.get(key)
         if block is not None:
@@ -337,8 +349,9 @@ class Translator:
 
     def _translate(self, pc: int, pa: int, mode: int, key: int) -> Block | None:
         single = mode & _MODE_SINGLE
+        direct = mode & _MODE_DIRECT
         body, tail = form_block(self._entry_at, pc, pa, 1 if single else self.max_block,
-                                self._adapted)
+                                () if direct else self._adapted)
         if not body and tail is None:
             return None
         block = Block(pc, pa, mode, body, tail)
@@ -361,8 +374,9 @@ class Translator:
         for word in range((pa & PAGE_MASK) >> 2, ((block.end_pa - 1) & PAGE_MASK) // 4 + 1):
             words[word] += 1
         self.memory.page_flags[page] |= PAGE_CODE
-        self._translated_blocks += 1
-        self._translated_insns += block.n
+        if not direct:  # direct execution's blocks are the engine's business, not translations
+            self._translated_blocks += 1
+            self._translated_insns += block.n
         return block
 
     @staticmethod
@@ -607,14 +621,20 @@ class Translator:
                 deadline = timer.deadline
                 if deadline is not None and deadline - platform.clock < room:
                     room = deadline - platform.clock
-                if cpu.cpl not in translate_cpls or cpu.nonroot:
-                    # Untranslated rings, and the guest of the "vt" extension (whose sensitive
-                    # instructions may be VM exits), run on the interpreter.
+                if cpu.nonroot:
+                    # The guest of the "vt" extension (whose sensitive instructions may be VM
+                    # exits) runs on the interpreter.
                     self._run_direct(room)
                     continue
-                block = lookup(False)
+                # Code of a ring that is not translated runs "directly": its blocks' bodies run
+                # like translated ones (they hold no sensitive instruction, so this is exactly
+                # executing them on the real CPU), but are counted as direct instructions and
+                # are no translations, and their last sensitive instruction or `int` runs on the
+                # interpreter's careful path, as the real CPU would execute it.
+                direct = cpu.cpl not in translate_cpls
+                block = lookup(False, direct)
                 if block is not None and block.n > room:
-                    block = lookup(True)
+                    block = lookup(True, direct)
                 if block is None:
                     self._step()
                     continue
@@ -631,7 +651,7 @@ class Translator:
                                 tail = block
                                 break
                             pc = cpu.pc
-                            successor = lookup(False)
+                            successor = lookup(False, direct)
                             if successor is None:
                                 break
                             link(block, successor, pc)
@@ -643,17 +663,27 @@ class Translator:
                     ran = start - signal.room - block.n + index
                     cpu.retired += ran
                     platform.clock += ran
-                    executed += ran
-                    self._deliver_block_fault(block, index, fault)
+                    if direct:
+                        self._direct += ran
+                        pc = cpu.pc = block.pcs[index]
+                        cpu.deliver(fault.vector, fault.error, pc, "exception", fault.address)
+                    else:
+                        executed += ran
+                        self._deliver_block_fault(block, index, fault)
                     continue
                 ran = start - room
                 if tail is not None:
                     ran -= 1
                 cpu.retired += ran
                 platform.clock += ran
-                executed += ran
-                if tail is not None:
-                    self._run_tail(tail)
+                if direct:
+                    self._direct += ran
+                    if tail is not None and cpu.stop_reason is None:
+                        self._step()
+                else:
+                    executed += ran
+                    if tail is not None:
+                        self._run_tail(tail)
         finally:
             self._chained += chained
             self._executed += executed

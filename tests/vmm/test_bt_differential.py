@@ -176,12 +176,12 @@ def state(machine: Machine):
 
 
 def run_both(make, budget: int, *, chunks: int = 1, max_block: int = 64, trace=False,
-             hot_threshold: int = 1):
+             hot_threshold: int = 1, translate_cpls=(0, 1, 2, 3)):
     reference = make()
     reference.run(budget)
     machine = make()
     translator = Translator(machine.cpu, DirectCallouts(), max_block=max_block,
-                            hot_threshold=hot_threshold)
+                            hot_threshold=hot_threshold, translate_cpls=translate_cpls)
     events = [] if trace else None
     for i in range(chunks):
         translator.run(budget // chunks + (budget % chunks if i == chunks - 1 else 0),
@@ -202,6 +202,19 @@ def test_random_programs_match_the_interpreter(program, regs, period, flags, pag
         return build(program, regs=regs, period=period, flags=flags, paging=paging)
 
     run_both(make, 3000, hot_threshold=hot)
+
+
+@given(programs(), registers(), st.sampled_from([0, 7, 13]), st.booleans(), HOT)
+def test_untranslated_rings_run_directly_with_the_interpreters_result(program, regs, period,
+                                                                      paging, hot):
+    """Rings outside `translate_cpls` run their blocks as direct execution (a VMM's guest
+    applications): sensitive instructions and `int` on the interpreter's careful path."""
+    def make():
+        return build(program, regs=regs, period=period, flags=0x200, paging=paging)
+
+    _, translator = run_both(make, 3000, hot_threshold=hot, translate_cpls=())
+    stats = translator.stats
+    assert stats.translated_instructions == stats.callouts == stats.blocks_translated == 0
 
 
 @given(programs(), registers(), st.sampled_from([3, 11]), st.integers(1, 4),
