@@ -329,12 +329,17 @@ class Hypervisor(Monitor):
         self.strategy.load(vm, cpu, switch)
         # the real timer: next virtual deadline, end of quantum, end of budget
         clock = cpu.platform.clock
-        n = min(max(self._slice_end - clock, 1), max(vm.step_limit - vm.steps, 1))
+        # an event the entry itself delivers (hardware event injection) is a step of the budget
+        # that no tick shows: with the budget used up by it, the timer fires before the guest's
+        # first instruction, where bare metal stops too
+        pending = self.strategy.entry_steps(vm)
+        room = vm.step_limit - vm.steps - pending
+        n = min(max(self._slice_end - clock, 1), max(room, 0 if pending else 1))
         deadline = vm.devices.platform.timer.deadline
         if deadline is not None:
             n = min(n, max(deadline - vm.devices.clock, 1))
         timer = cpu.platform.timer
-        timer.period = n
+        timer.period = max(n, 1)
         timer.deadline = clock + n
         cpu.platform.pic.lower_irq(IRQ_TIMER)
         self._last_retired, self._last_clock = cpu.retired + self._retiring, clock

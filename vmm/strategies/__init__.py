@@ -114,6 +114,12 @@ class Strategy:
     def entry_event(self, vm: VM, event) -> str:
         return "trap"
 
+    def entry_steps(self, vm: VM) -> int:
+        """Budget steps the VM entry `load` just prepared will take before the guest's first
+        instruction (an event the hardware delivers on entry); the hypervisor arms the real
+        timer for the budget less these."""
+        return 0
+
     def execute(self, cpu: CPU, max_steps: int, trace=None) -> str:
         return cpu.run(max_steps, trace)
 

@@ -92,6 +92,8 @@ from .trap_emulate import VMMBug
 #: consecutive hidden faults at one (pc, address) that mean the VMM makes no progress
 _MAX_HIDDEN_RETRIES = 8
 #: exit controls of both generations
+#: an exception bitmap selecting every vector (the last quantum before a budget's end)
+_ALL_EXCEPTIONS = (1 << 32) - 1
 _CONTROLS = V.EXIT_HLT | V.EXIT_IO | V.EXIT_EXTERNAL_INTERRUPT | V.EXIT_ACK_INTERRUPT
 #: generation 1: mtcr cr0, mtcr cr3, mfcr cr3 exit (cr0.PG is owned through the mask)
 _CR_EXITS_GEN1 = (1 << CR0) | (1 << CR3) | (1 << (V.CR_READ_SHIFT + CR3))
@@ -215,7 +217,6 @@ class HardwareAssisted(Strategy):
             vmcs[V.NESTED_ROOT] = vm.pager.root
         else:
             vm.pager = HardwareShadowPager(vm, frames)
-            vmcs[V.EXCEPTION_BITMAP] = 1 << VEC_PF
             vmcs[V.CR_EXITS] = _CR_EXITS_GEN1
             vmcs[V.CR0_GUEST_HOST_MASK] = CR0_PG
 
@@ -270,8 +271,19 @@ class HardwareAssisted(Strategy):
         if pic.deliverable():
             controls |= V.EXIT_INTERRUPT_WINDOW  # inject as soon as the guest sets IF
         vmcs[V.EXIT_CONTROLS] = controls
+        # The budget counts delivered exceptions, which the hardware delivers in the guest with
+        # no tick and no exit; within a quantum of the budget's end the VMM intercepts them all,
+        # so that the run stops at exactly the step where bare metal stops.
+        bitmap = 1 << VEC_PF if not self.nested else 0
+        if vm.step_limit - vm.steps <= self.hypervisor.quantum:
+            bitmap = _ALL_EXCEPTIONS
+        vmcs[V.EXCEPTION_BITMAP] = bitmap
         hw.marks = (cpu.deliveries, cpu.vt.guest_traps, dict(cpu.by_cause), cpu.retired)
         cpu.vm_enter(vmcs.address)
+
+    def entry_steps(self, vm) -> int:
+        injected = vm.hardware.injected
+        return 1 if injected is not None and injected[2] != "software" else 0
 
     def unload(self, vm, cpu) -> None:
         """The VM leaves the real CPU: an exception still to inject is delivered now, by the VMM,
