@@ -251,6 +251,14 @@ def test_scaling_measures_each_point_in_its_own_process():
     assert "| 2 |" in scaling.render_markdown(report)
 
 
+def test_the_scaling_command_prints_json_and_markdown(monkeypatch):
+    small = scaling.measure
+    monkeypatch.setattr(scaling, "measure", lambda: small(memory_mib=(1,), vm_counts=(1,)))
+    data = json.loads(invoke("--scaling", "--json").output)
+    assert data["memory"][0]["memory_mib"] == 1 and data["vms"][0]["all_halted"]
+    assert invoke("--scaling").output.startswith("| guest RAM (MiB) |")
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"memory_mib": (0,)}, "memory sizes"),
     ({"vm_counts": (100,)}, "VM counts"),
