@@ -37,7 +37,17 @@ hit in the MMU's TLB with the access allowed; an aligned access; a page without 
 audits for a store) reads or writes RAM directly (words through `PhysicalMemory.words`), and anything else calls the CPU's
 own access function, which handles faults, A/D bits, hooks and audits.  The fast path is chosen at
 translation time for the block's mode (paging or not, the CPL) and for whether memory is
-read-watched; the engine drops every block when that changes.  ``cpu.pc`` is stored before a
+read-watched; the engine drops every block when that changes.
+
+With paging on, a block call keeps a one-page cache of the last translation per direction in
+locals: ``c_rk``/``c_rd`` (the virtual page base of the last load's TLB hit and the offset from
+virtual to physical address) and ``c_wk``/``c_wd`` (the same for a store allowed to go straight to
+RAM: ``write_ok`` and a page without code, watches or audits).  A word access hits with one
+compare (``v_ea & 0xFFFFF003 == c_rk`` also tests the alignment) and no TLB lookup.  The cache is
+exact because nothing can change the TLB or the page flags while the block's own code runs: a
+block body holds no cr3 write, invlpg or cr0 write (they are sensitive and end blocks), so only a
+slow-path access — a walk, a D-bit update, a hook — can, and every slow path empties the cache;
+each call of the block starts empty.  ``cpu.pc`` is stored before a
 slow-path access (so the MMU, audit hooks and monitors see the accessing instruction's pc) and at
 the end of the block.
 
@@ -295,39 +305,56 @@ def _access_lines(step, pc: int, mode: MemoryMode, check_in_slow_path: bool = Fa
     word = access.endswith("32")
     slow_call = f"cpu.{access}(v_ea{'' if value is None else ', ' + value})"
     slow = [f"cpu.pc = {pc:#x}", slow_call if target is None else f"{target} = {slow_call}"]
-    if check_in_slow_path:
-        slow.append(SLOW_EXIT)
     lines = [f"v_ea = {address}"]
     if value is None and mode.read_watched:
-        return lines + slow
+        return lines + slow + ([SLOW_EXIT] if check_in_slow_path else [])
     if mode.paging:
-        lines.append("v_te = tlb_get(v_ea >> 12)")
+        # The block's page cache (module docstring, **Memory**): a hit is one compare; a miss consults the TLB and
+        # refills the cache when the access may go straight to RAM; the slow path (which may run
+        # hooks that change the TLB or the page flags) empties it.
+        slow.append("c_rk = c_wk = -1")
+        if check_in_slow_path:
+            slow.append(SLOW_EXIT)
+        key, cache = ("c_wk", "c_wd") if value is not None else ("c_rk", "c_rd")
+        where = f"v_ea + {cache}"
+        direct = (f"ram32[({where}) >> 2] = {value}" if value is not None and word
+                  else f"ram[{where}] = {value}" if value is not None
+                  else f"{target} = ram32[({where}) >> 2]" if word
+                  else f"{target} = ram[{where}]")
         refuse = ["v_te is None"]
         if word:
             refuse.append("v_ea & 3")
         if mode.cpl:
             refuse.append(f"{mode.cpl} > v_te[1]")
         if value is not None:
-            refuse.append("not v_te[2]")
-        where = "v_te[0] | v_ea & 4095"
-    else:
-        refuse = [f"v_ea & 3 or v_ea > {mode.size - 4}" if word else f"v_ea > {mode.size - 1}"]
-        where = "v_ea"
-    if value is not None:
-        if mode.paging:
-            lines.append(f"if {' or '.join(refuse)} or pflags[v_te[0] >> 12]:")
+            refuse += ["not v_te[2]", "pflags[v_te[0] >> 12]"]
+            fill = ["c_rk = c_wk = v_ea & 4294963200", "c_rd = c_wd = v_te[0] - c_rk"]
         else:
-            lines.append(f"if {' or '.join(refuse)} or pflags[v_ea >> 12]:")
+            fill = ["c_rk = v_ea & 4294963200", "c_rd = v_te[0] - c_rk"]
+        lines.append(f"if v_ea & {0xFFFFF003 if word else 0xFFFFF000} == {key}:")
+        lines.append(INDENT + direct)
+        lines.append("else:")
+        lines.append(f"{INDENT}v_te = tlb_get(v_ea >> 12)")
+        lines.append(f"{INDENT}if {' or '.join(refuse)}:")
+        lines += [INDENT * 2 + line for line in slow]
+        lines.append(f"{INDENT}else:")
+        lines += [INDENT * 2 + line for line in fill + [direct]]
+        return lines
+    if check_in_slow_path:
+        slow.append(SLOW_EXIT)
+    refuse = [f"v_ea & 3 or v_ea > {mode.size - 4}" if word else f"v_ea > {mode.size - 1}"]
+    if value is not None:
+        lines.append(f"if {' or '.join(refuse)} or pflags[v_ea >> 12]:")
         lines += [INDENT + line for line in slow]
         lines.append("else:")
-        lines.append(INDENT + (f"ram32[({where}) >> 2] = {value}" if word
-                               else f"ram[{where}] = {value}"))
+        lines.append(INDENT + (f"ram32[v_ea >> 2] = {value}" if word
+                               else f"ram[v_ea] = {value}"))
     else:
         lines.append(f"if {' or '.join(refuse)}:")
         lines += [INDENT + line for line in slow]
         lines.append("else:")
-        lines.append(INDENT + (f"{target} = ram32[({where}) >> 2]" if word
-                               else f"{target} = ram[{where}]"))
+        lines.append(INDENT + (f"{target} = ram32[v_ea >> 2]" if word
+                               else f"{target} = ram[v_ea]"))
     return lines
 
 
@@ -492,6 +519,7 @@ def block_source(body: Sequence[Decoded], *, tail: Decoded | None, end_pc: int,
         prologue.append("F = cpu.flags")
     if memory_used and mode.paging:
         prologue.append("tlb_get = cpu.mmu.tlb.get")
+        prologue.append("c_rk = c_wk = -1")
     if loops:
         prologue.append("room0 = room")
 

@@ -406,3 +406,69 @@ def test_the_interpreters_run_loop_matches_its_careful_path(program, regs, perio
     fast = make()
     fast.run(3000)
     assert state(fast) == state(careful)
+
+
+# -- translations cached by a compiled block --------------------------------------------------
+
+# A compiled loop caches its last page translation (`toyvisor.cpu.bt.codegen`, **Memory**).  The
+# loop walks two data pages (first writes set D through the slow path, byte loads share the
+# cache); between passes the kernel swaps the pages' frames in the page table and makes that
+# visible by invlpg of one page only, by a cr3 write, or not at all (the TLB keeps the old,
+# the compiled loop must too).
+CACHED = """
+start:  li   sp, 0x8000
+        li   r1, 0x4000
+        mtcr cr3, r1
+        li   r1, 1
+        mtcr cr0, r1
+        li   r8, 4
+round:  li   r1, 0x10000
+        li   r2, 0x12000
+inner:  ld   r3, [r1]
+        add  r9, r9, r3
+        st   [r1], r9
+        ldb  r4, [r1 + 1]
+        add  r9, r9, r4
+        addi r1, r1, 0x100
+        cmp  r1, r2
+        jb   inner
+        li   r5, 0x5040
+        ld   r6, [r5]
+        ld   r7, [r5 + 4]
+        st   [r5], r7
+        st   [r5 + 4], r6
+        cmpi r8, 4
+        jnz  not4
+        li   r6, 0x10000
+        invlpg r6
+not4:   cmpi r8, 3
+        jnz  not3
+        li   r6, 0x4000
+        mtcr cr3, r6
+not3:   addi r8, r8, -1
+        cmpi r8, 0
+        jnz  round
+        hlt
+"""
+
+
+@pytest.mark.parametrize("hot", [1, 3])
+def test_a_compiled_loop_sees_invlpg_and_cr3_writes_between_its_runs(hot):
+    from cpu_asm import map_pages
+
+    from toyvisor.isa.spec import PTE_P, PTE_PL_SHIFT, PTE_W
+    rw = PTE_P | PTE_W | (3 << PTE_PL_SHIFT)
+
+    def make():
+        machine = Machine(memory_size=1 << 16)
+        machine.load(assemble(CACHED))
+        map_pages(machine.memory, 0x4000,
+                  [*((a, a, rw) for a in range(0, 0x8000, 0x1000)),
+                   (0x10000, 0x2000, rw), (0x11000, 0x3000, rw)])
+        for page in (0x2000, 0x3000):
+            machine.memory.write(page, bytes(range(256)) * 16)
+        return machine
+
+    machine, translator = run_both(make, 5000, hot_threshold=hot)
+    assert machine.cpu.stop_reason == "halted"
+    assert translator.stats.blocks_translated
