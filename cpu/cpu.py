@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from toyvisor.isa.codegen import PAIR_INNER, PAIR_LAST, PAIR_STORES_PC
 from toyvisor.isa.encoding import DecodeError, decode_word
 from toyvisor.isa.faults import GuestFault
 from toyvisor.isa.spec import (
@@ -686,8 +687,11 @@ class CPU:
         pc, up to and including the first control transfer or memory access (after which a hook
         may have flushed the fetch cache), on one page.  A run is called handler after handler
         with one lookup; when it does not fit in what is left of `room`, its first instruction
-        runs alone.  A fault inside a run is located by ``cpu.pc`` (handlers move the pc only
-        once they cannot fault).
+        runs alone.  Handlers in a run are *superinstructions* where they can be
+        (`CodeEntry.pair_handler`: two instructions per call) and store ``cpu.pc`` only where it
+        is observed: after the run, and before its last instruction (a memory access's hooks and
+        faults see it).  A fault inside a run is located by the handler that raised it (only the
+        last instruction of a pair can raise).
         """
         R = self.regs
         platform = self.platform
@@ -695,6 +699,7 @@ class CPU:
         get_run = runs.get
         done = 0
         run = None
+        handlers = handler = None
         try:
             while done < room:
                 run = get_run(self.pc)
@@ -702,36 +707,41 @@ class CPU:
                     run = self._make_run(self.pc)
                     if run is None:
                         break
-                handlers = run[0]
-                n = len(handlers)
+                n = run[3]
                 if n > room - done:
-                    handlers = handlers[:1]
+                    handlers = run[2]
                     n = 1
+                else:
+                    handlers = run[0]
                 for handler in handlers:
                     handler(self, R)
                 done += n
             else:
                 run = ()
         except GuestFault as fault:
-            done += run[1].index(self.pc)
+            index = run[4][handlers.index(handler)] if handlers is run[0] else 0
+            done += index
             self.retired += done
             platform.clock += done
-            self.deliver(fault.vector, fault.error, self.pc, "exception", fault.address)
+            pc = self.pc = run[1][index]
+            self.deliver(fault.vector, fault.error, pc, "exception", fault.address)
             return done, False
         self.retired += done
         platform.clock += done
         return done, run is None
 
-    def _make_run(self, pc: int) -> tuple[tuple, tuple] | None:
-        """The run starting at `pc` (see `run_direct`), from the fetch cache; None on a miss."""
+    def _make_run(self, pc: int) -> tuple | None:
+        """The run starting at `pc` (see `run_direct`), from the fetch cache; None on a miss:
+        ``(handlers, the instructions' pcs, (the first instruction's handler,), instruction
+        count, index of the instruction that can raise in each handler)``."""
         entries = self._fetch_entries[self.cpl]
         entry = entries.get(pc)
         if entry is None:
             return None
-        handlers, pcs = [], []
+        chain, pcs = [], []
         page = pc >> PAGE_SHIFT
-        while entry is not None and len(handlers) < _MAX_RUN:
-            handlers.append(entry.handler)
+        while entry is not None and len(chain) < _MAX_RUN:
+            chain.append(entry)
             pcs.append(pc)
             if entry.sets_pc or entry.memory:
                 break
@@ -739,7 +749,33 @@ class CPU:
             if pc >> PAGE_SHIFT != page:
                 break
             entry = entries.get(pc)
-        run = (tuple(handlers), tuple(pcs))
+        # Units of one or two instructions, from the end: the last unit runs the last
+        # instruction with the full semantics (pc stores included); when it is alone, the unit
+        # before it stores the pc (so the last instruction runs at its own pc).
+        last = len(chain) - 1
+        units: list[tuple[int, object]] = []
+        if last >= 1 and chain[last - 1].pairs_first:
+            units.append((last, chain[last - 1].pair_handler(chain[last], PAIR_LAST)))
+            end = last - 2
+            stores_pc = False
+        else:
+            units.append((last, chain[last].handler))
+            end = last - 1
+            stores_pc = True
+        while end >= 0:
+            if end >= 1 and chain[end - 1].pairs_first:
+                first = chain[end - 1]
+                units.append((end, first.pair_handler(
+                    chain[end], PAIR_STORES_PC if stores_pc else PAIR_INNER)))
+                end -= 2
+            else:
+                units.append((end, chain[end].handler if stores_pc
+                              else chain[end].inner_handler()))
+                end -= 1
+            stores_pc = False
+        units.reverse()
+        run = (tuple(handler for _, handler in units), tuple(pcs), (chain[0].handler,),
+               len(chain), tuple(index for index, _ in units))
         self._runs[self.cpl][pcs[0]] = run
         return run
 

@@ -17,7 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from toyvisor.isa.codegen import FACTORIES
+from toyvisor.isa.codegen import (
+    FACTORIES,
+    INNER_FACTORIES,
+    field_names,
+    pair_factory,
+)
 from toyvisor.isa.encoding import Decoded
 from toyvisor.isa.spec import M32, PAGE_SHIFT, Privilege
 
@@ -45,7 +50,7 @@ class CodeEntry:
     """One decoded instruction bound to its handler closure."""
 
     __slots__ = ("handler", "decoded", "attention", "privilege", "key", "pa", "pa2", "words",
-                 "valid", "length", "sets_pc", "memory")
+                 "valid", "length", "sets_pc", "memory", "_inner", "pairs_first")
 
     def __init__(self, decoded: Decoded, pa: int, pa2: int | None) -> None:
         definition = decoded.definition
@@ -56,6 +61,9 @@ class CodeEntry:
         self.sets_pc = definition.sets_pc
         #: whether it loads or stores (a hook may then act: the interpreter's runs end there)
         self.memory = "cpu.load" in definition.semantics or "cpu.store" in definition.semantics
+        #: whether it can lead a superinstruction (`toyvisor.isa.codegen.pair_factory`)
+        self.pairs_first = not (self.sets_pc or self.memory or definition.privileged
+                                or "raise" in definition.semantics)
         self.handler = FACTORIES[definition.opcode](**decoded.fields, pc=pc,
                                                     npc=(pc + length) & M32)
         self.attention = needs_attention(decoded)
@@ -67,6 +75,26 @@ class CodeEntry:
         #: Physical addresses of the instruction's words.
         self.words = (pa,) if length == 4 else (pa, pa + 4 if pa2 is None else pa2)
         self.valid = True
+        self._inner = None
+
+    def inner_handler(self):
+        """The handler without the ``cpu.pc`` store (`INNER_FACTORIES`; only for an instruction
+        that does not transfer control), bound on first use."""
+        inner = self._inner
+        if inner is None:
+            decoded = self.decoded
+            inner = self._inner = INNER_FACTORIES[decoded.definition.opcode](
+                **decoded.fields, pc=decoded.pc, npc=(decoded.pc + self.length) & M32)
+        return inner
+
+    def pair_handler(self, second: CodeEntry, variant: str):
+        """One handler running this instruction then `second` (see `pair_factory`)."""
+        a, b = self.decoded, second.decoded
+        return pair_factory(a.definition.opcode, b.definition.opcode, variant)(
+            *(a.fields[name] for name in field_names(a.definition)), a.pc,
+            (a.pc + self.length) & M32,
+            *(b.fields[name] for name in field_names(b.definition)), b.pc,
+            (b.pc + second.length) & M32)
 
 
 class DecodeCache:

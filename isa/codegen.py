@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import textwrap
 from collections.abc import Callable
+from functools import cache
 from types import MappingProxyType
 
 from . import spec
@@ -38,13 +39,15 @@ def field_names(definition: Instruction) -> tuple[str, ...]:
     return tuple(names)
 
 
-def body_source(definition: Instruction, *, check_privilege: bool = True) -> str:
-    """The statements that execute `definition`, ending with the pc update."""
+def body_source(definition: Instruction, *, check_privilege: bool = True,
+                set_pc: bool = True) -> str:
+    """The statements that execute `definition`, ending with the pc update (left out with
+    ``set_pc=False`` for an instruction that does not transfer control)."""
     parts = []
     if check_privilege and definition.privileged:
         parts.append(PRIVILEGE_CHECK)
     parts.append(definition.semantics)
-    if not definition.sets_pc:
+    if not definition.sets_pc and set_pc:
         parts.append("cpu.pc = npc")
     return "\n".join(parts)
 
@@ -72,10 +75,11 @@ def _with_literals(source: str) -> str:
     return ast.unparse(_Literals().visit(ast.parse(source)))
 
 
-def handler_source(definition: Instruction) -> str:
-    """Source of ``make_<mnemonic>(fields..., pc, npc)`` returning ``handler(cpu, R)``."""
+def handler_source(definition: Instruction, *, set_pc: bool = True) -> str:
+    """Source of ``make_<mnemonic>(fields..., pc, npc)`` returning ``handler(cpu, R)``; with
+    ``set_pc=False`` the handler leaves ``cpu.pc`` alone (see `INNER_FACTORIES`)."""
     params = ", ".join((*field_names(definition), "pc", "npc"))
-    body = textwrap.indent(_with_literals(body_source(definition)), " " * 8)
+    body = textwrap.indent(_with_literals(body_source(definition, set_pc=set_pc)), " " * 8)
     return (
         f"def make_{definition.mnemonic}({params}):\n"
         f"    def op_{definition.mnemonic}(cpu, R):\n"
@@ -84,12 +88,71 @@ def handler_source(definition: Instruction) -> str:
     )
 
 
-def _compile_factory(definition: Instruction) -> Callable:
+def _compile_factory(definition: Instruction, set_pc: bool = True) -> Callable:
     namespace = dict(SEMANTICS_GLOBALS)
-    code = compile(handler_source(definition), f"<isa:{definition.mnemonic}>", "exec")
+    code = compile(handler_source(definition, set_pc=set_pc), f"<isa:{definition.mnemonic}>",
+                   "exec")
     exec(code, namespace)  # noqa: S102 - the source is generated from our own table
     return namespace[f"make_{definition.mnemonic}"]
 
 
 #: opcode → handler factory (base ISA and extensions), compiled once per process.
 FACTORIES = MappingProxyType({d.opcode: _compile_factory(d) for d in ALL_INSTRUCTIONS})
+
+#: opcode → factory of a handler that does not store ``cpu.pc``, for the instructions that do
+#: not transfer control: the interpreter calls these inside a run of straight-line handlers,
+#: where only the pc after the run (and the pc of a faulting instruction, which the run knows)
+#: is ever observed.
+INNER_FACTORIES = MappingProxyType({d.opcode: _compile_factory(d, set_pc=False)
+                                    for d in ALL_INSTRUCTIONS if not d.sets_pc})
+
+
+class _Prefix(ast.NodeTransformer):
+    """Rename the given names (an instruction's fields, ``pc``, ``npc``) with a prefix."""
+
+    def __init__(self, names: set[str], prefix: str):
+        self.names = names
+        self.prefix = prefix
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if node.id in self.names:
+            return ast.copy_location(ast.Name(self.prefix + node.id, node.ctx), node)
+        return node
+
+
+@cache
+def _renamed(definition: Instruction, prefix: str, set_pc: bool) -> tuple[str, tuple[str, ...]]:
+    """`definition`'s handler body with its fields, ``pc`` and ``npc`` prefixed; the names."""
+    names = [*field_names(definition), "pc", "npc"]
+    tree = _Prefix(set(names), prefix).visit(
+        ast.parse(_with_literals(body_source(definition, set_pc=set_pc))))
+    return ast.unparse(tree), tuple(prefix + name for name in names)
+
+
+_BY_OPCODE = {d.opcode: d for d in ALL_INSTRUCTIONS}
+
+#: Variants of `pair_factory`: where the pair stores ``cpu.pc``.
+PAIR_INNER, PAIR_STORES_PC, PAIR_LAST = "inner", "stores-pc", "last"
+
+
+@cache
+def pair_factory(first_opcode: int, second_opcode: int, variant: str) -> Callable:
+    """A *superinstruction*: the factory ``make(a_<fields>, a_pc, a_npc, b_<fields>, b_pc,
+    b_npc)`` of one handler executing `first` then `second`.  `first` must neither transfer
+    control, access memory nor raise (so a fault of the pair is always `second`'s).  `variant`
+    `PAIR_INNER` stores no pc (`second` must not transfer control), `PAIR_STORES_PC` stores the
+    pc after `second`, `PAIR_LAST` is `second`'s full semantics with, for a memory access,
+    ``cpu.pc`` set to `second`'s pc first (hooks and faults see it).  Cached by opcodes."""
+    first, second = _BY_OPCODE[first_opcode], _BY_OPCODE[second_opcode]
+    a, a_names = _renamed(first, "a_", False)
+    b, b_names = _renamed(second, "b_", variant != PAIR_INNER)
+    if variant == PAIR_LAST and ("cpu.load" in second.semantics or "cpu.store" in second.semantics):
+        b = "cpu.pc = b_pc\n" + b
+    name = f"op_{first.mnemonic}_{second.mnemonic}"
+    source = (f"def make({', '.join(a_names + b_names)}):\n"
+              f"    def {name}(cpu, R):\n"
+              f"{textwrap.indent(a + chr(10) + b, ' ' * 8)}\n"
+              f"    return {name}\n")
+    namespace = dict(SEMANTICS_GLOBALS)
+    exec(compile(source, f"<isa:{first.mnemonic}+{second.mnemonic}>", "exec"), namespace)  # noqa: S102
+    return namespace["make"]
