@@ -78,6 +78,7 @@ from toyvisor.isa.spec import (
     PTE_FRAME,
     PTE_P,
     PTE_W,
+    VEC_BP,
     VEC_GP,
     VEC_IRQ0,
     VEC_PF,
@@ -92,8 +93,10 @@ from .trap_emulate import VMMBug
 #: consecutive hidden faults at one (pc, address) that mean the VMM makes no progress
 _MAX_HIDDEN_RETRIES = 8
 #: exit controls of both generations
-#: an exception bitmap selecting every vector (the last quantum before a budget's end)
-_ALL_EXCEPTIONS = (1 << 32) - 1
+#: the exception bitmap of the last quantum before a budget's end: every vector that counts as
+#: a budget step when delivered — all but #BP, which only `brk` raises: a software interrupt,
+#: counted as the instruction that retires, as natively
+_ALL_EXCEPTIONS = ((1 << 32) - 1) & ~(1 << VEC_BP)
 _CONTROLS = V.EXIT_HLT | V.EXIT_IO | V.EXIT_EXTERNAL_INTERRUPT | V.EXIT_ACK_INTERRUPT
 #: generation 1: mtcr cr0, mtcr cr3, mfcr cr3 exit (cr0.PG is owned through the mask)
 _CR_EXITS_GEN1 = (1 << CR0) | (1 << CR3) | (1 << (V.CR_READ_SHIFT + CR3))
