@@ -25,6 +25,7 @@ from toyvisor.isa.codegen import (
 )
 from toyvisor.isa.encoding import Decoded
 from toyvisor.isa.spec import M32, PAGE_SHIFT, Privilege
+from toyvisor.isa.table import ALL_INSTRUCTIONS
 
 from .memory import PAGE_CODE, PhysicalMemory
 
@@ -42,8 +43,12 @@ def needs_attention(decoded: Decoded) -> bool:
     True for every sensitive instruction (so they can be counted) and for any instruction whose
     semantics can change privilege, interrupt state, translations or devices.
     """
-    definition = decoded.definition
-    return definition.sensitive or any(w in definition.semantics for w in _ATTENTION_WORDS)
+    return _ATTENTION[decoded.definition.opcode]
+
+
+#: opcode -> `needs_attention` (worked out once: decoding is on the path of every first fetch)
+_ATTENTION = {d.opcode: d.sensitive or any(w in d.semantics for w in _ATTENTION_WORDS)
+              for d in ALL_INSTRUCTIONS}
 
 
 class CodeEntry:
