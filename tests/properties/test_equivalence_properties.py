@@ -84,6 +84,23 @@ def test_binary_translation_is_equivalent_for_user_programs_without_sensitive_in
     assert result.equivalent, f"binary-translation:\n{program}\n{result.divergence}"
 
 
+@settings(max_examples=EXAMPLES)
+@given(program=EVERY_PROGRAM, user=st.booleans())
+def test_binary_translation_of_every_ring_is_equivalent_for_every_program(program, user):
+    """binary-translation-all translates the applications too: no red pill."""
+    result = _run(program, user, "binary-translation-all")
+    assert result.equivalent, f"binary-translation-all:\n{program}\n{result.divergence}"
+
+
+def test_the_red_pill_is_binary_translation_s_and_not_binary_translation_all_s():
+    program = Program((Instr("sidt", (5,)), Instr("smsw", (6,)), Instr("pushf"),
+                       Instr("pop", (7,)), Instr("rdcs", (8,))))
+    vmware = _run(program, True, "binary-translation")
+    assert not vmware.equivalent and vmware.divergence.startswith("sidt at ")
+    full = _run(program, True, "binary-translation-all")
+    assert full.equivalent and full.by_cause["callout:sidt"] == 1
+
+
 @pytest.mark.parametrize("spec", HARDWARE)
 @settings(max_examples=EXAMPLES)
 @given(program=EVERY_PROGRAM, user=st.booleans())

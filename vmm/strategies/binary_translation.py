@@ -98,6 +98,8 @@ class BinaryTranslation(TrapEmulate):
 
     name = "binary-translation"
     variants = ()
+    #: real rings whose code runs translated (the rest runs directly)
+    translated_rings = TRANSLATED_RINGS
 
     #: the block-length bound handed to the translator
     max_block = 64
@@ -113,7 +115,7 @@ class BinaryTranslation(TrapEmulate):
     def bind(self, hypervisor) -> None:
         super().bind(hypervisor)
         self.translator = Translator(hypervisor.cpu, hypervisor, max_block=self.max_block,
-                                     translate_cpls=TRANSLATED_RINGS)
+                                     translate_cpls=self.translated_rings)
         #: the VM the translator's counters are currently attributed to
         self._owner = None
         self._marks = self._read_stats()
@@ -250,4 +252,21 @@ class BinaryTranslation(TrapEmulate):
             invalidations=counters.invalidations)
 
 
-__all__ = ["TRANSLATED_RINGS", "BinaryTranslation", "TranslationCounters"]
+@register
+class FullBinaryTranslation(BinaryTranslation):
+    """``binary-translation-all``: the guest's applications run translated too.
+
+    VMware runs guest applications directly, so their sensitive-unprivileged instructions read
+    real state: a ring-3 ``sidt`` sees the VMM's table, ``smsw`` the real cr0, ``pushf`` the real IF
+    — the "red pill" (docs/virtualization.md).  Translating ring 3 as well turns those into
+    callouts emulated against the vCPU, so every program behaves as on bare metal, at the price
+    of translating (and calling out from) application code.  Not in the default comparison; name
+    it with ``--vmm binary-translation-all``."""
+
+    name = "binary-translation-all"
+    in_default_comparison = False
+    translated_rings = TRANSLATED_RINGS | {3}
+
+
+__all__ = ["TRANSLATED_RINGS", "BinaryTranslation", "FullBinaryTranslation",
+           "TranslationCounters"]
