@@ -277,29 +277,14 @@ serve_block:
         ld      r1, [r14 + REQ_OP]
         cmpi    r1, OP_BLOCK_READ
         jnz     .answer
-        li      r1, PHYSDEVOP_out       ; the real disk: sector, DMA address, read
-        li      r2, PORT_DISK_SECTOR
-        ld      r3, [r14 + REQ_ARG]
-        call    hyp_physdev_op
         li      r1, p2m                 ; DMA into our own frame: machine address via the p2m
         ld      r1, [r1]
         li      r2, dma_page
         shri    r2, r2, 12
         call    pv_ma
-        mov     r3, r1
-        li      r1, PHYSDEVOP_out
-        li      r2, PORT_DISK_ADDR
-        call    hyp_physdev_op
-        cmpi    r1, 0
-        jnz     .answer
-        li      r1, PHYSDEVOP_out
-        li      r2, PORT_DISK_CMD
-        li      r3, DISK_CMD_READ
-        call    hyp_physdev_op
-        li      r1, PHYSDEVOP_in
-        li      r2, PORT_DISK_STATUS
-        li      r3, 0
-        call    hyp_physdev_op
+        mov     r2, r1
+        ld      r1, [r14 + REQ_ARG]     ; the real disk: sector, DMA address, read
+        call    pv_disk_read
         cmpi    r1, DISK_OK
         jnz     .answer
         ld      r1, [r11 + C_DOMID]     ; map the domU's data page, copy, unmap

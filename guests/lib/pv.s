@@ -355,6 +355,34 @@ hyp_physdev_op:                                 ; clobbers: r1..r4
         int     HYPERVISOR_VECTOR
         ret
 
+; pv_disk_read(r1 = sector, r2 = DMA machine address) -> r1 = the disk's status (DISK_OK = 0,
+; 1 bad sector, 2 bad address) or a physdev_op error (< 0: EACCES for DMA outside the caller's
+; frames). The real disk, driven with physdev_op as a native driver drives it with in/out: dom0
+; only.                                                              clobbers: r1..r4
+pv_disk_read:
+        push    r8
+        mov     r8, r2
+        mov     r3, r1
+        li      r1, PHYSDEVOP_out
+        li      r2, PORT_DISK_SECTOR
+        call    hyp_physdev_op
+        li      r1, PHYSDEVOP_out
+        li      r2, PORT_DISK_ADDR
+        mov     r3, r8
+        call    hyp_physdev_op
+        cmpi    r1, 0
+        jnz     .done
+        li      r1, PHYSDEVOP_out
+        li      r2, PORT_DISK_CMD
+        li      r3, DISK_CMD_READ
+        call    hyp_physdev_op
+        li      r1, PHYSDEVOP_in
+        li      r2, PORT_DISK_STATUS
+        li      r3, 0
+        call    hyp_physdev_op
+.done:  pop     r8
+        ret
+
 ; hyp_iret: `jmp` here (do not call): the VMM pops a trap frame off the ring-1 stack, restores
 ; upcall_mask from the frame's IF, and resumes there; it never comes back. The frame is the
 ; CPU's (docs/machine.md: error code, pc, cs, flags, old sp, from its lowest word up). Every

@@ -52,29 +52,14 @@ sys_read_sector:
         call    hyp_physdev_op
         cmp     r7, r1
         jae     .inval                  ; no such sector (or no disk: 0 sectors)
-        li      r1, PHYSDEVOP_out
-        li      r2, PORT_DISK_SECTOR
-        mov     r3, r7
-        call    hyp_physdev_op
         li      r1, p2m                 ; DMA into DISK_BUF: its machine address
         ld      r1, [r1]
         li      r2, DISK_BUF >> 12
         call    pv_ma
-        addi    r3, r1, DISK_BUF & 0xFFF
-        li      r1, PHYSDEVOP_out
-        li      r2, PORT_DISK_ADDR
-        call    hyp_physdev_op
-        cmpi    r1, 0
-        jnz     .eio
-        li      r1, PHYSDEVOP_out
-        li      r2, PORT_DISK_CMD
-        li      r3, DISK_CMD_READ
-        call    hyp_physdev_op
-        li      r1, PHYSDEVOP_in
-        li      r2, PORT_DISK_STATUS
-        li      r3, 0
-        call    hyp_physdev_op
-        cmpi    r1, 0
+        addi    r2, r1, DISK_BUF & 0xFFF
+        mov     r1, r7
+        call    pv_disk_read
+        cmpi    r1, DISK_OK
         jnz     .eio
         ld      r1, [r8 + F_R3]         ; the user buffer (the task's mapping is current)
         li      r2, DISK_BUF
