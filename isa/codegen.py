@@ -64,11 +64,17 @@ class _Literals(ast.NodeTransformer):
         return node
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
-        if isinstance(node.func, ast.Name) and node.func.id == "s32" and len(node.args) == 1:
-            return ast.copy_location(ast.BinOp(
-                ast.BinOp(self.visit(node.args[0]), ast.BitXor(), ast.Constant(0x80000000)),
-                ast.Sub(), ast.Constant(0x80000000)), node)
-        return self.generic_visit(node)
+        return inline_s32(self, node)
+
+
+def inline_s32(visitor: ast.NodeTransformer, node: ast.Call) -> ast.AST:
+    """For an AST transformer's ``visit_Call``: ``s32(v)`` becomes ``(v ^ 0x80000000) -
+    0x80000000`` (v evaluated once, no call on the hot path); any other call is visited as usual."""
+    if isinstance(node.func, ast.Name) and node.func.id == "s32" and len(node.args) == 1:
+        return ast.copy_location(ast.BinOp(
+            ast.BinOp(visitor.visit(node.args[0]), ast.BitXor(), ast.Constant(0x80000000)),
+            ast.Sub(), ast.Constant(0x80000000)), node)
+    return visitor.generic_visit(node)
 
 
 def _with_literals(source: str) -> str:

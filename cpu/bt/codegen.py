@@ -76,7 +76,7 @@ from collections.abc import Sequence
 from functools import cache
 
 from toyvisor.isa import spec
-from toyvisor.isa.codegen import SEMANTICS_GLOBALS, field_names
+from toyvisor.isa.codegen import SEMANTICS_GLOBALS, field_names, inline_s32
 from toyvisor.isa.encoding import Decoded
 from toyvisor.isa.faults import GuestFault
 from toyvisor.isa.table import Instruction
@@ -150,12 +150,7 @@ class _Specialise(ast.NodeTransformer):
         return self.generic_visit(node)
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
-        if isinstance(node.func, ast.Name) and node.func.id == "s32" and len(node.args) == 1:
-            # s32(v) for a 32-bit pattern v, evaluating v once.
-            return ast.copy_location(ast.BinOp(
-                ast.BinOp(self.visit(node.args[0]), ast.BitXor(), ast.Constant(0x80000000)),
-                ast.Sub(), ast.Constant(0x80000000)), node)
-        return self.generic_visit(node)
+        return inline_s32(self, node)
 
 
 class Template:
