@@ -404,3 +404,42 @@ pv_ma:
         add     r1, r1, r2
         ld      r1, [r1]
         ret
+
+; pv_start(r1 = start_info) -> r1 = 0, or -1 when r1 is not a start_info page (bad magic). The
+; first thing a paravirtual kernel does: keeps what it needs of start_info in the words below
+; (pv_first_free_pfn is the kernel's to advance as it allocates pages).   clobbers: r1..r3
+pv_start:
+        li      r2, pv_start_info
+        st      [r2], r1
+        ld      r2, [r1 + SI_MAGIC]
+        li      r3, START_INFO_MAGIC
+        cmp     r2, r3
+        jnz     .bad
+        ld      r2, [r1 + SI_SHARED_INFO]
+        li      r3, pv_shared_info
+        st      [r3], r2
+        ld      r2, [r1 + SI_PT_BASE]
+        li      r3, pv_pt_base
+        st      [r3], r2
+        ld      r2, [r1 + SI_P2M]
+        li      r3, pv_p2m
+        st      [r3], r2
+        ld      r2, [r1 + SI_FIRST_FREE_PFN]
+        li      r3, pv_first_free_pfn
+        st      [r3], r2
+        ld      r2, [r1 + SI_NR_PAGES]
+        li      r3, pv_nr_pages
+        st      [r3], r2
+        li      r1, 0
+        ret
+.bad:   li      r1, -1
+        ret
+
+        .data
+pv_start_info:          .word   0       ; virtual addresses the VMM handed the kernel
+pv_shared_info:         .word   0
+pv_pt_base:             .word   0       ; the boot page directory
+pv_p2m:                 .word   0
+pv_first_free_pfn:      .word   0
+pv_nr_pages:            .word   0
+        .text

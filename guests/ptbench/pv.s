@@ -38,24 +38,9 @@ MC_MAX          = INPUT_MAX + 1                  ; multicall entries (>= MAX_CAL
 REQS_MAX        = MAX_N                          ; mmu_update requests in flight (>= PV_VMM_PDE)
 
 start:                                  ; ring 1; r1 = start_info, sp = the VMM's stack
-        li      r2, start_info
-        st      [r2], r1
-        ld      r2, [r1 + SI_MAGIC]
-        li      r3, START_INFO_MAGIC
-        cmp     r2, r3
+        call    pv_start
+        cmpi    r1, 0
         jnz     bad_start
-        ld      r2, [r1 + SI_P2M]
-        li      r3, p2m
-        st      [r3], r2
-        ld      r2, [r1 + SI_PT_BASE]
-        li      r3, boot_pd
-        st      [r3], r2
-        ld      r2, [r1 + SI_FIRST_FREE_PFN]
-        li      r3, first_free
-        st      [r3], r2
-        ld      r2, [r1 + SI_NR_PAGES]
-        li      r3, nr_pages
-        st      [r3], r2
         call    read_cmdline
         call    parse_params
         cmpi    r1, 0
@@ -493,11 +478,11 @@ trap_table:
 ; domain builder (toyvisor.vmm.ptbench.with_command_line).
 cmdline:        .space  INPUT_MAX + 1
         .align  4
-start_info:     .word   0
-p2m:            .word   0
-boot_pd:        .word   0
-first_free:     .word   0
-nr_pages:       .word   0
+start_info      = pv_start_info         ; what the VMM handed us (pv_start, guests/lib/pv.s)
+p2m             = pv_p2m
+boot_pd         = pv_pt_base
+first_free      = pv_first_free_pfn
+nr_pages        = pv_nr_pages
 pd1_ma:         .word   0
 upt_ma:         .space  4 * MAX_TABLES
 mc_cur:         .word   0

@@ -27,27 +27,9 @@ MMU_REQS_MAX    = 128           ; mmu_update requests per task_init batch
 
         .text
 start:                                  ; ring 1; r1 = start_info, sp = the VMM's boot stack
-        li      r2, start_info
-        st      [r2], r1
-        ld      r2, [r1 + SI_MAGIC]
-        li      r3, START_INFO_MAGIC
-        cmp     r2, r3
+        call    pv_start
+        cmpi    r1, 0
         jnz     bad_start
-        ld      r2, [r1 + SI_SHARED_INFO]
-        li      r3, shared_info
-        st      [r3], r2
-        ld      r2, [r1 + SI_PT_BASE]
-        li      r3, boot_pd
-        st      [r3], r2
-        ld      r2, [r1 + SI_P2M]
-        li      r3, p2m
-        st      [r3], r2
-        ld      r2, [r1 + SI_FIRST_FREE_PFN]
-        li      r3, next_pfn
-        st      [r3], r2
-        ld      r2, [r1 + SI_NR_PAGES]
-        li      r3, nr_pages
-        st      [r3], r2
         call    front_init              ; split-driver front-ends, if the toolstack wired any
         li      r1, msg_banner
         call    puts
@@ -390,12 +372,12 @@ user_image_end:
 ; ---------------------------------------------------------------------------------------
         .data
         .align  4                       ; strings from the included files may precede us
-start_info:     .word   0               ; virtual addresses the VMM handed us
-shared_info:    .word   0
-boot_pd:        .word   0
-p2m:            .word   0
-next_pfn:       .word   0               ; first free pfn (alloc_page)
-nr_pages:       .word   0
+start_info      = pv_start_info         ; what the VMM handed us (pv_start, guests/lib/pv.s)
+shared_info     = pv_shared_info
+boot_pd         = pv_pt_base
+p2m             = pv_p2m
+next_pfn        = pv_first_free_pfn     ; first free pfn (alloc_page advances it)
+nr_pages        = pv_nr_pages
 timer_port:     .word   0               ; event channel bound to VIRQ_TIMER
 timer_deadline: .word   0               ; virtual time of the next tick
 kernel_pdes:    .word   0               ; PDEs 0..kernel_pdes-1 may map the kernel
