@@ -72,3 +72,13 @@ def test_portsize_refuses_a_guest_without_a_port(capsys):
 
     assert main([str(REPO / "guests" / "nanobench")]) == 1
     assert "no pv_source" in capsys.readouterr().err
+
+
+def test_ptbench_doc_tables_are_what_ptbench_prints(monkeypatch):
+    monkeypatch.chdir(REPO)
+    text = (REPO / "docs" / "ptbench.md").read_text(encoding="utf-8")
+    start = text.index("<!-- ptbench: generated")
+    quoted = text[text.index("\n", start) + 1:text.index("<!-- end -->", start)]
+    result = CliRunner().invoke(main, ["ptbench", "--markdown"])
+    assert result.exit_code == 0
+    assert quoted == result.output, "docs/ptbench.md is stale: regenerate its tables"
