@@ -82,3 +82,16 @@ def test_ptbench_doc_tables_are_what_ptbench_prints(monkeypatch):
     result = CliRunner().invoke(main, ["ptbench", "--markdown"])
     assert result.exit_code == 0
     assert quoted == result.output, "docs/ptbench.md is stale: regenerate its tables"
+
+
+def test_portsize_names_a_bad_manifest_in_one_line(tmp_path, capsys):
+    from toyvisor.tools.portsize import main
+
+    (tmp_path / "guest.toml").write_text('entry_source = "k.s"\npv_source = [')
+    assert main([str(tmp_path)]) == 1
+    assert "invalid TOML" in capsys.readouterr().err
+    (tmp_path / "guest.toml").write_text('entry_source = "k.s"\npv_source = "pv.s"\n')
+    assert main([str(tmp_path)]) == 1
+    assert "entry_source 'k.s' not found" in capsys.readouterr().err
+    assert main([str(tmp_path / "nowhere")]) == 1
+    assert "not a guest directory" in capsys.readouterr().err

@@ -22,6 +22,7 @@ import attrs
 
 from toyvisor.asm import assemble_file
 from toyvisor.asm.assembler import guests_directory
+from toyvisor.isa.errors import ToyvisorError
 
 from .guest import MANIFEST, GuestError
 
@@ -102,7 +103,13 @@ def measure(directory: str | Path) -> PortSize:
     manifest_path = directory / MANIFEST
     if not manifest_path.is_file():
         raise GuestError(f"{directory}: not a guest directory (no {MANIFEST})")
-    manifest = tomllib.loads(manifest_path.read_text(encoding="utf-8"))
+    try:
+        manifest = tomllib.loads(manifest_path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise GuestError(f"{manifest_path}: invalid TOML: {exc}") from None
+    for key in ("entry_source", "pv_source"):
+        if key in manifest and not (directory / str(manifest[key])).is_file():
+            raise GuestError(f"{manifest_path}: {key} '{manifest[key]}' not found")
     if "pv_source" not in manifest:
         raise GuestError(f"{manifest_path}: no pv_source: the guest has no paravirtual port")
     library = guests_directory() / "lib"
@@ -171,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         sys.stdout.write(render_markdown(measure(args[0])))
-    except GuestError as error:
+    except ToyvisorError as error:  # the manifest, or an assembly error in either kernel
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
