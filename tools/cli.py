@@ -6,9 +6,7 @@ a message on stderr — never a Python traceback.
 
 from __future__ import annotations
 
-import functools
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -34,45 +32,13 @@ from . import domains as domain_config
 from . import runner
 from . import scaling as scaling_bench
 from .guest import SOURCE_SUFFIXES, load_guest
-
-
-EXIT_USER_ERROR = 1
-EXIT_PROPERTY_FAILED = 2  # toyvisor check: an isolation property failed
-EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a killed writer
-
-
-def user_errors(command):
-    """Turn toyvisor and OS errors into a message on stderr and exit status 1."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except BrokenPipeError:
-            # The reader went away (e.g. `| head`): stop quietly, as Unix tools do.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            sys.exit(EXIT_BROKEN_PIPE)
-        except ToyvisorError as exc:
-            click.echo(f"error: {exc}" if "\n" not in str(exc) else str(exc), err=True)
-            sys.exit(EXIT_USER_ERROR)
-        except OSError as exc:
-            where = f"{exc.filename}: " if exc.filename else ""
-            click.echo(f"error: {where}{exc.strerror or exc}", err=True)
-            sys.exit(EXIT_USER_ERROR)
-
-    return wrapper
+from .clikit import EXIT_PROPERTY_FAILED, include_option, user_errors
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="toyvisor")
 def main() -> None:
     """toyvisor: a virtual CPU and hypervisor lab."""
-
-
-include_option = click.option(
-    "-I", "--include", "includes", multiple=True, type=click.Path(file_okay=False, path_type=Path),
-    help="Add a directory to the include path (guests/lib is always on it).",
-)
 
 
 @main.command("asm")
@@ -440,6 +406,10 @@ _wrapper("unpause", ("domid",), "Boot CONFIG and have dom0 unpause domain DOMID.
 _wrapper("balloon", ("domid", "pages"),
          "Boot CONFIG and have dom0 balloon domain DOMID to PAGES pages.")
 _wrapper("destroy", ("domid",), "Boot CONFIG and have dom0 destroy domain DOMID.")
+
+
+# -- commands defined in modules of their own: one line each --------------------------------------
+# (each such module imports click helpers from .clikit, never from this file)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,48 @@
+"""What every `toyvisor` command shares: exit codes, the user-error wrapper, common options.
+
+Commands that live in modules of their own import these from here (never from `cli`), so the
+command modules and `cli`, which registers them, form no import circle.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from toyvisor.isa.errors import ToyvisorError
+
+EXIT_USER_ERROR = 1
+EXIT_PROPERTY_FAILED = 2  # toyvisor check: an isolation property failed
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a killed writer
+
+
+def user_errors(command):
+    """Turn toyvisor and OS errors into a message on stderr and exit status 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except BrokenPipeError:
+            # The reader went away (e.g. `| head`): stop quietly, as Unix tools do.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(EXIT_BROKEN_PIPE)
+        except ToyvisorError as exc:
+            click.echo(f"error: {exc}" if "\n" not in str(exc) else str(exc), err=True)
+            sys.exit(EXIT_USER_ERROR)
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"error: {where}{exc.strerror or exc}", err=True)
+            sys.exit(EXIT_USER_ERROR)
+
+    return wrapper
+
+
+include_option = click.option(
+    "-I", "--include", "includes", multiple=True, type=click.Path(file_okay=False, path_type=Path),
+    help="Add a directory to the include path (guests/lib is always on it).",
+)
