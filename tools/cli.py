@@ -32,7 +32,7 @@ from . import domains as domain_config
 from . import runner
 from . import scaling as scaling_bench
 from .guest import SOURCE_SUFFIXES, load_guest
-from .clikit import EXIT_PROPERTY_FAILED, include_option, user_errors
+from .clikit import EXIT_PROPERTY_FAILED, OptionConflict, include_option, user_errors
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -146,6 +146,8 @@ def run_command(guest: Path, max_steps, as_json, trace, console_input, disk, mem
 def compare_command(guest: Path, specs, cost_model, placement, max_steps, as_json, markdown,
                     includes) -> None:
     """Run GUEST natively and under each VMM strategy and compare them in one table."""
+    if as_json and markdown:
+        raise OptionConflict("--json and --markdown exclude each other")
     loaded = load_guest(guest, include_paths=tuple(includes))
     results = comparison.compare(loaded, specs or None, cost_model=cost_model,
                                  placement=placement, max_steps=max_steps)

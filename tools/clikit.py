@@ -20,6 +20,10 @@ EXIT_PROPERTY_FAILED = 2  # toyvisor check: an isolation property failed
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a killed writer
 
 
+class OptionConflict(ToyvisorError):
+    """Options of one command line that exclude each other (bad input: exit status 1)."""
+
+
 def user_errors(command):
     """Turn toyvisor and OS errors into a message on stderr and exit status 1."""
 

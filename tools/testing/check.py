@@ -268,11 +268,18 @@ def check_kernel(kernel: Guest, vmms=None, *, examples: int = DEFAULT_EXAMPLES,
     `max_steps` defaults to `budget`."""
     from toyvisor.vmm.strategies import make_strategy
 
+    from toyvisor.vmm.strategies import StrategyError
+
+    if not 0.0 <= efficiency <= 1.0:  # nan compares false both ways: refused too
+        raise HarnessError(f"the efficiency threshold must be a number from 0 to 1, "
+                           f"not {efficiency!r}")
     vmms = default_vmms() if vmms is None else tuple(vmms)
     for spec in vmms:  # bad names fail before any search starts
-        if make_strategy(spec).runs_port:
-            from toyvisor.vmm.strategies import StrategyError
-
+        strategy = make_strategy(spec)
+        if strategy.name == "native":
+            raise StrategyError("native is the bare machine, not a VMM: the kernel's own property "
+                                "is always checked on it (choose a VMM strategy for --vmm)")
+        if strategy.runs_port:
             raise StrategyError(f"{spec} runs a port of the kernel; toyvisor check runs the "
                                 "kernel's own image (choose another --vmm)")
     if max_steps is None:

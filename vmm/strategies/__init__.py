@@ -182,8 +182,12 @@ def register(cls: type[Strategy]) -> type[Strategy]:
 
 
 def make_strategy(spec: str, variant: str | None = None) -> Strategy:
-    """``"trap-emulate:0/3/3"`` (or name + `variant`) → a strategy instance."""
+    """``"trap-emulate:0/3/3"`` (or name + `variant`) → a strategy instance; a spec that names
+    a variant and a different `variant` contradict each other (a `StrategyError`)."""
     name, _, spelled = spec.partition(":")
+    if spelled and variant is not None and spelled != variant:
+        raise StrategyError(f"'{spec}' names the variant {spelled} and the option asks for "
+                            f"{variant}: choose one")
     load_builtin()
     cls = STRATEGIES.get(name)
     if cls is None:
