@@ -33,6 +33,7 @@ from . import runner
 from . import scaling as scaling_bench
 from .guest import SOURCE_SUFFIXES, load_guest
 from .clikit import EXIT_PROPERTY_FAILED, OptionConflict, include_option, user_errors
+from .progress import Progress
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -82,7 +83,8 @@ def disasm_command(target: Path, includes) -> None:
               help="Instruction budget (default: the guest's, else 5,000,000).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
 @click.option("--trace", is_flag=True,
-              help="Print every instruction (pc, disassembly, source) and every trap.")
+              help="Print every instruction (pc, disassembly, source), every trap, every VMM "
+                   "entry with its cause (with --vmm) and the console output where it happened.")
 @click.option("--input", "console_input", help="Text the console offers for reading.")
 @click.option("--disk", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="File whose contents back the block device.")
@@ -111,7 +113,10 @@ def run_command(guest: Path, max_steps, as_json, trace, console_input, disk, mem
         raise click.UsageError("--engine applies to bare-machine runs; a VMM strategy (--vmm) "
                                "decides how guest code runs")
     if vmm_name is not None:
-        vm_result = runner.run_vmm(loaded, vmm_name, ring_model=ring_model, placement=placement)
+        tracer = (runner.vmm_tracer(loaded, vmm_name, click.echo, ring_model=ring_model)
+                  if trace else None)
+        vm_result = runner.run_vmm(loaded, vmm_name, ring_model=ring_model, placement=placement,
+                                   trace=tracer)
         if as_json:
             click.echo(json.dumps(vm_result.to_dict(), indent=2))
         else:
@@ -149,8 +154,10 @@ def compare_command(guest: Path, specs, cost_model, placement, max_steps, as_jso
     if as_json and markdown:
         raise OptionConflict("--json and --markdown exclude each other")
     loaded = load_guest(guest, include_paths=tuple(includes))
-    results = comparison.compare(loaded, specs or None, cost_model=cost_model,
-                                 placement=placement, max_steps=max_steps)
+    with Progress("toyvisor compare") as progress:
+        results = comparison.compare(loaded, specs or None, cost_model=cost_model,
+                                     placement=placement, max_steps=max_steps,
+                                     progress=progress)
     model = cost_model or costs.default_model().name
     if as_json:
         click.echo(json.dumps(compare_table.to_json(results), indent=2))
@@ -180,8 +187,9 @@ def nanobench_command(specs, benchmarks, cost_model, placement, as_json, markdow
     """Measure the Adams & Agesen nanobenchmarks per iteration under each VMM strategy."""
     if as_json and markdown:
         raise nanobench_table.NanobenchError("--json and --markdown exclude each other")
-    table = nanobench_table.measure(specs or None, cost_model=cost_model, placement=placement,
-                                    benchmarks=benchmarks or None)
+    with Progress("toyvisor nanobench"):
+        table = nanobench_table.measure(specs or None, cost_model=cost_model,
+                                        placement=placement, benchmarks=benchmarks or None)
     if as_json:
         click.echo(json.dumps(nanobench_table.to_json(table), indent=2))
     elif markdown:
@@ -259,12 +267,14 @@ def bench_command(workloads, engines, specs, no_vmm, repeat, scale, scaling, as_
     if scaling:
         if workloads or engines or specs or no_vmm:
             raise bench.BenchError("--scaling takes no --workload, --engine, --vmm or --no-vmm")
-        report = scaling_bench.measure()
+        with Progress("toyvisor bench --scaling"):
+            report = scaling_bench.measure()
         click.echo(json.dumps(report.to_dict(), indent=2) if as_json
                    else scaling_bench.render_markdown(report), nl=as_json)
         return
-    report = bench.measure(workloads or None, engines or None, () if no_vmm else (specs or None),
-                           repeat=repeat, scale=scale)
+    with Progress("toyvisor bench"):
+        report = bench.measure(workloads or None, engines or None,
+                               () if no_vmm else (specs or None), repeat=repeat, scale=scale)
     click.echo(bench.dumps(report) if as_json else bench.render_markdown(report) if markdown
                else bench.render_text(report), nl=False)
 
@@ -289,8 +299,10 @@ def check_command(guest: Path, specs, examples, seed, efficiency, as_json, inclu
     Exit status: 0 every property held, 2 a property failed, 1 bad input."""
     from toyvisor.testing.check import check_kernel  # imports hypothesis: only when checking
 
-    report = check_kernel(load_guest(guest, include_paths=tuple(includes)), specs or None,
-                          examples=examples, seed=seed, efficiency=efficiency)
+    with Progress("toyvisor check") as progress:
+        report = check_kernel(load_guest(guest, include_paths=tuple(includes)), specs or None,
+                              examples=examples, seed=seed, efficiency=efficiency,
+                              progress=progress)
     click.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.text())
     if not report.held:
         sys.exit(EXIT_PROPERTY_FAILED)

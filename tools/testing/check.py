@@ -181,11 +181,20 @@ def _report(strategy: str, finding: Finding, program: Program | None) -> Propert
 
 
 def _reports(kernel, names, strategy, test, programs, examples, seed,
-             explicit=(), registers=None) -> list[PropertyReport]:
+             explicit=(), registers=None, progress=None) -> list[PropertyReport]:
     remaining = list(names)
     reports = []
     while remaining:
-        violation = _search(programs, lambda p: test(p, remaining), examples, seed, explicit)
+        tried = [0]
+
+        def counted(program, tried=tried):
+            tried[0] += 1
+            if progress is not None:
+                progress(f"{', '.join(remaining)} under {strategy}",
+                         min(tried[0], examples), examples)
+            test(program, remaining)
+
+        violation = _search(programs, counted, examples, seed, explicit)
         if violation is None:
             reports += [PropertyReport(name, strategy, True) for name in remaining]
             break
@@ -262,10 +271,11 @@ def budget(kernel: Guest) -> int:
 
 def check_kernel(kernel: Guest, vmms=None, *, examples: int = DEFAULT_EXAMPLES,
                  seed: int = DEFAULT_SEED, efficiency: float = DEFAULT_EFFICIENCY,
-                 max_steps: int | None = None) -> CheckReport:
+                 max_steps: int | None = None, progress=None) -> CheckReport:
     """Check `kernel` (a guest following the user-program convention) natively and under each
     strategy spec of `vmms` (None: `default_vmms`; empty: the kernel's own property only);
-    `max_steps` defaults to `budget`."""
+    `max_steps` defaults to `budget`.  `progress`, if given, is called as
+    ``progress(what is searched, programs tried, programs per search)`` (`toyvisor.tools.progress`)."""
     from toyvisor.vmm.strategies import make_strategy
 
     from toyvisor.vmm.strategies import StrategyError
@@ -284,6 +294,8 @@ def check_kernel(kernel: Guest, vmms=None, *, examples: int = DEFAULT_EXAMPLES,
                                 "kernel's own image (choose another --vmm)")
     if max_steps is None:
         max_steps = budget(kernel)
+    if progress is not None:
+        progress("walking the page tables at ring-3 entries", 0, 0)
     surveyed = reach(kernel, max_steps)
     targets = kernel_targets(kernel, surveyed)
     programs = adversarial_programs(kernel, targets)
@@ -294,11 +306,12 @@ def check_kernel(kernel: Guest, vmms=None, *, examples: int = DEFAULT_EXAMPLES,
         reports = [found]
     else:
         reports = _reports(kernel, KERNEL_PROPERTIES, "native", native_test_for(kernel, max_steps),
-                           programs, examples, seed, tuple(sweep(kernel, targets)), registers)
+                           programs, examples, seed, tuple(sweep(kernel, targets)), registers,
+                           progress)
     for spec in vmms:
         reports += _reports(kernel, PROPERTIES, make_strategy(spec).spec,
                             vmm_test_for(kernel, spec, efficiency, max_steps), programs,
-                            examples, seed, registers=registers)
+                            examples, seed, registers=registers, progress=progress)
     return CheckReport(kernel.name, seed, examples, tuple(reports))
 
 

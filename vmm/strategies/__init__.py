@@ -128,8 +128,9 @@ class Strategy:
 
     # -- running ----------------------------------------------------------------------------------
     def run(self, guest: Guest, *, placement: str = "system",
-            max_steps: int | None = None) -> VMRunResult:
-        """Run `guest` alone in a fresh `Hypervisor` with this strategy."""
+            max_steps: int | None = None, trace=None) -> VMRunResult:
+        """Run `guest` alone in a fresh `Hypervisor` with this strategy (`trace`: a callback for
+        the real CPU's trace events and the hypervisor's `VMMEntryEvent`s)."""
         from ..hypervisor import Hypervisor
 
         hypervisor = Hypervisor(self, memory_size=(1 << 20) + _round_up(guest.memory_size),
@@ -137,7 +138,7 @@ class Strategy:
         vm = hypervisor.create_vm(guest)
         vm.boot()
         started = time.perf_counter()
-        hypervisor.run(max_steps=max_steps)
+        hypervisor.run(max_steps=max_steps, trace=trace)
         self.wall_time = time.perf_counter() - started
         self.last_vm = vm
         return vm_result(self, hypervisor, vm)

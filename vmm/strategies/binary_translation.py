@@ -233,9 +233,10 @@ class BinaryTranslation(TrapEmulate):
             vm.deliver(fault.vector, fault.error, decoded.pc, "exception", fault.address)
 
     # -- results ----------------------------------------------------------------------------------
-    def run(self, guest, *, placement: str = "system", max_steps: int | None = None):
+    def run(self, guest, *, placement: str = "system", max_steps: int | None = None,
+            trace=None):
         """Run `guest` alone in a fresh `Hypervisor`; the result has the translator's fields."""
-        super().run(guest, placement=placement, max_steps=max_steps)
+        super().run(guest, placement=placement, max_steps=max_steps, trace=trace)
         return self.result(self.hypervisor, self.last_vm)
 
     def result(self, hypervisor, vm):

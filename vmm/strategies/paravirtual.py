@@ -265,7 +265,8 @@ class Paravirtual(Strategy):
         domain.write_real_idt()
 
     # -- running ---------------------------------------------------------------------------------------
-    def run(self, guest, *, placement: str = "system", max_steps: int | None = None):
+    def run(self, guest, *, placement: str = "system", max_steps: int | None = None,
+            trace=None):
         """Run `guest` as dom0 (privileged), alone, with a free pool as large as its memory.
         The guest's disk is the real machine's: dom0 drives it through ``physdev_op``."""
         from ..hypervisor import Hypervisor
@@ -276,7 +277,7 @@ class Paravirtual(Strategy):
             hypervisor.machine.platform.disk.load(guest.disk)
         domain = self.create_domain(guest, privileged=True)
         started = time.perf_counter()
-        hypervisor.run(max_steps=max_steps)
+        hypervisor.run(max_steps=max_steps, trace=trace)
         self.wall_time = time.perf_counter() - started
         self.last_vm = domain.vm
         if domain.vm.blocked and domain.vm.stop_reason is None:
