@@ -356,6 +356,10 @@ def _boot_and_report(config_path: Path, commands, as_json: bool, max_steps) -> N
         return
     console = system.console
     click.echo(console, nl=not console.endswith("\n") and bool(console))
+    log = domain_config.hypervisor_log(system)
+    if log:
+        click.echo("\nhypervisor log (refused hypercalls, as xl dmesg shows them):")
+        click.echo(log, nl=False)
     click.echo()
     click.echo(domain_config.render_table(rows), nl=False)
 

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import time
 
+import attrs
+
 from toyvisor.isa.spec import PAGE_SIZE, VEC_GP, VEC_PF
 
 from ..paravirt.abi import HYPERCALL_VECTOR, PV_IDT_VA, VIRQ_TIMER
@@ -281,7 +283,8 @@ class Paravirtual(Strategy):
         self.last_vm = domain.vm
         if domain.vm.blocked and domain.vm.stop_reason is None:
             domain.vm.stop_reason = "blocked"
-        return vm_result(self, hypervisor, domain.vm)
+        return attrs.evolve(vm_result(self, hypervisor, domain.vm),
+                            refusals=domain.refusals.entries)
 
     def disk_contents(self) -> bytes:
         """The real disk after the last `run` (dom0 drives it)."""
