@@ -267,13 +267,19 @@ class Paravirtual(Strategy):
         domain.write_real_idt()
 
     # -- running ---------------------------------------------------------------------------------------
+    #: the placements this VMM can have: a Xen-style hypervisor is type 1 (dom0 drives the real
+    #: devices itself; there is no host OS under it whose system calls could be priced)
+    placements = ("system",)
+
     def run(self, guest, *, placement: str = "system", max_steps: int | None = None):
         """Run `guest` as dom0 (privileged), alone, with a free pool as large as its memory.
-        The guest's disk is the real machine's: dom0 drives it through ``physdev_op``."""
+        The guest's disk is the real machine's: dom0 drives it through ``physdev_op``.
+        `placement` is ignored: the result says ``system`` (see `placements`)."""
         from ..hypervisor import Hypervisor
 
         size = -(-guest.memory_size // PAGE_SIZE) * PAGE_SIZE
-        hypervisor = Hypervisor(self, memory_size=(1 << 20) + 2 * size, placement=placement)
+        hypervisor = Hypervisor(self, memory_size=(1 << 20) + 2 * size,
+                                placement=self.placements[0])
         if guest.disk:
             hypervisor.machine.platform.disk.load(guest.disk)
         domain = self.create_domain(guest, privileged=True)
