@@ -172,6 +172,9 @@ class CPU:
         #: per CPL: pc -> the fetch cache's `CodeEntry` there; pc -> run (see `run_direct`)
         self._fetch_entries: tuple[dict, dict, dict, dict] = ({}, {}, {}, {})
         self._runs: tuple[dict, dict, dict, dict] = ({}, {}, {}, {})
+        #: the cache model (`toyvisor.cpu.cache.CoherentCaches`) counting this CPU's data
+        #: accesses, or None (the default: no model)
+        self.cache_model = None
         code.listeners.append(self.flush_fetch)
         memory.add_listener(self._select_access_paths)
         self._select_access_paths()
@@ -301,6 +304,9 @@ class CPU:
                         pa = e[0] | (va & 0xFFF)
                     return ram[pa]
 
+        if self.cache_model is not None:
+            load32, load8, store32, store8 = self.cache_model.wrap(self, load32, load8, store32,
+                                                                   store8)
         self.load32 = load32
         self.load8 = load8
         self.store32 = store32

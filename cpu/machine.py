@@ -19,6 +19,7 @@ import attrs
 
 from toyvisor.isa.spec import MAX_CPUS, NUM_REGS
 
+from .cache import CacheGeometry, CoherentCaches
 from .cpu import BUDGET, CPU, HALTED, IDLE, TRIPLE_FAULT, Trace
 from .decode import DecodeCache
 from .devices import Platform
@@ -135,9 +136,12 @@ class Machine:
 
     def __init__(self, memory_size: int = DEFAULT_MEMORY_SIZE, console_input: bytes = b"",
                  disk: bytes | None = None, *, cpus: int = 1,
-                 interleave: int = DEFAULT_INTERLEAVE) -> None:
+                 interleave: int = DEFAULT_INTERLEAVE,
+                 cache: CacheGeometry | None = None) -> None:
         check_cpus(cpus)
         check_interleave(interleave)
+        if cache is not None and not isinstance(cache, CacheGeometry):
+            raise MachineError(f"cache must be a CacheGeometry or None, not {cache!r}")
         self.memory = PhysicalMemory(memory_size)
         self.platform = Platform(self.memory, bytes(console_input), disk)
         platforms = [self.platform] + [self.platform.add_cpu() for _ in range(cpus - 1)]
@@ -146,6 +150,8 @@ class Machine:
                      for i, platform in enumerate(platforms)]
         #: steps each CPU runs in its turn of the round-robin
         self.interleave = interleave
+        #: the cache model (off: None), see `toyvisor.cpu.cache`
+        self.caches = None if cache is None else self._attach_caches(cache)
         shared = self.platform.shared
         shared.on_start = self._start
         shared.peers_running = self._peers_running
@@ -153,6 +159,27 @@ class Machine:
         #: so a translation cache survives from one `run` to the next)
         self._engines: dict[str, list[Any]] = {}
         self.reset()
+
+    def _attach_caches(self, geometry: CacheGeometry) -> CoherentCaches:
+        caches = CoherentCaches(geometry, len(self.cpus))
+        memory = self.memory
+        # Watching every page sends every load and store of every engine through the CPUs'
+        # access functions, which the model wraps; block transfers (DMA) arrive at the audit.
+        previous = memory.audit
+
+        def audit(access: str, pa: int, size: int, value) -> None:
+            if previous is not None:
+                previous(access, pa, size, value)
+            if access == "write" and isinstance(value, bytes):
+                caches.invalidate(pa, size)
+
+        memory.audit = audit
+        for cpu in self.cpus:
+            cpu.cache_model = caches
+        memory.watch(0, memory.size, read=True, write=True)
+        for cpu in self.cpus:
+            cpu._select_access_paths()
+        return caches
 
     @property
     def cpu(self) -> CPU:
@@ -363,7 +390,7 @@ class Machine:
             state = cpu.stop_reason
         else:
             state = "running"
-        cache = getattr(cpu, "cache", None)
+        cache = None if self.caches is None else self.caches.caches[index]
         return CPUResult(
             cpu=index, state=state, guest_instructions=cpu.retired, ticks=platform.clock,
             idle_ticks=cpu.idle_ticks, by_cause=dict(sorted(cpu.by_cause.items())),

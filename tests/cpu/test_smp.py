@@ -433,3 +433,58 @@ def test_idle_cpus_jump_to_the_next_timer_deadline_together():
     assert result.halted
     assert result.per_cpu[0].by_cause == {"timer": 1}
     assert result.per_cpu[0].idle_ticks == 100000 - 2  # the sti and the hlt ran
+
+
+# -- the cache model -----------------------------------------------------------------------------
+
+from toyvisor.cpu.cache import CacheGeometry, parse_geometry  # noqa: E402
+
+
+@pytest.mark.parametrize("text", ["3000,2,32", "4096,3,32", "4096,2,24", "4096,2,2", "64,4,32",
+                                  "4096,2", "a,b,c", "0,1,4"])
+def test_bad_cache_geometries_are_machine_errors(text):
+    with pytest.raises(MachineError, match="cache"):
+        parse_geometry(text)
+
+
+def test_the_cache_model_counts_without_changing_results():
+    plain = smp_machine(RACE, cpus=2, interleave=37)
+    expected = plain.run(1_000_000)
+    for engine in ENGINES:
+        machine = smp_machine(RACE, cpus=2, interleave=37, cache=parse_geometry("on"))
+        result = machine.run(1_000_000, engine=engine)
+        strip = {"cache_hits", "cache_misses", "cache_invalidations"}
+        assert [{k: v for k, v in c.to_dict().items() if k not in strip} for c in result.per_cpu] \
+            == [{k: v for k, v in c.to_dict().items() if k not in strip}
+                for c in expected.per_cpu]
+        assert result.guest_instructions == expected.guest_instructions
+        assert bytes(machine.memory.data[:0x1000]) == bytes(plain.memory.data[:0x1000])
+        for c in result.per_cpu:
+            # each of 500 iterations: ld + st of racy and xadd (a load and a store) of atomic,
+            # then the xadd of `done`
+            assert c.cache_hits + c.cache_misses == 500 * 4 + 2
+            # both counters live on one line that the two CPUs keep taking from each other
+            assert c.cache_invalidations > 0 and c.cache_misses > c.cache_invalidations
+        if engine == "interpreter":
+            first = result
+        else:
+            assert result.to_dict() == first.to_dict()
+
+
+def test_a_private_line_stays_in_its_cache():
+    source = """
+    start:  li   r1, buf
+            li   r2, 100
+    loop:   ld   r3, [r1]
+            st   [r1 + 4], r3
+            addi r2, r2, -1
+            cmpi r2, 0
+            jnz  loop
+            hlt
+            .align 32
+    buf:    .word 1, 2
+    """
+    machine = Machine(memory_size=1 << 16, cache=CacheGeometry(1024, 2, 32))
+    machine.load(assemble(source))
+    cpu0 = machine.run(10_000).per_cpu[0]
+    assert (cpu0.cache_misses, cpu0.cache_hits, cpu0.cache_invalidations) == (2, 198, 0)
