@@ -28,6 +28,8 @@ from toyvisor.isa.spec import (
     KSP0,
     KSP2,
     M32,
+    NUM_IPI_VECTORS,
+    NUM_IRQS,
     NUM_REGS,
     PAGE_SHIFT,
     SP,
@@ -59,12 +61,17 @@ _MAX_RUN = 32
 HALTED = "halted"
 BUDGET = "budget"
 TRIPLE_FAULT = "triple-fault"
+#: Not a run's stop reason: on a multiprocessor a CPU halted with IF = 1 gives its turn back to
+#: the machine, which idles it slice by slice until an interrupt is deliverable.
+IDLE = "idle"
 
 
 def cause_name(vector: int, source: str) -> str:
     """The statistics name of an event: "page-fault", "timer", "irq 2", "int 0x80", ..."""
     if source == "interrupt":
         line = vector - VEC_IRQ0
+        if NUM_IRQS <= line < NUM_IRQS + NUM_IPI_VECTORS:
+            return f"ipi {vector:#x}"
         return "timer" if line == 0 else f"irq {line}"
     if source == "software":
         return "breakpoint" if vector == VEC_BP else f"int {vector:#x}"
@@ -151,7 +158,11 @@ class CPU:
         self.vmm_entries = 0
         self.privileged_executed = 0
         self.sensitive_executed = 0
+        self.pauses = 0
         self.by_cause: dict[str, int] = {}
+        #: True while a multiprocessor machine runs this CPU for one slice of its round-robin:
+        #: the end of the slice is then no stop (no fetch-cache flush, no StopEvent)
+        self.slicing = False
         #: Non-root mode of the "vt" extension, its state and the VM exits by reason.
         self.nonroot = False
         self.vt = VirtualizationUnit(self)
@@ -161,6 +172,9 @@ class CPU:
         #: per CPL: pc -> the fetch cache's `CodeEntry` there; pc -> run (see `run_direct`)
         self._fetch_entries: tuple[dict, dict, dict, dict] = ({}, {}, {}, {})
         self._runs: tuple[dict, dict, dict, dict] = ({}, {}, {}, {})
+        #: the cache model (`toyvisor.cpu.cache.CoherentCaches`) counting this CPU's data
+        #: accesses, or None (the default: no model)
+        self.cache_model = None
         code.listeners.append(self.flush_fetch)
         memory.add_listener(self._select_access_paths)
         self._select_access_paths()
@@ -290,6 +304,9 @@ class CPU:
                         pa = e[0] | (va & 0xFFF)
                     return ram[pa]
 
+        if self.cache_model is not None:
+            load32, load8, store32, store8 = self.cache_model.wrap(self, load32, load8, store32,
+                                                                   store8)
         self.load32 = load32
         self.load8 = load8
         self.store32 = store32
@@ -401,10 +418,21 @@ class CPU:
             self.stop(HALTED)
             return
         if not platform.pic.deliverable():
+            if platform.smp:  # the machine idles this CPU in turn with the others
+                self.stop(IDLE)
+                return
             idle = platform.timer.deadline - platform.clock
             if idle > 0:
                 platform.clock += idle
                 self.idle_ticks += idle
+
+    def cpu_number(self) -> int:
+        """`rdpid`: the number of this CPU (0 for the boot CPU)."""
+        return self.index
+
+    def pause(self) -> None:
+        """`pause`: a spin-wait hint; counted (a monitor's pause-loop detection reads it)."""
+        self.pauses += 1
 
     def vmrun(self, address: int, npc: int) -> None:
         """`vmrun`: VM entry from the control structure at physical `address`; the host context
@@ -442,6 +470,13 @@ class CPU:
         self.request_attention()
         if self._trace is not None:
             self._trace(StopEvent(reason, self.pc, self.index))
+
+    def out_of_budget(self) -> None:
+        """The run's budget is spent: stop with "budget" (quietly at the end of a slice)."""
+        if self.slicing:
+            self.stop_reason = BUDGET
+        else:
+            self.stop(BUDGET)
 
     @property
     def stopped(self) -> bool:
@@ -670,7 +705,7 @@ class CPU:
     def _run_traced(self, end: int) -> None:
         while self.stop_reason is None:
             if self.steps >= end:
-                self.stop(BUDGET)
+                self.out_of_budget()
                 break
             if not self._service_interrupts() and self.stop_reason is None:
                 self._step()
@@ -784,7 +819,7 @@ class CPU:
         timer = platform.timer
         while self.stop_reason is None:
             if self.retired + self.deliveries >= end:
-                self.stop(BUDGET)
+                self.out_of_budget()
                 break
             if self._service_interrupts():
                 continue  # non-root mode: an injection or a VM exit happened
@@ -807,4 +842,4 @@ def _describe(vector: int, error: int, source: str, address: int | None) -> str:
     return text + ")"
 
 
-__all__ = ["BUDGET", "CPU", "HALTED", "TRIPLE_FAULT", "cause_name", "event_kind"]
+__all__ = ["BUDGET", "CPU", "HALTED", "IDLE", "TRIPLE_FAULT", "cause_name", "event_kind"]

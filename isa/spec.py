@@ -109,6 +109,31 @@ IRQ_CONSOLE = 1
 IRQ_DISK = 2
 NUM_IRQS = 16
 
+# -- the multiprocessor (docs/machine.md, "Multiprocessor") ---------------------------------------
+MAX_CPUS = 64
+PORT_CPU_COUNT = 0x50
+PORT_IPI_DEST = 0x51
+PORT_IPI_SEND = 0x52
+PORT_CPU_START = 0x53
+PORT_SMP_STATUS = 0x54
+PORT_IRQ_ROUTE_LINE = 0x55
+PORT_IRQ_ROUTE_CPU = 0x56
+#: IPI vectors: 48..63, delivered through local interrupt lines 16..31 (never masked).
+VEC_IPI0 = 48
+NUM_IPI_VECTORS = 16
+#: IPI_SEND destination shorthands (bits 8-9 of the value written)
+IPI_TO_DEST = 0x000
+IPI_TO_OTHERS = 0x100
+IPI_TO_ALL = 0x200
+IPI_SHORTHAND_MASK = 0x300
+#: SMP_STATUS: the outcome of this CPU's last IPI_SEND, CPU_START or IRQ_ROUTE_CPU write
+SMP_OK = 0
+SMP_NO_CPU = 1
+SMP_BAD_ADDRESS = 2
+SMP_BAD_VECTOR = 3
+SMP_BUSY = 4
+SMP_BAD_LINE = 5
+
 
 class Privilege(enum.Enum):
     """An instruction's privilege class (Popek & Goldberg's vocabulary)."""
@@ -121,7 +146,8 @@ class Privilege(enum.Enum):
 def _symbols() -> dict[str, int]:
     names = {}
     for name, value in globals().items():
-        if name.startswith(("FLAG_", "VEC_", "PTE_", "PORT_", "DISK_", "IRQ_", "CR0_", "PF_")):
+        if name.startswith(("FLAG_", "VEC_", "PTE_", "PORT_", "DISK_", "IRQ_", "CR0_", "PF_",
+                            "IPI_", "SMP_")):
             names[name] = value
     names.update(
         PAGE_SIZE=PAGE_SIZE,
@@ -129,6 +155,8 @@ def _symbols() -> dict[str, int]:
         GATE_P=GATE_P,
         GATE_TRAP=GATE_TRAP,
         GATE_SIZE=GATE_SIZE,
+        MAX_CPUS=MAX_CPUS,
+        NUM_IPI_VECTORS=NUM_IPI_VECTORS,
     )
     for ring in range(4):
         names[f"PTE_PL{ring}"] = ring << PTE_PL_SHIFT

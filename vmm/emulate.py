@@ -93,6 +93,10 @@ class GuestCPU:
     def port_out(self, port: int, value: int) -> None:
         self.vm.devices.port_out(port, value)
 
+    def cpu_number(self) -> int:
+        """`rdpid` under the VMM: the virtual CPU's number (0 for a one-vCPU VM)."""
+        return getattr(self.vcpu, "index", 0)
+
     def software_interrupt(self, vector: int, npc: int) -> None:
         self.vm.deliver(vector, 0, npc, "software")
 

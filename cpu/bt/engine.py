@@ -612,7 +612,7 @@ class Translator:
         try:
             while cpu.stop_reason is None:
                 if cpu.retired + cpu.deliveries >= end:
-                    cpu.stop(BUDGET)
+                    cpu.out_of_budget()
                     break
                 service()
                 if cpu.stop_reason is not None:
@@ -694,7 +694,7 @@ class Translator:
         signal = self._signal
         while cpu.stop_reason is None:
             if cpu.steps >= end:
-                cpu.stop(BUDGET)
+                cpu.out_of_budget()
                 break
             cpu._service_interrupts()
             if cpu.stop_reason is not None:

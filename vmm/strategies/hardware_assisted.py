@@ -310,7 +310,7 @@ class HardwareAssisted(Strategy):
         reason = exit.reason
         vm.count_entry(f"exit:{reason}")
         vm.count_event("vm_exit")
-        if reason in ("hlt", "io", "cr-access", "invlpg"):
+        if reason in ("hlt", "io", "cr-access", "invlpg", "rdpid"):
             self._emulate(vm, exit)
         elif reason == "exception":
             vector, error, _source = exit.interruption
