@@ -37,7 +37,8 @@ while a whole further pass fits in it.
 **Cold and hot.**  A new block runs on the interpreter's handler closures (`toyvisor.cpu.bt.cold`)
 and is compiled to Python after `hot_threshold` entries; both forms behave identically (same
 exits, chaining, statistics), so what is counted as translated does not depend on it.  Nested
-("vt" non-root) guests run on the interpreter, whose careful path makes their VM exits.
+("vt" non-root) guests run as direct execution (below): the careful path of their blocks'
+tails, delivery and the interrupt check make their VM exits.
 
 **Adaptation.**  A user (a VMM) may mark the physical address of an innocuous memory-writing
 instruction for a callout with `adapt` — VMware's *adaptive* binary translation: an instruction
@@ -640,24 +641,22 @@ class Translator:
                 if cpu.retired + cpu.deliveries >= end:
                     cpu.stop(BUDGET)
                     break
-                service()
+                if service():
+                    continue  # non-root mode: an injection or a VM exit; re-examine first
                 if cpu.stop_reason is not None:
                     break
                 room = end - cpu.retired - cpu.deliveries
                 deadline = timer.deadline
                 if deadline is not None and deadline - platform.clock < room:
                     room = deadline - platform.clock
-                if cpu.nonroot:
-                    # The guest of the "vt" extension (whose sensitive instructions may be VM
-                    # exits) runs on the interpreter.
-                    self._run_direct(room)
-                    continue
                 # Code of a ring that is not translated runs "directly": its blocks' bodies run
                 # like translated ones (they hold no sensitive instruction, so this is exactly
                 # executing them on the real CPU), but are counted as direct instructions and
                 # are no translations, and their last sensitive instruction or `int` runs on the
-                # interpreter's careful path, as the real CPU would execute it.
-                direct = cpu.cpl not in translate_cpls
+                # interpreter's careful path, as the real CPU would execute it.  So does the
+                # guest of the "vt" extension: only such a tail (on the careful path), a fault
+                # (through `CPU.deliver`) or the interrupt check can make its VM exits.
+                direct = cpu.nonroot or cpu.cpl not in translate_cpls
                 block = lookup(False, direct)
                 if block is not None and block.n > room:
                     block = lookup(True, direct)
