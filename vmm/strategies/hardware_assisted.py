@@ -202,7 +202,7 @@ class HardwareAssisted(Strategy):
     def execute(self, cpu, max_steps: int, trace=None) -> str:
         self._trace = trace  # exiting instructions never reach the CPU's trace: we report them
         try:
-            return cpu.run(max_steps, trace)
+            return super().execute(cpu, max_steps, trace)
         finally:
             self._trace = None
 
