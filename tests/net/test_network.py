@@ -110,8 +110,9 @@ def test_latency_grows_with_load_and_the_mesh_saturates_first():
     for kind in ("mesh", "torus", "hypercube"):
         curve = load_curve(build(kind, 16), params, rates, size=32, warmup=200, window=600)
         latencies = [p.latency for p in curve if not p.saturated]
-        # non-decreasing up to the noise of the draw (half a tick), then well above zero load
-        assert all(b > a - 0.5 for a, b in zip(latencies, latencies[1:]))
+        # non-decreasing up to the noise of the draw (10 %: near saturation one draw's queues
+        # differ a lot from the next one's), and well above zero load at the end
+        assert all(b > 0.9 * a for a, b in zip(latencies, latencies[1:]))
         assert latencies[-1] > 1.5 * latencies[0]
         saturation[kind] = next(p.offered for p in curve if p.saturated)
     assert saturation["mesh"] < saturation["torus"]
