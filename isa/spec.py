@@ -109,6 +109,39 @@ IRQ_CONSOLE = 1
 IRQ_DISK = 2
 NUM_IRQS = 16
 
+# -- the network interface (docs/multicomputer.md): interface i answers at PORT_NIC_* + 16*i
+# and raises IRQ_NIC_RX + 2*i / IRQ_NIC_TX + 2*i.
+PORT_NIC_NODE = 0x50        # in: this node's number
+PORT_NIC_NODES = 0x51       # in: number of nodes in the cluster
+PORT_NIC_DEST = 0x52        # destination node of the next send
+PORT_NIC_PORT = 0x53        # destination port of a send; port filter of a receive
+PORT_NIC_ADDR = 0x54        # DMA physical address (send: source, receive: target)
+PORT_NIC_LEN = 0x55         # send: message length; receive: room at ADDR
+PORT_NIC_CMD = 0x56         # out: NIC_CMD_*
+PORT_NIC_STATUS = 0x57      # in: NIC_OK or an error code of the last command
+PORT_NIC_RX_COUNT = 0x58    # in: messages waiting (matching the port filter)
+PORT_NIC_RX_SRC = 0x59      # in: the oldest waiting message's source node
+PORT_NIC_RX_PORT = 0x5A     # in: … its port
+PORT_NIC_RX_LEN = 0x5B      # in: … its length
+PORT_NIC_TX_ISSUED = 0x5C   # in: sends accepted so far
+PORT_NIC_TX_FREED = 0x5D    # in: sends whose source buffer the interface has read (reusable)
+PORT_NIC_TX_FAILED = 0x5E   # in: sends the network reported failed (fault, no route, deadlock)
+PORT_NIC_COPIES = 0x5F      # out: CPU copies of the message made by software (see the docs)
+NIC_PORT_STRIDE = 16
+NIC_ANY_PORT = 0xFFFFFFFF
+NIC_CMD_SEND = 1            # DMA ADDR..ADDR+LEN into interface RAM and send it to DEST:PORT
+NIC_CMD_RECV = 2            # DMA the oldest waiting message (for PORT) to ADDR, LEN bytes room
+NIC_CMD_WINDOW = 3          # ADDR := physical address of the interface RAM window (mapped mode)
+NIC_OK = 0
+NIC_NO_NODE = 1             # DEST is not a node of the cluster
+NIC_TOO_BIG = 2             # LEN above the largest packet, or the message does not fit at ADDR
+NIC_BAD_ADDRESS = 3         # ADDR..ADDR+LEN not all in RAM
+NIC_RAM_FULL = 4            # no free transmit slot in interface RAM
+NIC_EMPTY = 5               # nothing to receive
+NIC_BAD_COMMAND = 6
+IRQ_NIC_RX = 3
+IRQ_NIC_TX = 4
+
 
 class Privilege(enum.Enum):
     """An instruction's privilege class (Popek & Goldberg's vocabulary)."""
@@ -121,7 +154,8 @@ class Privilege(enum.Enum):
 def _symbols() -> dict[str, int]:
     names = {}
     for name, value in globals().items():
-        if name.startswith(("FLAG_", "VEC_", "PTE_", "PORT_", "DISK_", "IRQ_", "CR0_", "PF_")):
+        if name.startswith(("FLAG_", "VEC_", "PTE_", "PORT_", "DISK_", "IRQ_", "CR0_", "PF_",
+                            "NIC_")):
             names[name] = value
     names.update(
         PAGE_SIZE=PAGE_SIZE,

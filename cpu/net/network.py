@@ -166,8 +166,9 @@ class _Packet:
 class Network:
     """A cycle-level interconnect of `topology` with `params`; advance it with `run_until`.
 
-    `sink_room(node, size)` — optional — says whether the node's interface can take a packet of
-    `size` bytes now (its RAM); a packet whose head reaches a full interface waits in the network.
+    `sink_room(node, tag)` — optional — is asked when a packet's head reaches its last hop:
+    True when the node's interface has room (and keeps it for the packet, whose `tag` was given
+    to `inject`); a packet whose head reaches a full interface waits in the network.
     `on_deliver(delivery)` is called as each packet ends (delivered or failed).
     """
 
@@ -372,6 +373,10 @@ class Network:
         if holder is not None and holder is not p:
             self._blocked(p, t, r)
             return
+        if h == len(p.res) - 1 and self.sink_room is not None \
+                and not self.sink_room(p.dst, p.tag):
+            self._blocked(p, t, -1 - p.dst)  # the circuit ends at a full interface: wait
+            return
         self._unblocked(p)
         self.owner[r] = p
         p.probe_hop = h + 1
@@ -432,7 +437,7 @@ class Network:
                         h -= 1
                         continue
                     if h == last:
-                        if self.sink_room is not None and not self.sink_room(p.dst, p.size):
+                        if self.sink_room is not None and not self.sink_room(p.dst, p.tag):
                             blocked_on = -1 - p.dst if blocked_on is None else blocked_on
                             h -= 1
                             continue
