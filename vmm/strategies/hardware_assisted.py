@@ -441,6 +441,8 @@ class HardwareAssisted(Strategy):
         hw = vm.hardware
         streak, hw.streak = hw.streak, (None, 0)
         if not vm.vcpu.cr0 & CR0_PG:
+            if access == WRITE and vm.pager.log_physmap_write(va):  # migration's dirty log
+                return
             # the physmap maps all of the guest's RAM: this is beyond it, #GP(0) natively
             self._guest_fault(vm, exit, GuestFault(VEC_GP, 0))
             return
@@ -452,6 +454,8 @@ class HardwareAssisted(Strategy):
         entry = vm.mmu.tlb[va >> 12]
         pager = vm.pager
         ptemod = access == WRITE and pager.is_protected(entry[0] >> 12)
+        if access == WRITE and not ptemod:
+            pager.log_write(entry[0] >> 12)  # migration's dirty log
         if exit.vectoring is not None:
             if ptemod:  # the event's frame lands on a guest page table: deliver it ourselves
                 self._guest_fault(vm, exit, GuestFault(VEC_PF, error, va))
