@@ -30,8 +30,8 @@ class AutoConverge:
             self.high += 1
             if self.high >= 2:
                 self.high = 0
-                self.throttle = self.initial if self.throttle == 0 else \
-                    min(self.maximum, self.throttle + self.increment)
+                self.throttle = self.initial if self.throttle == 0 else round(\
+                    min(self.maximum, self.throttle + self.increment), 6)
         return self.throttle
 
     def steps(self, ticks: int) -> int:
