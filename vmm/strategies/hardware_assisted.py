@@ -440,6 +440,17 @@ class HardwareAssisted(Strategy):
         self._uncount(vm, exit.vectoring, not self._vectoring_was_injected(vm, exit))
         vm.deliver(vector, error, exit.pc, source)
 
+    def _retry(self, vm, exit) -> None:
+        """The faulting access will simply happen again: an interrupted event is re-injected,
+        an ``int n`` whose delivery faulted runs again (each counted once, as natively)."""
+        if exit.vectoring is not None:
+            self._uncount(vm, exit.vectoring, not self._vectoring_was_injected(vm, exit))
+            vm.hardware.pending = exit.vectoring
+            return
+        decoded = self._decode(vm, exit.pc)
+        if decoded.definition.mnemonic in _SOFTWARE_INTERRUPTS:
+            self._uncount(vm, (decoded.fields.get("vector", 3), 0, "software"), True)
+
     def _page_fault(self, vm, exit, error: int) -> None:
         """Generation 1: a #PF exit is a hidden fault, a ptemod or the guest's own fault."""
         va = exit.guest_linear & M32
@@ -448,6 +459,9 @@ class HardwareAssisted(Strategy):
         hw = vm.hardware
         streak, hw.streak = hw.streak, (None, 0)
         if not vm.vcpu.cr0 & CR0_PG:
+            if access == WRITE and vm.pager.log_physmap_write(va):  # migration's dirty log
+                self._retry(vm, exit)
+                return
             # the physmap maps all of the guest's RAM: this is beyond it, #GP(0) natively
             self._guest_fault(vm, exit, GuestFault(VEC_GP, 0))
             return
@@ -459,6 +473,8 @@ class HardwareAssisted(Strategy):
         entry = vm.mmu.tlb[va >> 12]
         pager = vm.pager
         ptemod = access == WRITE and pager.is_protected(entry[0] >> 12)
+        if access == WRITE and not ptemod:
+            pager.log_write(entry[0] >> 12)  # migration's dirty log
         if exit.vectoring is not None:
             if ptemod:  # the event's frame lands on a guest page table: deliver it ourselves
                 self._guest_fault(vm, exit, GuestFault(VEC_PF, error, va))
