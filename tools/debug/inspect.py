@@ -120,7 +120,16 @@ class Inspector:
         image = world.guest.image
         self.symbols = symbol_map(image)
         self._names = dict(image.symbols)
-        self._labels = sorted((address, name) for address, name in self.symbols.items())
+        # Labels for <name+offset>: ALL-CAPS names are the guests' constants (offsets, sizes),
+        # which would otherwise name small addresses.
+        best: dict[int, str] = {}
+        for name, value in image.symbols.items():
+            if "~" in name or name.isupper() or image.segment_at(value) is None:
+                continue
+            key = ("." in name, len(name), name)
+            if value not in best or key < ("." in best[value], len(best[value]), best[value]):
+                best[value] = name
+        self._labels = sorted(best.items())
         self._label_addresses = [address for address, _ in self._labels]
         locations = sorted(image.source_map, key=lambda loc: loc.address)
         self._source = {loc.address: loc for loc in locations}

@@ -328,10 +328,14 @@ class Session:
                         (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
                     self._pending.append(
                         f"watchpoint {point.number}: write at {start:#010x}: "
-                        f"{_hex(old)} -> {_hex(new)}")
+                        f"{_hex(old)} -> {_hex(new)}{self._by()}")
                 else:
                     self._pending.append(f"watchpoint {point.number}: read at {start:#010x}: "
-                                         f"{_hex(value, size)}")
+                                         f"{_hex(value, size)}{self._by()}")
+
+    def _by(self) -> str:
+        previous = self._previous  # the instruction running now (its access is this one)
+        return f" (by {previous[1]:08x} {previous[0]})" if previous else ""
 
     # -- the stop decision (runs in the worker, before each instruction) -------------------------
 
@@ -408,8 +412,14 @@ class Session:
             elif point.kind == "catch" and new:
                 caught = [name for name in new if _matches(point.cause, name)]
                 if caught:
-                    reasons.append(f"catchpoint {point.number}: {', '.join(caught)}")
+                    reasons.append(f"catchpoint {point.number}: {', '.join(caught)}"
+                                   + self._after())
         return reasons
+
+    def _after(self) -> str:
+        """`` (after PC MNEMONIC)``: the instruction that ran just before this stop."""
+        previous = self._before_previous
+        return f" (after {previous[1]:08x} {previous[0]})" if previous else ""
 
     def _track(self, event: InstructionEvent, delivered: bool, new: list[str]) -> None:
         """Keep the call chain: what the previous instruction did, seen from this one."""

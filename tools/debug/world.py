@@ -239,8 +239,11 @@ class World:
         running = not hv.in_vmm and hv.current is vm
         if running and cpu.nonroot:
             # hardware-assisted: in non-root mode the real CPU holds the guest's own state
+            # (with nested paging the real MMU walks the guest's own cr3; with shadow paging
+            # the real cr3 is the shadow and the guest's is the vCPU's)
             guest = View("vcpu0", cpu.pc, tuple(cpu.regs), cpu.flags, cpu.cpl, cpu.idtr,
-                         cpu.read_cr(0), cpu.cr2, cpu.mmu.cr3, tuple(cpu.ksp))
+                         cpu.read_cr(0), cpu.cr2,
+                         cpu.mmu.cr3 if cpu.mmu.nested else vcpu.cr3, tuple(cpu.ksp))
         elif running:
             guest = View("vcpu0", cpu.pc, tuple(cpu.regs),
                          (cpu.flags & COND_MASK) | (vcpu.flags & FLAG_IF), vcpu.cpl, vcpu.idtr,
@@ -250,7 +253,8 @@ class World:
                          vcpu.cr0, vcpu.cr2, vcpu.cr3, tuple(vcpu.ksp))
         if running:
             real = {"cpl": cpu.cpl, "flags": cpu.flags, "idtr": cpu.idtr, "cr3": cpu.mmu.cr3,
-                    "nonroot": cpu.nonroot, "nested": cpu.mmu.nested, "loaded": True}
+                    "nonroot": cpu.nonroot, "nested": cpu.mmu.nested, "loaded": True,
+                    "root": getattr(cpu.mmu, "root", None)}
         else:
             real = {"loaded": False}
         return [attrs.evolve(guest, real=real)]
