@@ -225,6 +225,8 @@ class Monitor:
         access = "w"
         if words[-1] in ("r", "w", "rw"):
             access = words.pop()
+        if not 1 <= len(words) <= 2:
+            raise DebugError("usage: " + _BY_NAME["watch"].usage)
         address = self.session.evaluate(words[0]) & M32 if words else 0
         size = _number(words[1], "watch length") if len(words) > 1 else 4
         point = self.session.add_watch(address, size, access, physical=physical)
