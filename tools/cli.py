@@ -452,9 +452,11 @@ _wrapper("destroy", ("domid",), "Boot CONFIG and have dom0 destroy domain DOMID.
 # -- commands defined in modules of their own: one line each --------------------------------------
 # (each such module imports click helpers from .clikit, never from this file)
 from .cluster_cli import cluster_group  # noqa: E402
+from .debug_cli import debug_command  # noqa: E402
 from .migrate_cli import migrate_command  # noqa: E402
 
 main.add_command(cluster_group)
+main.add_command(debug_command)
 main.add_command(migrate_command)
 
 
