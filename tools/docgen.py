@@ -136,6 +136,19 @@ def _cost(key: str, profile: str = "pentium4") -> str:
     return f"{costs.named(profile).cost(key):,}"
 
 
+def _cycles(expression: str, profile: str = "pentium4") -> str:
+    """``trap+interrupt_injection``, ``2*translated_instruction``, ``a+b-c``: the events'
+    cycles under `profile`."""
+    from toyvisor.vmm import costs
+
+    model = costs.named(profile)
+    total = 0
+    for sign, term in re.findall(r"([+-]?)([^+-]+)", expression):
+        count, _, key = term.rpartition("*")
+        total += (-1 if sign == "-" else 1) * int(count or 1) * model.cost(key)
+    return f"{total:,}"
+
+
 @functools.cache
 def _run(guest: str, strategy: str):
     from toyvisor.tools.guest import load_guest
@@ -152,6 +165,10 @@ def _plain_instructions(guest: str, strategy: str = "native") -> str:
     return str(_run(guest, strategy).guest_instructions)
 
 
+def _slowdown(guest: str, strategy: str) -> str:
+    return f"{_run(guest, strategy).slowdown:.2f}x"
+
+
 def _default_vmms() -> str:
     from toyvisor.testing.check import default_vmms
 
@@ -165,11 +182,13 @@ def _nanobench_n() -> str:
 #: name → function of the marker's arguments returning the figure's text.
 FIGURES: dict[str, Callable[..., str]] = {
     "cost": _cost,                              # cost KEY [PROFILE]: a price, 3,209
+    "cycles": _cycles,                          # cycles KEY+2*KEY-KEY [PROFILE]: their sum
     "nanobench": _nanobench_cycles,             # nanobench BENCH STRATEGY: cycles / iteration
     "nanobench-entries": _nanobench_entries,    # nanobench-entries BENCH STRATEGY
     "nanobench-n": _nanobench_n,                # the iteration count N the table used
     "instructions": _instructions,              # instructions GUEST [STRATEGY]: 40,801
     "instructions-plain": _plain_instructions,  # the same without digit grouping: 40801
+    "slowdown": _slowdown,                      # slowdown GUEST STRATEGY: 0.19x
     "default-vmms": _default_vmms,              # toyvisor check's default strategies
 }
 
