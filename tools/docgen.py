@@ -108,7 +108,41 @@ def produce_block(source: str) -> str:
         return transcript(source[2:])
     if source.startswith("toyvisor "):
         return toyvisor(source)
-    raise DocgenError(f"unknown block source {source!r} (toyvisor ARGS or $ toyvisor ARGS)")
+    if source.startswith("table "):
+        name, *args = shlex.split(source)[1:] or [""]
+        if name not in TABLES:
+            raise DocgenError(f"unknown table {name!r} (known: {', '.join(TABLES)})")
+        return TABLES[name](*args)
+    raise DocgenError(f"unknown block source {source!r} (toyvisor ARGS, $ toyvisor ARGS or "
+                      "table NAME ARGS)")
+
+
+def _hardware_exits(*guests: str) -> str:
+    """Per guest: native and both hardware-assisted generations — exits by reason, the
+    events the hardware delivered itself, the VMM's injections, the slowdown in cycles."""
+    lines = ["| guest | strategy | exits by reason | guest_trap | injections | slowdown (cycles) |",
+             "| --- | --- | --- | ---: | ---: | ---: |"]
+    for guest in guests:
+        name = Path(guest).name
+        for spec in ("native", "hardware-assisted:2", "hardware-assisted:1"):
+            result = _run(guest, spec)
+            exits = sorted(((c.removeprefix("exit:"), n) for c, n in result.by_cause.items()
+                            if c.startswith("exit:")), key=lambda item: (-item[1], item[0]))
+            total = sum(n for _, n in exits)
+            reasons = (", ".join(f"{c} {n:,}" for c, n in exits) + f" ({total:,})"
+                       if exits else "—")
+            injections = ("—" if spec == "native"
+                          else f"{result.events.get('interrupt_injection', 0):,}")
+            lines.append(f"| {name} | {spec} | {reasons} | "
+                         f"{result.events.get('guest_trap', 0):,} | {injections} | "
+                         f"{result.slowdown:.2f}× |")
+    return "\n".join(lines) + "\n"
+
+
+#: name → function of the marker's arguments returning a whole block (Markdown).
+TABLES: dict[str, Callable[..., str]] = {
+    "hardware-exits": _hardware_exits,          # table hardware-exits GUEST...
+}
 
 
 # -- figures --------------------------------------------------------------------------------------
