@@ -140,8 +140,16 @@ def _hardware_exits(*guests: str) -> str:
 
 
 #: name → function of the marker's arguments returning a whole block (Markdown).
+def _nanobench_markdown() -> str:
+    """What ``toyvisor nanobench --markdown`` prints (the same table the figures read)."""
+    from toyvisor.vmm import nanobench
+
+    return nanobench.render_markdown(_nanobench())
+
+
 TABLES: dict[str, Callable[..., str]] = {
     "hardware-exits": _hardware_exits,          # table hardware-exits GUEST...
+    "nanobench": _nanobench_markdown,           # table nanobench: = toyvisor nanobench --markdown
 }
 
 
@@ -151,7 +159,7 @@ TABLES: dict[str, Callable[..., str]] = {
 def _nanobench():
     from toyvisor.vmm import nanobench
 
-    return nanobench.measure()
+    return nanobench.measure()  # what `toyvisor nanobench` measures by default
 
 
 def _nanobench_cycles(benchmark: str, strategy: str) -> str:
