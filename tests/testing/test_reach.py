@@ -99,3 +99,21 @@ def test_a_search_counterexample_sets_every_register_it_reads():
     assert lines[0].startswith(f"        li r1, {registers[1]:#x}")
     assert lines[2].startswith(f"        li sp, {registers[15]:#x}")
     assert standalone.finding.name == "kernel-isolation"
+
+
+def test_the_docs_check_example_is_what_check_prints(monkeypatch):
+    import re
+
+    from click.testing import CliRunner
+
+    from toyvisor.tools.cli import main
+
+    repo = Path(__file__).resolve().parents[2]
+    docs = (repo / "docs" / "testing-isolation.md").read_text(encoding="utf-8")
+    match = re.search(r"<!-- check-example: (.*?) -->\n```\n\$ toyvisor check \1\n(.*?)```",
+                      docs, re.S)
+    assert match, "the check example block of docs/testing-isolation.md is missing"
+    monkeypatch.chdir(repo)
+    result = CliRunner().invoke(main, ["check", *match.group(1).split()])
+    assert result.exit_code == 2
+    assert match.group(2) == result.output

@@ -1,10 +1,11 @@
 ; exposing.s — the kernel of toyvisor.testing's exposure tests (tests/testing/kernels/*/kernel.s).
 ;
-; Each kernel.s next to this file sets BUG_PAGE and BUG_FLAGS and includes it.  The kernel runs
+; Each kernel.s next to this file defines the macro `variant_mapping` (r2 = a linear page,
+; r3 = its page-table entry) and includes it.  The kernel runs
 ; one user program at ring 3 (the user-program convention of docs/testing-isolation.md) in an
 ; address space that identity-maps the first 4 MiB at PL0, the user text page read-only at PL3
-; and the user stack page writable at PL3; then it maps BUG_PAGE with BUG_FLAGS | PTE_P — in
-; `sound` that is the user stack again (no bug), in the others a kernel page.  The labels name
+; and the user stack page writable at PL3; then it makes the variant's mapping — in `sound`
+; the user stack again (no bug), in the others a kernel page.  The labels name
 ; nothing the checker could recognise (KDIR, KTAB, KVARS): it must find the pages from the
 ; machine.  Any fault or `int 0x80` (the program's exit) stops the machine.
 
@@ -38,8 +39,7 @@ start:  li      sp, KSTACK_TOP
         li      r2, USTACK              ; user stack: writable, PL3
         li      r3, USTACK | PTE_P | PTE_W | PTE_PL3
         call    pt_set
-        li      r2, BUG_PAGE            ; the variant's mapping
-        li      r3, BUG_PAGE | PTE_P | BUG_FLAGS
+        variant_mapping                 ; the variant's mapping
         call    pt_set
         li      r1, KDIR
         li      r2, 0
