@@ -81,9 +81,10 @@ def test_the_issue_s_500_paren_outcome_regex_is_one_error_for_run_compare_check(
 @pytest.fixture
 def fifos(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    for name in ("f.s", "f.tvimg", "d.bin", "c.toml"):
+    for name in ("f.s", "f.tvimg", "d.bin", "c.toml", "ff.s", "domains.toml"):
         os.mkfifo(tmp_path / name)
     (tmp_path / "tiny.s").write_text(TINY)
+    (tmp_path / "inc.s").write_text('.include "ff.s"\n' + TINY)
     guest = tmp_path / "g"
     guest.mkdir()
     (guest / "k.s").write_text(TINY)
@@ -94,7 +95,7 @@ def fifos(tmp_path, monkeypatch):
 @pytest.mark.parametrize("args", [
     ["asm", "f.s"], ["disasm", "f.s"], ["run", "f.s"], ["run", "f.tvimg"], ["disasm", "f.tvimg"],
     ["run", "tiny.s", "--disk", "d.bin"], ["compare", "tiny.s", "--cost-model", "c.toml"],
-    ["run", "g"], ["check", "f.s"],
+    ["run", "g"], ["check", "f.s"], ["asm", "inc.s"], ["domains", "boot", "domains.toml"],
 ], ids=" ".join)
 def test_a_fifo_given_as_any_input_file_is_refused_without_blocking(fifos, args):
     with no_hang(FAST):
