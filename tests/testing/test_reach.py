@@ -117,3 +117,18 @@ def test_the_docs_check_example_is_what_check_prints(monkeypatch):
     result = CliRunner().invoke(main, ["check", *match.group(1).split()])
     assert result.exit_code == 2
     assert match.group(2) == result.output
+
+
+def test_a_kernel_that_never_enters_ring_3_is_bad_input_not_a_vacuous_pass(tmp_path):
+    from click.testing import CliRunner
+
+    from toyvisor.tools.cli import main
+
+    source = tmp_path / "never.s"  # follows the convention, but halts before any ring-3 entry
+    source.write_text("start: cli\n hlt\n.align PAGE_SIZE\nuser_program: .space PAGE_SIZE\n"
+                      "user_program_end:\nuser_memory_u = user_program\n"
+                      "user_memory_u_end = user_program_end\n")
+    result = CliRunner().invoke(main, ["check", str(source), "--vmm", "trap-emulate"])
+    assert result.exit_code == 1
+    assert result.output.startswith("error: never: the kernel never entered ring 3") \
+        and "halted after 2 instructions" in result.output

@@ -35,6 +35,11 @@ from .properties import (
 from .reach import Exposure, Survey
 
 
+#: Exposures `CheckReport.text` lists (a kernel that maps all memory at PL3 exposes every
+#: frame; the JSON report has them all).
+SHOWN_EXPOSURES = 12
+
+
 def default_vmms() -> tuple[str, ...]:
     """Every registered strategy that runs the kernel's own image, in its default variant."""
     from toyvisor.vmm.strategies import STRATEGIES, load_builtin, make_strategy
@@ -85,7 +90,10 @@ class CheckReport:
             lines.append(f"{'held  ' if p.held else 'FAILED'}  {p.name:<17} {p.strategy}")
             if not p.held:
                 lines.append(f"        {p.reason}")
-                lines += [f"          {exposure}" for exposure in p.exposures]
+                lines += [f"          {exposure}" for exposure in p.exposures[:SHOWN_EXPOSURES]]
+                if len(p.exposures) > SHOWN_EXPOSURES:
+                    lines.append(f"          ... and {len(p.exposures) - SHOWN_EXPOSURES} more "
+                                 "(--json lists them all)")
                 if p.access:
                     lines.append(f"        first offending access: {p.access}")
                 if p.counterexample:
@@ -297,6 +305,11 @@ def check_kernel(kernel: Guest, vmms=None, *, examples: int = DEFAULT_EXAMPLES,
     if progress is not None:
         progress("walking the page tables at ring-3 entries", 0, 0)
     surveyed = reach(kernel, max_steps)
+    if not surveyed.entries:  # every property would hold, vacuously
+        raise HarnessError(
+            f"{kernel.name}: the kernel never entered ring 3 with an empty user program (it "
+            f"stopped: {surveyed.machine.cpu.stop_reason or 'budget'} after "
+            f"{surveyed.machine.cpu.retired:,} instructions), so no user program can be checked")
     targets = kernel_targets(kernel, surveyed)
     programs = adversarial_programs(kernel, targets)
     registers = surveyed.entry_registers
