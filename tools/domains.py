@@ -30,7 +30,7 @@ from pathlib import Path
 
 import attrs
 from toyvisor.isa.errors import ToyvisorError
-from toyvisor.isa.files import read_bounded
+from toyvisor.isa.files import parse_toml, read_bounded
 from toyvisor.isa.spec import PAGE_SIZE
 
 from .guest import MAX_MEMORY, MAX_TOML_SIZE, Guest, GuestError, load_guest, read_disk
@@ -124,7 +124,7 @@ def load_config(path: str | Path) -> SystemConfig:
     except ValueError as exc:  # a device or FIFO may never end
         raise ConfigError(f"{path}: {exc}") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        data = parse_toml(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     _check_keys(str(path), data, _TOP_KEYS)

@@ -76,6 +76,22 @@ def test_the_issue_s_500_paren_outcome_regex_is_one_error_for_run_compare_check(
         _one_line(cli(command, tmp_path), "port_outcome.lines.a")
 
 
+@settings(max_examples=8, deadline=None)
+@given(st.integers(100, 6000), st.sampled_from(["array", "inline table"]),
+       st.sampled_from(["guest.toml", "domains.toml"]))
+def test_toml_nested_any_depth_is_one_error(tmp_path_factory, depth, kind, name):
+    from toyvisor.tools.domains import ConfigError, load_config
+
+    root = tmp_path_factory.mktemp("toml")
+    value = "[" * depth + "]" * depth if kind == "array" else "{a=" * depth + "1" + "}" * depth
+    (root / name).write_text(f"entry_source = 'k.s'\nx = {value}\n")
+    (root / "k.s").write_text(TINY)
+    with no_hang(FAST):
+        with pytest.raises((GuestError, ConfigError)) as caught:
+            load_guest(root) if name == "guest.toml" else load_config(root / name)
+    assert f"{name}: " in str(caught.value) and "\n" not in str(caught.value)
+
+
 # -- FIFOs and devices as input files ------------------------------------------------------------
 
 @pytest.fixture
