@@ -225,8 +225,10 @@ def ptbench_command(ns, batch, calls, touch, specs, cost_model, placement, as_js
     an address space of N mappings, per strategy."""
     if as_json and markdown:
         raise ptbench_table.PtbenchError("--json and --markdown exclude each other")
-    table = ptbench_table.measure(ns or ptbench_table.DEFAULT_NS, specs or None, batch,
-                                  cost_model, calls=calls, touch=touch, placement=placement)
+    with Progress("toyvisor ptbench"):
+        table = ptbench_table.measure(ns or ptbench_table.DEFAULT_NS, specs or None, batch,
+                                      cost_model, calls=calls, touch=touch,
+                                      placement=placement)
     if as_json:
         click.echo(ptbench_table.dumps(table), nl=False)
     elif markdown:

@@ -1,13 +1,18 @@
-"""`check_kernel`: search for adversarial user programs that break a kernel's or a VMM's isolation.
+"""`check_kernel`: find what breaks a kernel's or a VMM's isolation.
 
-For the kernel's own property (``kernel-isolation``, natively) and for every chosen VMM strategy
-(``equivalence``, ``resource-control``, ``efficiency``, ``vm-isolation``) hypothesis generates
-`examples` user programs (privileged and sensitive instructions, wild jumps, accesses aimed at
-the kernel, its page tables, the VMM region, other VMs and device ports, self-modifying code;
-for the kernel's property after a `sweep` of one store and one load at each of its own
-targets), runs each on top of the kernel (`toyvisor.testing.harness.user_guest`) and, on a failure, shrinks the
-program to a small counterexample.  A property that failed is reported and the search goes on for
-the others.  The same `seed` gives the same report.
+First the machine is asked (`toyvisor.testing.reach`): the kernel boots with an empty user
+program and, at every ring-3 entry, its live page tables are walked; each user-accessible
+mapping of a frame the kernel uses fails ``kernel-isolation`` at once (`exposed`), with a probe
+program that touches it.  Then, for what a walk cannot see, hypothesis generates `examples` user
+programs for the kernel's own property (natively; after a `sweep` of one store and one load at
+each of its targets, when the walk found nothing) and for every chosen VMM strategy
+(``equivalence``, ``resource-control``, ``efficiency``, ``vm-isolation``): privileged and
+sensitive instructions, wild jumps, accesses aimed at the pages the walk found reachable, the
+kernel's frames and page tables, the VMM region, other VMs and device ports, self-modifying
+code.  Each runs on top of the kernel (`toyvisor.testing.harness.user_guest`); a failure is
+shrunk, then made to stand alone (`toyvisor.testing.program.Program.standalone`).  A property
+that failed is reported and the search goes on for the others.  The same `seed` gives the same
+report.
 """
 
 from __future__ import annotations
