@@ -109,6 +109,9 @@ def run_command(guest: Path, max_steps, as_json, trace, console_input, disk, mem
     loaded = load_guest(guest, include_paths=tuple(includes))
     loaded = runner.with_overrides(
         loaded, max_steps=max_steps, console_input=console_input, disk=disk, memory=memory)
+    if vmm_name is None and ring_model is not None:
+        raise OptionConflict("--ring-model chooses the ring model of trap-emulate: it needs "
+                             "--vmm trap-emulate")
     if vmm_name is not None and engine is not None:
         raise click.UsageError("--engine applies to bare-machine runs; a VMM strategy (--vmm) "
                                "decides how guest code runs")

@@ -173,6 +173,7 @@ def test_the_issue_s_28_doubling_macros_are_one_located_error(tmp_path):
     (["run", "tiny.s", "--vmm", "trap-emulate:0/1/3", "--ring-model", "0/3/3"], "choose one"),
     (["run", "tiny.s", "--vmm", "trap-emulate:0/3/3", "--ring-model", "0/1/3"], "choose one"),
     (["run", "tiny.s", "--vmm", "hardware-assisted:2", "--ring-model", "0/3/3"], "choose one"),
+    (["run", "tiny.s", "--ring-model", "0/3/3"], "it needs --vmm trap-emulate"),
 ], ids=lambda v: " ".join(v) if isinstance(v, list) else "")
 def test_contradictory_options_are_bad_input(tmp_path, monkeypatch, args, says):
     monkeypatch.chdir(tmp_path)
