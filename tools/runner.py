@@ -111,6 +111,10 @@ def vmm_result_text(result) -> str:
         lines.append(f"--- divergence: {result.divergence}\n")
     for violation in result.resource_violations:
         lines.append(f"--- resource violation: {violation}\n")
+    if result.refusals:
+        lines.append(f"--- hypervisor log: {len(result.refusals):,} refused hypercalls "
+                     "(as xl dmesg shows them)\n")
+        lines.extend(refusal.line() + "\n" for refusal in result.refusals)
     if result.fault_report:
         lines.append(result.fault_report.rstrip("\n") + "\n")
     return "".join(lines)

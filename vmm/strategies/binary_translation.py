@@ -112,10 +112,13 @@ class BinaryTranslation(TrapEmulate):
         return 1
 
     # -- the real machine -------------------------------------------------------------------------
+    def make_engine(self, hypervisor) -> Translator:
+        return Translator(hypervisor.cpu, hypervisor, max_block=self.max_block,
+                          translate_cpls=self.translated_rings)
+
     def bind(self, hypervisor) -> None:
         super().bind(hypervisor)
-        self.translator = Translator(hypervisor.cpu, hypervisor, max_block=self.max_block,
-                                     translate_cpls=self.translated_rings)
+        self.translator = self.engine
         #: the VM the translator's counters are currently attributed to
         self._owner = None
         self._marks = self._read_stats()
@@ -123,9 +126,6 @@ class BinaryTranslation(TrapEmulate):
         #: host-physical address of a translated store -> its ptemod traps so far (below the
         #: threshold)
         self._ptemod_traps: dict[int, int] = {}
-
-    def execute(self, cpu, max_steps: int, trace=None) -> str:
-        return self.translator.run(max_steps, trace)
 
     # -- per VM -----------------------------------------------------------------------------------
     def attach(self, vm) -> None:
