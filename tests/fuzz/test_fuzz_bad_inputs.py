@@ -78,17 +78,21 @@ def test_the_issue_s_500_paren_outcome_regex_is_one_error_for_run_compare_check(
 
 @settings(max_examples=8, deadline=None)
 @given(st.integers(100, 6000), st.sampled_from(["array", "inline table"]),
-       st.sampled_from(["guest.toml", "domains.toml"]))
+       st.sampled_from(["guest.toml", "domains.toml", "cluster.toml"]))
 def test_toml_nested_any_depth_is_one_error(tmp_path_factory, depth, kind, name):
+    from toyvisor.tools.cluster import ClusterError, load_cluster
     from toyvisor.tools.domains import ConfigError, load_config
 
+    loaders = {"guest.toml": lambda root: load_guest(root),
+               "domains.toml": lambda root: load_config(root / name),
+               "cluster.toml": lambda root: load_cluster(root / name)}
     root = tmp_path_factory.mktemp("toml")
     value = "[" * depth + "]" * depth if kind == "array" else "{a=" * depth + "1" + "}" * depth
     (root / name).write_text(f"entry_source = 'k.s'\nx = {value}\n")
     (root / "k.s").write_text(TINY)
     with no_hang(FAST):
-        with pytest.raises((GuestError, ConfigError)) as caught:
-            load_guest(root) if name == "guest.toml" else load_config(root / name)
+        with pytest.raises((GuestError, ConfigError, ClusterError)) as caught:
+            loaders[name](root)
     assert f"{name}: " in str(caught.value) and "\n" not in str(caught.value)
 
 
