@@ -110,11 +110,14 @@ class CheckReport:
         return "\n".join(lines)
 
 
-def adversarial_programs(kernel: Guest, targets: strategies.Targets | None = None):
-    """The programs `check_kernel` tries on `kernel` (`targets`: `kernel_targets`'s)."""
+def adversarial_programs(kernel: Guest, targets: strategies.Targets | None = None,
+                         vectors=()):
+    """The programs `check_kernel` tries on `kernel` (`targets`: `kernel_targets`'s;
+    `vectors`: the system-call vectors its interrupt table opens to ring 3)."""
     return strategies.programs(privileged=True, sensitive=True, wild=True,
                                targets=kernel_targets(kernel) if targets is None else targets,
-                               self_modifying=True, max_size=12, access_weight=4)
+                               self_modifying=True, max_size=12, access_weight=4,
+                               vectors=tuple(sorted(vectors)))
 
 
 def probe(exposure: Exposure) -> Program:
@@ -127,11 +130,13 @@ def probe(exposure: Exposure) -> Program:
     return Program((address, Instr("ld", (1, (strategies.ADDRESS_REGISTER, 0)))))
 
 
-def sweep(kernel: Guest, targets: strategies.Targets | None = None) -> list[Program]:
+def sweep(kernel: Guest, targets: strategies.Targets | None = None,
+          vectors=()) -> list[Program]:
     """One store and one load at each of the kernel's own targets (its code and data, its page
-    tables): the cheapest probes of its protection, tried before the random programs."""
+    tables), and each of its system-call `vectors` once: the cheapest probes of its protection,
+    tried before the random programs."""
     targets = kernel_targets(kernel) if targets is None else targets
-    found = []
+    found = [Program((Instr("int", (vector,), "system call"),)) for vector in sorted(vectors)]
     for what, address in targets.addresses():
         if what not in ("kernel", "page_tables"):
             continue
@@ -218,15 +223,16 @@ def _reports(kernel, names, strategy, test, programs, examples, seed,
     return sorted(reports, key=lambda r: order[r.name])
 
 
-def native_test_for(kernel: Guest, max_steps: int | None = None):
+def native_test_for(kernel: Guest, max_steps: int | None = None, *, walk: bool = True):
     """``test(program, properties)``: raise `PropertyViolation` if `program` on `kernel` breaks
-    the kernel's own property (natively) and it is among `properties` (accesses only: the
-    page-table walk is `exposed`'s, done once per kernel)."""
+    the kernel's own property (natively) and it is among `properties`.  With `walk` the page
+    tables are walked at the program's ring-3 entries too, so a program that makes the kernel
+    expose a page (a system call that maps it at PL3) fails even if it never touches it."""
 
     def test(program: Program, remaining) -> None:
         if not fits(kernel, program):
             assume(False)
-        finding = kernel_isolation(user_guest(kernel, program), max_steps=max_steps, walk=False)
+        finding = kernel_isolation(user_guest(kernel, program), max_steps=max_steps, walk=walk)
         if finding is not None and finding.name in remaining:
             raise PropertyViolation(finding, program, "native")
 
@@ -256,7 +262,7 @@ def exposed(kernel: Guest, surveyed: Survey,
     first such page the user program can reach (checked by running it); None when none is."""
     if not surveyed.exposures:
         return None
-    test = native_test_for(kernel, max_steps)
+    test = native_test_for(kernel, max_steps, walk=False)  # the probe's own access
     for exposure in surveyed.exposures[:8]:
         program = probe(exposure)
         if not fits(kernel, program):
@@ -316,7 +322,7 @@ def check_kernel(kernel: Guest, vmms=None, *, examples: int = DEFAULT_EXAMPLES,
             f"stopped: {surveyed.machine.cpu.stop_reason or 'budget'} after "
             f"{surveyed.machine.cpu.retired:,} instructions), so no user program can be checked")
     targets = kernel_targets(kernel, surveyed)
-    programs = adversarial_programs(kernel, targets)
+    programs = adversarial_programs(kernel, targets, surveyed.vectors)
     registers = surveyed.entry_registers
 
     found = exposed(kernel, surveyed, max_steps)
@@ -324,8 +330,8 @@ def check_kernel(kernel: Guest, vmms=None, *, examples: int = DEFAULT_EXAMPLES,
         reports = [found]
     else:
         reports = _reports(kernel, KERNEL_PROPERTIES, "native", native_test_for(kernel, max_steps),
-                           programs, examples, seed, tuple(sweep(kernel, targets)), registers,
-                           progress)
+                           programs, examples, seed,
+                           tuple(sweep(kernel, targets, surveyed.vectors)), registers, progress)
     for spec in vmms:
         reports += _reports(kernel, PROPERTIES, make_strategy(spec).spec,
                             vmm_test_for(kernel, spec, efficiency, max_steps), programs,

@@ -1,7 +1,8 @@
 ; exposing.s — the kernel of toyvisor.testing's exposure tests (tests/testing/kernels/*/kernel.s).
 ;
-; Each kernel.s next to this file defines the macro `variant_mapping` (r2 = a linear page,
-; r3 = its page-table entry) and includes it.  The kernel runs
+; Each kernel.s next to this file defines the macros `variant_mapping` (r2 = a linear page,
+; r3 = its page-table entry: a mapping made at boot) and `variant_syscall` (what `int 0x81`
+; does before it returns to ring 3; empty in most) and includes it.  The kernel runs
 ; one user program at ring 3 (the user-program convention of docs/testing-isolation.md) in an
 ; address space that identity-maps the first 4 MiB at PL0, the user text page read-only at PL3
 ; and the user stack page writable at PL3; then it makes the variant's mapping — in `sound`
@@ -24,6 +25,10 @@ start:  li      sp, KSTACK_TOP
         li      r1, IDT                 ; ... and `int 0x80` from ring 3 too (the exit)
         li      r2, 0x80
         li      r3, stop
+        li      r4, GATE_P | GATE_DPL3 | GATE_RING0
+        call    idt_set
+        li      r2, 0x81                ; ... and `int 0x81`, the variant's system call
+        li      r3, sys81
         li      r4, GATE_P | GATE_DPL3 | GATE_RING0
         call    idt_set
         lidt    r1
@@ -67,6 +72,8 @@ start:  li      sp, KSTACK_TOP
         iret
 stop:   cli
         hlt
+sys81:  variant_syscall
+        iret
 
         .include "idt.s"
         .include "paging.s"

@@ -3,4 +3,6 @@
         li      r2, KTAB
         li      r3, KTAB | PTE_P | PTE_W | PTE_PL3
 .endm
+.macro variant_syscall
+.endm
         .include "../exposing.s"
