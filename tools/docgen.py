@@ -6,7 +6,7 @@ A document marks what the code produces, and this module reruns it:
   ``<!-- end -->``.  SOURCE is ``toyvisor ARGS`` (the command's output, verbatim: a Markdown
   table, say) or ``$ toyvisor ARGS`` (a transcript: a fenced block showing the command line
   and what it printed, standard error included, the way a terminal shows it).  A transcript may
-  end in ``| head -N`` or ``| tail -N``, and ``$ cat PATH`` quotes a shipped file;
+  end in ``| head -N``, ``| tail -N`` or ``| sed -n A,Bp``, and ``$ cat PATH`` quotes a shipped file;
 - a **figure** inside prose: ``<!-- fig: NAME ARGS -->VALUE<!-- /fig -->``, where NAME is one
   of `FIGURES` (a cost-profile price, a nanobenchmark cell, a run's instruction count …).
 
@@ -39,7 +39,7 @@ BLOCK = re.compile(r"^<!-- generate: (?P<source>[^\n]*?) -->\n(?P<body>.*?)^<!--
 FIGURE = re.compile(r"<!-- fig: (?P<source>[^\n]*?) -->(?P<value>[^\n]*?)<!-- /fig -->")
 #: what a scratch directory links to, so that relative paths in the docs resolve
 LINKED = ("guests", "tests")
-_PIPE = re.compile(r"\s*\|\s*(head|tail)\s+-(\d+)\s*$")
+_PIPE = re.compile(r"\s*\|\s*(?:(head|tail)\s+-(\d+)|sed\s+-n\s+(\d+),(\d+)p)\s*$")
 
 
 class DocgenError(ToyvisorError):
@@ -96,8 +96,11 @@ def transcript(command: str) -> str:
         output = toyvisor(run)
     lines = output.splitlines()
     if pipe:
-        n = int(pipe[2])
-        lines = lines[:n] if pipe[1] == "head" else lines[-n:]
+        if pipe[1]:
+            n = int(pipe[2])
+            lines = lines[:n] if pipe[1] == "head" else lines[-n:]
+        else:  # sed -n A,Bp: lines A to B, counted from 1
+            lines = lines[int(pipe[3]) - 1:int(pipe[4])]
     body = "".join(line.rstrip() + "\n" for line in lines)
     return f"```\n$ {command}\n{body}```\n"
 
