@@ -167,8 +167,11 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
 
 
 def log_ticks(lo: float, hi: float) -> list[float]:
-    """The powers of ten covering [lo, hi] (lo > 0)."""
+    """The powers of ten covering [lo, hi] (lo > 0), starting below `lo` so that the smallest
+    value still draws a bar."""
     first = math.floor(math.log10(lo))
+    if 10.0 ** first >= lo:
+        first -= 1
     last = max(math.ceil(math.log10(hi)), first + 1)
     return [10.0 ** k for k in range(first, last + 1)]
 

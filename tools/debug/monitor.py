@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Callable
 
@@ -91,6 +92,7 @@ COMMANDS = (
     Command("quit", "quit", "Leave the monitor.", ("q", "exit")),
 )
 _BY_NAME = {name: command for command in COMMANDS for name in (command.name, *command.aliases)}
+PROMPT = "(toyvisor) "
 INFO_TOPICS = ("breakpoints", "registers", "tlb", "pt", "idt", "vm", "checkpoints")
 
 
@@ -550,12 +552,15 @@ class Monitor:
                 raise DebugError(f"no command '{rest}'")
             aliases = f" (also {', '.join(command.aliases)})" if command.aliases else ""
             return f"{command.usage}{aliases}\n  {command.help}"
-        width = max(len(c.usage) for c in COMMANDS)
-        return "\n".join(f"{c.usage:<{min(width, 34)}}  {c.help.split('.')[0]}."
-                         for c in COMMANDS)
+        return "\n".join(f"{c.usage:<34}  {_summary(c.help)}" for c in COMMANDS)
 
     def do_quit(self, rest: str) -> str:
         raise Quit
+
+
+def _summary(text: str) -> str:
+    """The first sentence of a command's help (an ellipsis "..." does not end one)."""
+    return re.split(r"(?<!\.)\.(?:\s|$)", text, maxsplit=1)[0] + "."
 
 
 def _x_spec(spec: str) -> tuple[int, str, str]:
@@ -587,19 +592,32 @@ def _walk_lines(result, space: str, missing: str = "not present") -> list[str]:
     return lines
 
 
-def run_script(monitor: Monitor, lines, echo: Callable[[str], None]) -> None:
-    """Run monitor commands (a script's lines) in order, echoing each with its output."""
+def run_script(monitor: Monitor, lines, echo: Callable[[str], None]) -> int:
+    """Run monitor commands (a script's lines; blank lines and # comments skipped) in order,
+    echoing each after the prompt, then its output; returns how many failed."""
+    failed = 0
     for line in lines:
-        text = line.rstrip("\n")
-        if not text.strip() or text.strip().startswith("#"):
+        text = line.strip()
+        if not text or text.startswith("#"):
             continue
-        echo(f"(toyvisor) {text.strip()}")
+        echo(PROMPT + text)
         try:
             output = monitor.execute(text)
         except Quit:
-            return
+            break
+        if output.startswith("error: "):
+            failed += 1
         if output:
             echo(output)
+    return failed
 
 
-__all__ = ["COMMANDS", "Command", "Monitor", "Quit", "run_script"]
+def banner(monitor: Monitor) -> str:
+    """What the monitor prints first: the guest, where it runs, and the stop at position 0."""
+    session = monitor.session
+    where = session.vmm or "the bare machine"
+    return (f"{session.guest.name} on {where}; type help for the commands\n"
+            + monitor.stop_text(session.last_stop))
+
+
+__all__ = ["COMMANDS", "Command", "Monitor", "PROMPT", "Quit", "banner", "run_script"]
