@@ -426,28 +426,39 @@ class Session:
         previous = self._previous
         sp = self._sp(event.cpu)
         if previous is not None:
-            mnemonic, pc, npc = previous
+            mnemonic, pc, npc, target = previous
             causes: list[str] = []
             if new:
                 guest = self.world.guest_causes()
                 causes = [name for name in new if name in guest]
+            # An interrupt taken after the instruction means it completed; an exception means
+            # it faulted (and did nothing) or, for int n, is the instruction itself.
+            interrupt = delivered and bool(causes) and all(
+                c == "timer" or c.startswith("irq") for c in causes)
+            if not delivered or interrupt:
+                landed = None if delivered else event.pc
+                if mnemonic in _CALLS:
+                    entry = landed if landed is not None else target
+                    if entry is not None and entry not in (npc, pc):
+                        self._frames.append(Frame("call", entry, pc, sp, npc))
+                elif mnemonic == "ret":
+                    self._pop(lambda f: f.kind == "call"
+                              and (landed is None or f.returns_to == landed))
+                elif mnemonic == "iret":
+                    self._pop(lambda f: f.kind != "call")
             if delivered:
                 self._frames.append(Frame(causes[0] if causes else "trap", event.pc, pc, sp))
-            elif mnemonic in _CALLS and event.pc != npc and event.pc != pc:
-                self._frames.append(Frame("call", event.pc, pc, sp, npc))
-            elif mnemonic == "ret":
-                for i in range(len(self._frames) - 1, -1, -1):
-                    frame = self._frames[i]
-                    if frame.kind == "call" and frame.returns_to == event.pc:
-                        del self._frames[i:]
-                        break
-            elif mnemonic == "iret":
-                for i in range(len(self._frames) - 1, -1, -1):
-                    if self._frames[i].kind != "call":
-                        del self._frames[i:]
-                        break
         self._before_previous = previous
-        self._previous = (event.decoded.definition.mnemonic, event.pc, event.decoded.npc)
+        decoded = event.decoded
+        self._previous = (decoded.definition.mnemonic, event.pc, decoded.npc,
+                          decoded.fields.get("target"))
+
+    def _pop(self, innermost) -> None:
+        """Drop the innermost frame `innermost` accepts and every frame above it."""
+        for i in range(len(self._frames) - 1, -1, -1):
+            if innermost(self._frames[i]):
+                del self._frames[i:]
+                return
 
     def _sp(self, cpu: int) -> int:
         world = self.world
