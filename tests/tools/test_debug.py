@@ -251,3 +251,11 @@ def test_cli_bad_input_is_one_line(args, message):
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1 and message in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_catch_of_a_cause_that_cannot_occur_says_so():
+    monitor = Monitor(Session(load_guest("minikernel")))
+    out = monitor.execute("catch pagefault")
+    assert out.startswith("catchpoint 1: pagefault\nnote: no trap cause is named 'pagefault'")
+    for cause in ("page-fault", "vmm:ptemod", "exit", "hypercall", "shadow_sync", "int 0x80"):
+        assert "note:" not in monitor.execute(f"catch {cause}")

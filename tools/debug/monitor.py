@@ -14,7 +14,8 @@ from collections.abc import Callable
 import attrs
 
 from toyvisor.isa.errors import ToyvisorError
-from toyvisor.isa.spec import FLAG_IF, M32, NUM_REGS, SP
+from toyvisor.isa.spec import FLAG_IF, M32, NUM_REGS, SP, VECTOR_NAMES
+from toyvisor.vmm.costs import default_model, split_key
 
 from .inspect import Inspector, flag_text, tlb_lines, walk
 from .session import REGISTER_NAMES, Session, Stop
@@ -236,7 +237,12 @@ class Monitor:
 
     def do_catch(self, rest: str) -> str:
         point = self.session.add_catch(rest)
-        return f"catchpoint {point.number}: {point.description}"
+        text = f"catchpoint {point.number}: {point.description}"
+        if not _known_cause(point.cause):
+            text += (f"\nnote: no trap cause is named '{point.cause}' (they are "
+                     f"{', '.join(sorted(VECTOR_NAMES.values()))}, timer, irq N, int 0xNN) and "
+                     f"VMM causes start with vmm:, exit:, callout: or hypercall")
+        return text
 
     def do_delete(self, rest: str) -> str:
         if not rest:
@@ -556,6 +562,17 @@ class Monitor:
 
     def do_quit(self, rest: str) -> str:
         raise Quit
+
+
+_CAUSE = re.compile(r"(timer|irq \d+|int 0x[0-9a-f]+|vector \d+)$|(vmm|exit|callout|hypercall)(:.*)?$")
+
+
+def _known_cause(cause: str) -> bool:
+    """Whether `cause` can ever be caught: a trap cause, a VMM cause (or its prefix), or an
+    event the cost model prices (trap, vm_exit, shadow_sync, ...)."""
+    if cause in VECTOR_NAMES.values() or _CAUSE.match(cause):
+        return True
+    return split_key(cause)[0] in {split_key(key)[0] for key in default_model().costs}
 
 
 def _summary(text: str) -> str:
