@@ -5,6 +5,8 @@ from pathlib import Path
 
 import attrs
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from click.testing import CliRunner
 
 from toyvisor.tools.cli import main
@@ -259,3 +261,34 @@ def test_a_catch_of_a_cause_that_cannot_occur_says_so():
     assert out.startswith("catchpoint 1: pagefault\nnote: no trap cause is named 'pagefault'")
     for cause in ("page-fault", "vmm:ptemod", "exit", "hypercall", "shadow_sync", "int 0x80"):
         assert "note:" not in monitor.execute(f"catch {cause}")
+
+
+
+@pytest.fixture(scope="module")
+def walked():
+    """A trap-emulate session run forward once to position 12,000, with its views every 500."""
+    session = Session(load_guest("minikernel"), vmm="trap-emulate", checkpoint_every=2000)
+    views = {}
+    for target in range(0, 12_001, 500):
+        session._goto(target)
+        views[target] = attrs.evolve(session.view(), real=None)
+    return session, views
+
+
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(targets=st.lists(st.integers(0, 12_000), min_size=1, max_size=5))
+def test_any_walk_through_the_timeline_sees_what_the_first_run_saw(walked, targets):
+    session, views = walked
+    first_pcs = session.history_pc[:12_001]
+    for target in targets:
+        before = session.replayed
+        session._goto(target)
+        assert session.position == target
+        assert session.view().pc == first_pcs[target]
+        if target in views:
+            assert attrs.evolve(session.view(), real=None) == views[target]
+        assert session.replayed - before <= 2000
+    nearest = max(v for v in views if v <= targets[-1])
+    session._goto(nearest)
+    assert attrs.evolve(session.view(), real=None) == views[nearest]

@@ -545,7 +545,9 @@ class Session:
 
     def _goto(self, target: int, reason: str = "") -> Stop:
         """Reach `target` (a position known to exist) by a bounded replay when it lies behind."""
-        if target >= self.position:
+        if target == self.position and self.last_stop is not None:
+            stop = self.last_stop  # already there
+        elif target > self.position:
             stop = self._resume(_Goal(self.position, triggers=False, target=target))
         else:
             stop = self._replay_from(target, _Goal(-1, triggers=False, target=target))
