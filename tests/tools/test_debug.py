@@ -217,8 +217,44 @@ def test_bad_commands_are_one_line_and_the_session_goes_on(line, message):
 def test_unsupported_setups_are_clear_errors():
     with pytest.raises(DebugError, match="paravirtual runs a port"):
         Session(load_guest("minikernel"), vmm="paravirtual")
-    with pytest.raises(DebugError, match="this machine has one CPU"):
-        Session(load_guest("minikernel"), cpus=2)
+    with pytest.raises(DebugError, match="a VM has one vCPU here"):
+        Session(load_guest("minikernel"), vmm="trap-emulate", cpus=2)
+
+
+SMP = """
+start:  li      r1, 1
+        out     PORT_IPI_DEST, r1
+        li      r2, ap
+        out     PORT_CPU_START, r2
+        li      r5, 10
+loop0:  addi    r5, r5, -1
+        cmpi    r5, 0
+        jnz     loop0
+        hlt
+ap:     li      r6, 5
+loop1:  addi    r6, r6, -1
+        cmpi    r6, 0
+        jnz     loop1
+        hlt
+"""
+
+
+def test_two_cpus_stop_on_the_cpu_that_hit_and_go_back_exactly(tmp_path):
+    source = tmp_path / "smp.s"
+    source.write_text(SMP)
+    guest = load_guest(source)
+    session = Session(guest, cpus=2)
+    monitor = Monitor(session)
+    out = script(monitor, "break ap", "continue", "cpu", "regs", "stepi 3")
+    assert session.last_stop.cpu == 1 and "* cpu1" in out[2] and out[3].startswith("cpu1")
+    at = attrs.evolve(session.view(1), real=None)
+    script(monitor, "stepi 4", "reverse-stepi 4")
+    assert attrs.evolve(session.view(1), real=None) == at
+    assert "cpu0" in monitor.execute("cpu 0") and monitor.execute("regs").startswith("cpu0")
+    assert "the guest halted" in monitor.execute("continue")
+    reference = World.boot(guest, cpus=2)
+    reference.run(10 ** 6, None)
+    assert session.world.machine.result() == reference.machine.result()
 
 
 def test_every_command_has_help():

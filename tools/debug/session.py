@@ -510,7 +510,10 @@ class Session:
         steps = world.steps
         if steps % self.checkpoint_every or self.position in self.checkpoints:
             return
-        self.checkpoints[self.position] = (world.checkpoint(), self._tracking())
+        checkpoint = world.checkpoint()
+        if checkpoint is None:
+            return
+        self.checkpoints[self.position] = (checkpoint, self._tracking())
         if len(self.checkpoints) > self.max_checkpoints:
             self.checkpoint_every *= 2
             self.checkpoints = {pos: cp for pos, cp in self.checkpoints.items()
