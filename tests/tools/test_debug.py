@@ -145,7 +145,7 @@ def test_catch_trap_and_vmm_causes():
     session = Session(load_guest("minikernel"), vmm="trap-emulate")
     monitor = Monitor(session)
     out = script(monitor, "catch vmm:privileged", "continue")
-    assert "catchpoint 1: vmm:privileged (after" in out[1]
+    assert "catchpoint 1: vmm:privileged (since" in out[1]
     out = script(monitor, "delete", "catch int 0x80", "continue", "bt")
     assert "catchpoint 2: int 0x80" in out[2] and "(int 0x80 ->" in out[3]
     out = script(monitor, "delete", "catch page-fault", "continue")

@@ -447,9 +447,11 @@ class Session:
         return reasons
 
     def _after(self) -> str:
-        """`` (after PC MNEMONIC)``: the instruction that ran just before this stop."""
+        """`` (since PC MNEMONIC)``: the cause was counted after that instruction began (under a
+        hardware-assisted VMM an exiting instruction is handled before it shows, so its exit
+        appears with the instruction itself at the stop)."""
         previous = self._before_previous
-        return f" (after {previous[1]:08x} {previous[0]})" if previous else ""
+        return f" (since {previous[1]:08x} {previous[0]})" if previous else ""
 
     def _track(self, event: InstructionEvent, delivered: bool, new: list[str]) -> None:
         """Keep the call chain: what the previous instruction did, seen from this one."""
