@@ -26,7 +26,7 @@ from toyvisor.vmm import comparison, costs
 from toyvisor.vmm import nanobench as nanobench_table
 from toyvisor.vmm import ptbench as ptbench_table
 
-from . import bench
+from . import bench, pictures, plot
 from . import domains as domain_config
 from . import runner
 from . import scaling as scaling_bench
@@ -152,22 +152,29 @@ def run_command(guest: Path, max_steps, as_json, trace, console_input, disk, mem
 @click.option("--max-steps", type=click.IntRange(min=1), help="Instruction budget of every run.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per run.")
 @click.option("--markdown", is_flag=True, help="Print the table as Markdown.")
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also draw the estimated cycles by event per strategy (stacked bars) to "
+                   "FILE (.svg, or .png with the plot extra).")
 @include_option
 @no_fail_option
 @user_errors
 def compare_command(guest: Path, specs, cost_model, placement, max_steps, as_json, markdown,
-                    includes, no_fail) -> None:
+                    includes, no_fail, plot_file) -> None:
     """Run GUEST natively and under each VMM strategy and compare them in one table.
 
     Exit status: 0 every run was equivalent to the bare machine with no resource violation,
     2 one was not, 1 bad input."""
     if as_json and markdown:
         raise OptionConflict("--json and --markdown exclude each other")
+    if plot_file is not None:
+        plot.check_path(plot_file)  # a bad name fails before the measurement, not after
     loaded = load_guest(guest, include_paths=tuple(includes))
     with Progress("toyvisor compare") as progress:
         results = comparison.compare(loaded, specs or None, cost_model=cost_model,
                                      placement=placement, max_steps=max_steps,
                                      progress=progress)
+    if plot_file is not None:
+        plot.write(pictures.compare_chart(results, cost_model, loaded.name), plot_file)
     model = cost_model or costs.default_model().name
     if as_json:
         click.echo(json.dumps(compare_table.to_json(results), indent=2))
@@ -193,18 +200,25 @@ def compare_command(guest: Path, specs, cost_model, placement, max_steps, as_jso
               show_default=True, help="VMM placement: type 1 (system) or type 2 (hosted).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--markdown", is_flag=True, help="Print the tables as Markdown.")
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also draw cycles per iteration per strategy, log scale, beside the "
+                   "paper's, to FILE (.svg, or .png with the plot extra).")
 @no_fail_option
 @user_errors
 def nanobench_command(specs, benchmarks, cost_model, placement, as_json, markdown,
-                      no_fail) -> None:
+                      no_fail, plot_file) -> None:
     """Measure the Adams & Agesen nanobenchmarks per iteration under each VMM strategy.
 
     Exit status: 0 every run was equivalent to the bare machine, 2 one was not, 1 bad input."""
     if as_json and markdown:
         raise nanobench_table.NanobenchError("--json and --markdown exclude each other")
+    if plot_file is not None:
+        plot.check_path(plot_file)  # a bad name fails before the measurement, not after
     with Progress("toyvisor nanobench"):
         table = nanobench_table.measure(specs or None, cost_model=cost_model,
                                         placement=placement, benchmarks=benchmarks or None)
+    if plot_file is not None:
+        plot.write(pictures.nanobench_chart(table), plot_file)
     if as_json:
         click.echo(json.dumps(nanobench_table.to_json(table), indent=2))
     elif markdown:
@@ -234,20 +248,27 @@ def nanobench_command(specs, benchmarks, cost_model, placement, as_json, markdow
               show_default=True, help="VMM placement: type 1 (system) or type 2 (hosted).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--markdown", is_flag=True, help="Print the tables as Markdown.")
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also draw the estimated cycles against N, one line per strategy, to FILE "
+                   "(.svg, or .png with the plot extra).")
 @no_fail_option
 @user_errors
 def ptbench_command(ns, batch, calls, touch, specs, cost_model, placement, as_json,
-                    markdown, no_fail) -> None:
+                    markdown, no_fail, plot_file) -> None:
     """Measure the page-table-heavy benchmark (guests/ptbench): VMM entries and cycles to build
     an address space of N mappings, per strategy.
 
     Exit status: 0 every run was equivalent to the bare machine, 2 one was not, 1 bad input."""
     if as_json and markdown:
         raise ptbench_table.PtbenchError("--json and --markdown exclude each other")
+    if plot_file is not None:
+        plot.check_path(plot_file)  # a bad name fails before the measurement, not after
     with Progress("toyvisor ptbench"):
         table = ptbench_table.measure(ns or ptbench_table.DEFAULT_NS, specs or None, batch,
                                       cost_model, calls=calls, touch=touch,
                                       placement=placement)
+    if plot_file is not None:
+        plot.write(pictures.ptbench_chart(table), plot_file)
     if as_json:
         click.echo(ptbench_table.dumps(table), nl=False)
     elif markdown:

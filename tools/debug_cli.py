@@ -11,13 +11,12 @@ from toyvisor.isa.files import read_bounded
 
 from .clikit import EXIT_USER_ERROR, include_option, user_errors
 from .debug import Session
-from .debug.monitor import Monitor, Quit
+from .debug.monitor import PROMPT, Monitor, Quit, banner, run_script
 from .debug.session import DEFAULT_CHECKPOINT_EVERY
 from .debug.world import DebugError
 from .guest import load_guest
 from .runner import with_overrides
 
-PROMPT = "(toyvisor) "
 MAX_SCRIPT = 1 << 20
 
 
@@ -55,13 +54,11 @@ def debug_command(guest: Path, vmm_name, cpus, script, console_input, max_steps,
     session = Session(loaded, vmm=vmm_name, cpus=cpus, checkpoint_every=checkpoint_every)
     monitor = Monitor(session)
     try:
-        click.echo(f"{loaded.name} on {vmm_name or 'the bare machine'}; "
-                   f"type help for the commands")
-        click.echo(monitor.stop_text(session.last_stop))
+        click.echo(banner(monitor))
         if lines is None and not sys.stdin.isatty():
             lines = sys.stdin.read().splitlines()
         if lines is not None:
-            failed = _script(monitor, lines)
+            failed = run_script(monitor, lines, click.echo)
             if failed:
                 click.echo(f"{failed} command{'s' if failed != 1 else ''} failed", err=True)
                 sys.exit(EXIT_USER_ERROR)
@@ -69,24 +66,6 @@ def debug_command(guest: Path, vmm_name, cpus, script, console_input, max_steps,
             _interactive(monitor)
     finally:
         session.close()
-
-
-def _script(monitor: Monitor, lines) -> int:
-    failed = 0
-    for line in lines:
-        text = line.strip()
-        if not text or text.startswith("#"):
-            continue
-        click.echo(PROMPT + text)
-        try:
-            output = monitor.execute(text)
-        except Quit:
-            break
-        if output.startswith("error: "):
-            failed += 1
-        if output:
-            click.echo(output)
-    return failed
 
 
 def _interactive(monitor: Monitor) -> None:

@@ -7,6 +7,10 @@ A document marks what the code produces, and this module reruns it:
   table, say) or ``$ toyvisor ARGS`` (a transcript: a fenced block showing the command line
   and what it printed, standard error included, the way a terminal shows it).  A transcript may
   end in ``| head -N``, ``| tail -N`` or ``| sed -n A,Bp``, and ``$ cat PATH`` quotes a shipped file;
+- a **debugger transcript**: a block whose SOURCE is ``debug GUEST [--vmm NAME] [--input TEXT]
+  [--max-steps N]``; its ``(toyvisor) COMMAND`` lines are the script, and the block is what
+  ``toyvisor debug … --commands`` prints for them;
+- a **picture**: a file under docs/ named in `PICTURES`, drawn by toyvisor.tools.plot;
 - a **figure** inside prose: ``<!-- fig: NAME ARGS -->VALUE<!-- /fig -->``, where NAME is one
   of `FIGURES` (a cost-profile price, a nanobenchmark cell, a run's instruction count …).
 
@@ -105,8 +109,11 @@ def transcript(command: str) -> str:
     return f"```\n$ {command}\n{body}```\n"
 
 
-def produce_block(source: str) -> str:
-    """The text a block marker's SOURCE stands for."""
+def produce_block(source: str, written: str = "") -> str:
+    """The text a block marker's SOURCE stands for (`written`, the block as it stands, gives a
+    debugger transcript its script)."""
+    if source.startswith("debug "):
+        return debug_transcript(source[len("debug "):], written)
     if source.startswith("$ "):
         return transcript(source[2:])
     if source.startswith("toyvisor "):
@@ -116,8 +123,40 @@ def produce_block(source: str) -> str:
         if name not in TABLES:
             raise DocgenError(f"unknown table {name!r} (known: {', '.join(TABLES)})")
         return TABLES[name](*args)
-    raise DocgenError(f"unknown block source {source!r} (toyvisor ARGS, $ toyvisor ARGS or "
-                      "table NAME ARGS)")
+    raise DocgenError(f"unknown block source {source!r} (toyvisor ARGS, $ toyvisor ARGS, "
+                      "debug ARGS or table NAME ARGS)")
+
+
+def debug_transcript(args: str, written: str) -> str:
+    """A fenced ``text`` block: what ``toyvisor debug ARGS --commands`` prints for the
+    ``(toyvisor) COMMAND`` lines of `written`."""
+    from .debug import Session
+    from .debug.monitor import PROMPT, Monitor, banner, run_script
+    from .guest import load_guest
+    from .runner import with_overrides
+
+    commands = [line[len(PROMPT):] for line in written.splitlines() if line.startswith(PROMPT)]
+    words = shlex.split(args)
+    if not words:
+        raise DocgenError("debug: which guest?")
+    guest, options = words[0], words[1:]
+    values = {"--vmm": None, "--input": None, "--max-steps": None}
+    while options:
+        name = options.pop(0)
+        if name not in values or not options:
+            raise DocgenError(f"debug: unsupported option {name!r} in {args!r}")
+        values[name] = options.pop(0)
+    loaded = with_overrides(load_guest(guest), console_input=values["--input"],
+                            max_steps=int(values["--max-steps"]) if values["--max-steps"]
+                            else None)
+    session = Session(loaded, vmm=values["--vmm"])
+    try:
+        monitor = Monitor(session)
+        out = [banner(monitor)]
+        run_script(monitor, commands, out.append)
+    finally:
+        session.close()
+    return "```text\n" + "\n".join(out) + "\n```\n"
 
 
 def _hardware_exits(*guests: str) -> str:
@@ -270,6 +309,62 @@ def produce_figure(source: str) -> str:
         raise DocgenError(f"figure {source!r}: {exc}") from None
 
 
+# -- pictures -------------------------------------------------------------------------------------
+#: Small configurations, so that the docs test stays fast; each picture's doc says which.
+NANOBENCH_STRATEGIES = ("native", "binary-translation", "hardware-assisted:1",
+                        "hardware-assisted:2")
+PTBENCH_NS = (16, 64, 256)
+
+
+def _compare_picture():
+    from toyvisor.vmm import comparison
+
+    from . import pictures
+    from .guest import load_guest
+
+    guest = load_guest("minikernel")
+    return pictures.compare_chart(comparison.compare(guest), None, guest.name)
+
+
+def _nanobench_picture():
+    from toyvisor.vmm import nanobench
+
+    from . import pictures
+
+    return pictures.nanobench_chart(nanobench.measure(NANOBENCH_STRATEGIES,
+                                                      benchmarks=nanobench.PAPER_BENCHMARKS))
+
+
+def _ptbench_picture():
+    from toyvisor.vmm import ptbench
+
+    from . import pictures
+
+    return pictures.ptbench_chart(ptbench.measure(PTBENCH_NS, None, ptbench.DEFAULT_BATCH, None))
+
+
+#: docs/ path → function drawing the picture (a toyvisor.tools.plot Chart); written as SVG.
+PICTURES: dict[str, Callable[[], object]] = {
+    "pictures/compare-minikernel.svg": _compare_picture,
+    "pictures/nanobench.svg": _nanobench_picture,
+    "pictures/ptbench.svg": _ptbench_picture,
+}
+
+
+def pictures(root: Path = REPO) -> dict[Path, bytes]:
+    """Every picture of `PICTURES` under ``root/docs`` with the bytes it must have."""
+    from . import plot
+
+    return {root / "docs" / name: plot.svg(draw()).encode("utf-8")
+            for name, draw in PICTURES.items()}
+
+
+def stale_pictures(root: Path = REPO) -> dict[Path, bytes]:
+    """The pictures whose file is missing or differs from what the code draws now."""
+    return {path: data for path, data in pictures(root).items()
+            if not path.is_file() or path.read_bytes() != data}
+
+
 # -- checking and rewriting ---------------------------------------------------------------------
 
 @attrs.frozen
@@ -298,7 +393,7 @@ def regions(path: Path) -> list[Region]:
     for match in BLOCK.finditer(text):
         line = text.count("\n", 0, match.start()) + 1
         found.append(Region(path, line, match["source"], match["body"],
-                            produce_block(match["source"])))
+                            produce_block(match["source"], match["body"])))
     for match in FIGURE.finditer(text):
         line = text.count("\n", 0, match.start()) + 1
         found.append(Region(path, line, match["source"], match["value"],
@@ -309,7 +404,7 @@ def regions(path: Path) -> list[Region]:
 def regenerate_text(text: str) -> str:
     """`text` with every block and figure replaced by what the code produces now."""
     text = BLOCK.sub(lambda m: f"<!-- generate: {m['source']} -->\n"
-                               f"{produce_block(m['source'])}<!-- end -->", text)
+                               f"{produce_block(m['source'], m['body'])}<!-- end -->", text)
     return FIGURE.sub(lambda m: f"<!-- fig: {m['source']} -->{produce_figure(m['source'])}"
                                 "<!-- /fig -->", text)
 
@@ -330,15 +425,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m toyvisor.tools.docgen [--check] [FILE...]`` (default: every document)."""
     args = list(sys.argv[1:] if argv is None else argv)
     check = "--check" in args
-    paths = [Path(a).resolve() for a in args if a != "--check"] or documents()
+    named = [Path(a).resolve() for a in args if a != "--check"]
+    paths = named or documents()
     try:
+        drawn = {} if named else stale_pictures()
         if check:
             stale = [r for p in paths for r in regions(p) if r.stale]
             for region in stale:
                 print(f"{region.where()}: stale: {region.source}")
-            return 1 if stale else 0
+            for path in drawn:
+                print(f"{path.relative_to(REPO)}: stale picture")
+            return 1 if stale or drawn else 0
         for path in regenerate(paths):
             print(f"regenerated {path}")
+        for path, data in drawn.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, data)
+            print(f"redrew {path}")
     except (ToyvisorError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -349,6 +452,7 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["BLOCK", "FIGURE", "FIGURES", "DocgenError", "Region", "documents", "main",
-           "produce_block", "produce_figure", "regenerate", "regenerate_text", "regions",
+__all__ = ["BLOCK", "FIGURE", "FIGURES", "PICTURES", "DocgenError", "Region",
+           "debug_transcript", "documents", "main", "pictures", "produce_block",
+           "produce_figure", "regenerate", "regenerate_text", "regions", "stale_pictures",
            "toyvisor", "transcript"]

@@ -24,9 +24,10 @@ import attrs
 from toyvisor.isa.errors import ToyvisorError
 from toyvisor.isa.files import write_atomic
 
-# Okabe & Ito's colour-blind-safe palette (black last: it is also the axis colour).
+# Okabe & Ito's colour-blind-safe palette, then Paul Tol's muted colours for charts with more
+# series (black last: it is also the axis colour); past 13 series the colours repeat.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442",
-           "#000000")
+           "#332288", "#882255", "#44AA99", "#999933", "#AA4499", "#000000")
 FONT = "DejaVu Sans, Helvetica, Arial, sans-serif"
 FONT_SIZE = 12
 TITLE_SIZE = 14
@@ -166,8 +167,11 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
 
 
 def log_ticks(lo: float, hi: float) -> list[float]:
-    """The powers of ten covering [lo, hi] (lo > 0)."""
+    """The powers of ten covering [lo, hi] (lo > 0), starting below `lo` so that the smallest
+    value still draws a bar."""
     first = math.floor(math.log10(lo))
+    if 10.0 ** first >= lo:
+        first -= 1
     last = max(math.ceil(math.log10(hi)), first + 1)
     return [10.0 ** k for k in range(first, last + 1)]
 
@@ -404,24 +408,29 @@ def _svg_gantt(chart: Chart) -> str:
 # ----------------------------------------------------------------------------------------------
 # PNG (matplotlib)
 
-def png(chart: Chart) -> bytes:
-    """The chart as PNG bytes, drawn by matplotlib; PlotError when matplotlib is not installed."""
+def _matplotlib():
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
         raise PlotError("PNG output needs matplotlib: pip install 'toyvisor[plot]' "
                         "(or write the chart as .svg, which needs nothing)") from None
-    figure = Figure(figsize=(8, 4.5), dpi=100)
+    return FigureCanvasAgg, Figure
+
+
+def png(chart: Chart) -> bytes:
+    """The chart as PNG bytes, drawn by matplotlib; PlotError when matplotlib is not installed."""
+    FigureCanvasAgg, Figure = _matplotlib()
+    slots = len(chart.categories) * (1 if chart.stacked else max(1, len(chart.series)))
+    figure = Figure(figsize=(min(16, max(8, 2 + slots * 0.18)), 4.5), dpi=100)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     axes.set_title(chart.title, fontsize=TITLE_SIZE, fontweight="bold")
     {"bars": _mpl_bars, "lines": _mpl_lines, "gantt": _mpl_gantt}[chart.kind](chart, axes)
     axes.grid(True, axis="y" if chart.kind == "bars" else "both", color=GRID)
     axes.set_axisbelow(True)
-    figure.tight_layout()
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", metadata={"Software": None})
+    figure.savefig(buffer, format="png", metadata={"Software": None}, bbox_inches="tight")
     return buffer.getvalue()
 
 
@@ -475,14 +484,20 @@ def _mpl_gantt(chart: Chart, axes) -> None:
         axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
 
 
-def write(chart: Chart, path: str | Path) -> None:
-    """Write `chart` to `path` atomically: ``.svg`` (no dependency) or ``.png`` (matplotlib)."""
+def check_path(path: str | Path) -> str:
+    """The format `write` would use for `path` ("svg" or "png"); PlotError for another suffix,
+    or for .png without matplotlib.  Commands call it before a long measurement."""
     suffix = Path(path).suffix.lower()
     if suffix == ".svg":
-        data = svg(chart).encode()
-    elif suffix == ".png":
-        data = png(chart)
-    else:
-        raise PlotError(f"{path}: unknown picture format {suffix or '(no suffix)'!r}; "
-                        f"use .svg or .png")
+        return "svg"
+    if suffix == ".png":
+        _matplotlib()
+        return "png"
+    raise PlotError(f"{path}: unknown picture format {suffix or '(no suffix)'!r}; "
+                    f"use .svg or .png")
+
+
+def write(chart: Chart, path: str | Path) -> None:
+    """Write `chart` to `path` atomically: ``.svg`` (no dependency) or ``.png`` (matplotlib)."""
+    data = svg(chart).encode() if check_path(path) == "svg" else png(chart)
     write_atomic(path, data)

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import attrs
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from click.testing import CliRunner
 
 from toyvisor.tools.cli import main
@@ -143,7 +145,7 @@ def test_catch_trap_and_vmm_causes():
     session = Session(load_guest("minikernel"), vmm="trap-emulate")
     monitor = Monitor(session)
     out = script(monitor, "catch vmm:privileged", "continue")
-    assert "catchpoint 1: vmm:privileged (after" in out[1]
+    assert "catchpoint 1: vmm:privileged (since" in out[1]
     out = script(monitor, "delete", "catch int 0x80", "continue", "bt")
     assert "catchpoint 2: int 0x80" in out[2] and "(int 0x80 ->" in out[3]
     out = script(monitor, "delete", "catch page-fault", "continue")
@@ -215,8 +217,44 @@ def test_bad_commands_are_one_line_and_the_session_goes_on(line, message):
 def test_unsupported_setups_are_clear_errors():
     with pytest.raises(DebugError, match="paravirtual runs a port"):
         Session(load_guest("minikernel"), vmm="paravirtual")
-    with pytest.raises(DebugError, match="this machine has one CPU"):
-        Session(load_guest("minikernel"), cpus=2)
+    with pytest.raises(DebugError, match="a VM has one vCPU here"):
+        Session(load_guest("minikernel"), vmm="trap-emulate", cpus=2)
+
+
+SMP = """
+start:  li      r1, 1
+        out     PORT_IPI_DEST, r1
+        li      r2, ap
+        out     PORT_CPU_START, r2
+        li      r5, 10
+loop0:  addi    r5, r5, -1
+        cmpi    r5, 0
+        jnz     loop0
+        hlt
+ap:     li      r6, 5
+loop1:  addi    r6, r6, -1
+        cmpi    r6, 0
+        jnz     loop1
+        hlt
+"""
+
+
+def test_two_cpus_stop_on_the_cpu_that_hit_and_go_back_exactly(tmp_path):
+    source = tmp_path / "smp.s"
+    source.write_text(SMP)
+    guest = load_guest(source)
+    session = Session(guest, cpus=2)
+    monitor = Monitor(session)
+    out = script(monitor, "break ap", "continue", "cpu", "regs", "stepi 3")
+    assert session.last_stop.cpu == 1 and "* cpu1" in out[2] and out[3].startswith("cpu1")
+    at = attrs.evolve(session.view(1), real=None)
+    script(monitor, "stepi 4", "reverse-stepi 4")
+    assert attrs.evolve(session.view(1), real=None) == at
+    assert "cpu0" in monitor.execute("cpu 0") and monitor.execute("regs").startswith("cpu0")
+    assert "the guest halted" in monitor.execute("continue")
+    reference = World.boot(guest, cpus=2)
+    reference.run(10 ** 6, None)
+    assert session.world.machine.result() == reference.machine.result()
 
 
 def test_every_command_has_help():
@@ -251,3 +289,42 @@ def test_cli_bad_input_is_one_line(args, message):
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1 and message in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_catch_of_a_cause_that_cannot_occur_says_so():
+    monitor = Monitor(Session(load_guest("minikernel")))
+    out = monitor.execute("catch pagefault")
+    assert out.startswith("catchpoint 1: pagefault\nnote: no trap cause is named 'pagefault'")
+    for cause in ("page-fault", "vmm:ptemod", "exit", "hypercall", "shadow_sync", "int 0x80"):
+        assert "note:" not in monitor.execute(f"catch {cause}")
+
+
+
+@pytest.fixture(scope="module")
+def walked():
+    """A trap-emulate session run forward once to position 12,000, with its views every 500."""
+    session = Session(load_guest("minikernel"), vmm="trap-emulate", checkpoint_every=2000)
+    views = {}
+    for target in range(0, 12_001, 500):
+        session._goto(target)
+        views[target] = attrs.evolve(session.view(), real=None)
+    return session, views
+
+
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(targets=st.lists(st.integers(0, 12_000), min_size=1, max_size=5))
+def test_any_walk_through_the_timeline_sees_what_the_first_run_saw(walked, targets):
+    session, views = walked
+    first_pcs = session.history_pc[:12_001]
+    for target in targets:
+        before = session.replayed
+        session._goto(target)
+        assert session.position == target
+        assert session.view().pc == first_pcs[target]
+        if target in views:
+            assert attrs.evolve(session.view(), real=None) == views[target]
+        assert session.replayed - before <= 2000
+    nearest = max(v for v in views if v <= targets[-1])
+    session._goto(nearest)
+    assert attrs.evolve(session.view(), real=None) == views[nearest]

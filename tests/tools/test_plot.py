@@ -68,6 +68,7 @@ def test_stacked_bars_reach_the_sum():
 
 def test_log_scale_ticks_are_powers_of_ten():
     assert plot.log_ticks(3, 2500) == [1, 10, 100, 1000, 10000]
+    assert plot.log_ticks(1, 10) == [0.1, 1, 10]  # a value of 1 still gets a bar
     assert plot.nice_ticks(0, 0.3) == [0, 0.1, 0.2, 0.3]
     assert [plot.tick_label(v) for v in (0, 250, 1500, 2e7, 0.001)] == ["0", "250", "1.5k", "20M",
                                                                         "0.001"]

@@ -7,13 +7,15 @@
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Callable
 
 import attrs
 
 from toyvisor.isa.errors import ToyvisorError
-from toyvisor.isa.spec import FLAG_IF, M32, NUM_REGS, SP
+from toyvisor.isa.spec import FLAG_IF, M32, NUM_REGS, SP, VECTOR_NAMES
+from toyvisor.vmm.costs import default_model, split_key
 
 from .inspect import Inspector, flag_text, tlb_lines, walk
 from .session import REGISTER_NAMES, Session, Stop
@@ -91,6 +93,7 @@ COMMANDS = (
     Command("quit", "quit", "Leave the monitor.", ("q", "exit")),
 )
 _BY_NAME = {name: command for command in COMMANDS for name in (command.name, *command.aliases)}
+PROMPT = "(toyvisor) "
 INFO_TOPICS = ("breakpoints", "registers", "tlb", "pt", "idt", "vm", "checkpoints")
 
 
@@ -234,7 +237,12 @@ class Monitor:
 
     def do_catch(self, rest: str) -> str:
         point = self.session.add_catch(rest)
-        return f"catchpoint {point.number}: {point.description}"
+        text = f"catchpoint {point.number}: {point.description}"
+        if not _known_cause(point.cause):
+            text += (f"\nnote: no trap cause is named '{point.cause}' (they are "
+                     f"{', '.join(sorted(VECTOR_NAMES.values()))}, timer, irq N, int 0xNN) and "
+                     f"VMM causes start with vmm:, exit:, callout: or hypercall")
+        return text
 
     def do_delete(self, rest: str) -> str:
         if not rest:
@@ -550,12 +558,26 @@ class Monitor:
                 raise DebugError(f"no command '{rest}'")
             aliases = f" (also {', '.join(command.aliases)})" if command.aliases else ""
             return f"{command.usage}{aliases}\n  {command.help}"
-        width = max(len(c.usage) for c in COMMANDS)
-        return "\n".join(f"{c.usage:<{min(width, 34)}}  {c.help.split('.')[0]}."
-                         for c in COMMANDS)
+        return "\n".join(f"{c.usage:<34}  {_summary(c.help)}" for c in COMMANDS)
 
     def do_quit(self, rest: str) -> str:
         raise Quit
+
+
+_CAUSE = re.compile(r"(timer|irq \d+|int 0x[0-9a-f]+|vector \d+)$|(vmm|exit|callout|hypercall)(:.*)?$")
+
+
+def _known_cause(cause: str) -> bool:
+    """Whether `cause` can ever be caught: a trap cause, a VMM cause (or its prefix), or an
+    event the cost model prices (trap, vm_exit, shadow_sync, ...)."""
+    if cause in VECTOR_NAMES.values() or _CAUSE.match(cause):
+        return True
+    return split_key(cause)[0] in {split_key(key)[0] for key in default_model().costs}
+
+
+def _summary(text: str) -> str:
+    """The first sentence of a command's help (an ellipsis "..." does not end one)."""
+    return re.split(r"(?<!\.)\.(?:\s|$)", text, maxsplit=1)[0] + "."
 
 
 def _x_spec(spec: str) -> tuple[int, str, str]:
@@ -587,19 +609,32 @@ def _walk_lines(result, space: str, missing: str = "not present") -> list[str]:
     return lines
 
 
-def run_script(monitor: Monitor, lines, echo: Callable[[str], None]) -> None:
-    """Run monitor commands (a script's lines) in order, echoing each with its output."""
+def run_script(monitor: Monitor, lines, echo: Callable[[str], None]) -> int:
+    """Run monitor commands (a script's lines; blank lines and # comments skipped) in order,
+    echoing each after the prompt, then its output; returns how many failed."""
+    failed = 0
     for line in lines:
-        text = line.rstrip("\n")
-        if not text.strip() or text.strip().startswith("#"):
+        text = line.strip()
+        if not text or text.startswith("#"):
             continue
-        echo(f"(toyvisor) {text.strip()}")
+        echo(PROMPT + text)
         try:
             output = monitor.execute(text)
         except Quit:
-            return
+            break
+        if output.startswith("error: "):
+            failed += 1
         if output:
             echo(output)
+    return failed
 
 
-__all__ = ["COMMANDS", "Command", "Monitor", "Quit", "run_script"]
+def banner(monitor: Monitor) -> str:
+    """What the monitor prints first: the guest, where it runs, and the stop at position 0."""
+    session = monitor.session
+    where = session.vmm or "the bare machine"
+    return (f"{session.guest.name} on {where}; type help for the commands\n"
+            + monitor.stop_text(session.last_stop))
+
+
+__all__ = ["COMMANDS", "Command", "Monitor", "PROMPT", "Quit", "banner", "run_script"]

@@ -96,8 +96,9 @@ class Point:
 class _Tracking:
     """Per-position bookkeeping a checkpoint carries so a replay continues it exactly."""
 
-    frames: tuple[Frame, ...]
-    previous: tuple | None
+    #: per CPU index: the call chain and the last instruction seen
+    frames: tuple[tuple[int, tuple[Frame, ...]], ...]
+    previous: tuple[tuple[int, tuple | None], ...]
 
 
 class _Abandon(BaseException):
@@ -118,12 +119,15 @@ class _Goal:
     depth: int | None = None  # next: only at depth <= this; finish: once depth < this
     finish: bool = False
     scan: list | None = None  # reverse-continue: record triggers here, stop at `target`
+    cpu: int = 0  # step/next/finish follow this CPU
 
-    def reached(self, session: Session, position: int, pc: int) -> str | None:
+    def reached(self, session: Session, position: int, pc: int, cpu: int) -> str | None:
         if position <= self.start and self.target != position:
             return None
         if self.target is not None and position >= self.target:
             return "" if self.scan is None else "scanned"
+        if cpu != self.cpu:
+            return None
         depth = len(session._frames)
         if self.finish:
             return "finished the frame" if depth < self.depth else None
@@ -156,13 +160,16 @@ class Session:
         #: runs are deterministic)
         self.history_pc = array("I")
         self.history_depth = array("I")
+        self.history_cpu = array("H")
         self.checkpoints: dict[int, tuple[Checkpoint, _Tracking]] = {}
         self.replayed = 0  # instructions re-executed by reverse commands (for `info checkpoints`)
         self.world = World.boot(guest, self.vmm, cpus)
         self.inspector = Inspector(self.world)
-        self._frames: list[Frame] = []
-        self._previous: tuple | None = None
-        self._before_previous: tuple | None = None
+        #: per CPU: the call chain, the last instruction and the one before it
+        self._chains: dict[int, list[Frame]] = {}
+        self._last: dict[int, tuple | None] = {}
+        self._last_but_one: dict[int, tuple | None] = {}
+        self._cpu = 0  # the CPU of the instruction being looked at, or of the last stop
         self._pending: list[str] = []
         self._reg_last: dict[int, int] = {}
         self._cause_totals = (0, 0)
@@ -216,7 +223,28 @@ class Session:
 
     @property
     def frames(self) -> tuple[Frame, ...]:
+        """The call chain of the CPU that stopped last, outermost first."""
         return tuple(self._frames)
+
+    @property
+    def _frames(self) -> list[Frame]:
+        return self._chains.setdefault(self._cpu, [])
+
+    @property
+    def _previous(self) -> tuple | None:
+        return self._last.get(self._cpu)
+
+    @_previous.setter
+    def _previous(self, value: tuple | None) -> None:
+        self._last[self._cpu] = value
+
+    @property
+    def _before_previous(self) -> tuple | None:
+        return self._last_but_one.get(self._cpu)
+
+    @_before_previous.setter
+    def _before_previous(self, value: tuple | None) -> None:
+        self._last_but_one[self._cpu] = value
 
     # -- points ------------------------------------------------------------------------------------
 
@@ -348,6 +376,7 @@ class Session:
 
     def _on_instruction(self, event: InstructionEvent, goal: _Goal) -> Stop | None:
         position = self.position
+        self._cpu = event.cpu
         totals = self._totals()
         new: list[str] = []
         delivered = totals[0] != self._cause_totals[0]
@@ -361,6 +390,7 @@ class Session:
         if position == len(self.history_pc):
             self.history_pc.append(event.pc)
             self.history_depth.append(len(self._frames))
+            self.history_cpu.append(event.cpu)
         if self._interrupt:
             self._interrupt = False
             self._pending.clear()
@@ -374,7 +404,7 @@ class Session:
             if reasons:
                 goal.scan.append((position, "; ".join(reasons), event.cpu))
             return None
-        reached = goal.reached(self, position, event.pc)
+        reached = goal.reached(self, position, event.pc, event.cpu)
         if reasons:
             return Stop(position, "; ".join(reasons), cpu=event.cpu)
         if reached is not None:
@@ -417,37 +447,50 @@ class Session:
         return reasons
 
     def _after(self) -> str:
-        """`` (after PC MNEMONIC)``: the instruction that ran just before this stop."""
+        """`` (since PC MNEMONIC)``: the cause was counted after that instruction began (under a
+        hardware-assisted VMM an exiting instruction is handled before it shows, so its exit
+        appears with the instruction itself at the stop)."""
         previous = self._before_previous
-        return f" (after {previous[1]:08x} {previous[0]})" if previous else ""
+        return f" (since {previous[1]:08x} {previous[0]})" if previous else ""
 
     def _track(self, event: InstructionEvent, delivered: bool, new: list[str]) -> None:
         """Keep the call chain: what the previous instruction did, seen from this one."""
         previous = self._previous
         sp = self._sp(event.cpu)
         if previous is not None:
-            mnemonic, pc, npc = previous
+            mnemonic, pc, npc, target = previous
             causes: list[str] = []
             if new:
                 guest = self.world.guest_causes()
                 causes = [name for name in new if name in guest]
+            # An interrupt taken after the instruction means it completed; an exception means
+            # it faulted (and did nothing) or, for int n, is the instruction itself.
+            interrupt = delivered and bool(causes) and all(
+                c == "timer" or c.startswith("irq") for c in causes)
+            if not delivered or interrupt:
+                landed = None if delivered else event.pc
+                if mnemonic in _CALLS:
+                    entry = landed if landed is not None else target
+                    if entry is not None and entry not in (npc, pc):
+                        self._frames.append(Frame("call", entry, pc, sp, npc))
+                elif mnemonic == "ret":
+                    self._pop(lambda f: f.kind == "call"
+                              and (landed is None or f.returns_to == landed))
+                elif mnemonic == "iret":
+                    self._pop(lambda f: f.kind != "call")
             if delivered:
                 self._frames.append(Frame(causes[0] if causes else "trap", event.pc, pc, sp))
-            elif mnemonic in _CALLS and event.pc != npc and event.pc != pc:
-                self._frames.append(Frame("call", event.pc, pc, sp, npc))
-            elif mnemonic == "ret":
-                for i in range(len(self._frames) - 1, -1, -1):
-                    frame = self._frames[i]
-                    if frame.kind == "call" and frame.returns_to == event.pc:
-                        del self._frames[i:]
-                        break
-            elif mnemonic == "iret":
-                for i in range(len(self._frames) - 1, -1, -1):
-                    if self._frames[i].kind != "call":
-                        del self._frames[i:]
-                        break
         self._before_previous = previous
-        self._previous = (event.decoded.definition.mnemonic, event.pc, event.decoded.npc)
+        decoded = event.decoded
+        self._previous = (decoded.definition.mnemonic, event.pc, decoded.npc,
+                          decoded.fields.get("target"))
+
+    def _pop(self, innermost) -> None:
+        """Drop the innermost frame `innermost` accepts and every frame above it."""
+        for i in range(len(self._frames) - 1, -1, -1):
+            if innermost(self._frames[i]):
+                del self._frames[i:]
+                return
 
     def _sp(self, cpu: int) -> int:
         world = self.world
@@ -462,13 +505,17 @@ class Session:
     # -- the worker ---------------------------------------------------------------------------------
 
     def _tracking(self) -> _Tracking:
-        return _Tracking(tuple(self._frames), self._previous)
+        return _Tracking(tuple((cpu, tuple(chain)) for cpu, chain in self._chains.items()),
+                         tuple(self._last.items()))
 
     def _checkpoint_due(self, world: World) -> None:
         steps = world.steps
         if steps % self.checkpoint_every or self.position in self.checkpoints:
             return
-        self.checkpoints[self.position] = (world.checkpoint(), self._tracking())
+        checkpoint = world.checkpoint()
+        if checkpoint is None:
+            return
+        self.checkpoints[self.position] = (checkpoint, self._tracking())
         if len(self.checkpoints) > self.max_checkpoints:
             self.checkpoint_every *= 2
             self.checkpoints = {pos: cp for pos, cp in self.checkpoints.items()
@@ -503,7 +550,9 @@ class Session:
 
     def _goto(self, target: int, reason: str = "") -> Stop:
         """Reach `target` (a position known to exist) by a bounded replay when it lies behind."""
-        if target >= self.position:
+        if target == self.position and self.last_stop is not None:
+            stop = self.last_stop  # already there
+        elif target > self.position:
             stop = self._resume(_Goal(self.position, triggers=False, target=target))
         else:
             stop = self._replay_from(target, _Goal(-1, triggers=False, target=target))
@@ -518,8 +567,9 @@ class Session:
         self.close()
         world = World.restore(self.guest, self.vmm, self.cpus, checkpoint)
         self.position = base
-        self._frames = list(tracking.frames)
-        self._previous = self._before_previous = tracking.previous
+        self._chains = {cpu: list(chain) for cpu, chain in tracking.frames}
+        self._last = dict(tracking.previous)
+        self._last_but_one = dict(tracking.previous)
         self._pending = []
         self._resume_at = -1
         self._attach(world)
@@ -545,20 +595,22 @@ class Session:
         return self._resume(_Goal(self.position, target=self.position + count))
 
     def step(self) -> Stop:
-        line = self.inspector.line_key(self.view().pc)
+        line = self.inspector.line_key(self.view(self._cpu).pc)
         if line is None:
             return self.stepi()
-        return self._resume(_Goal(self.position, line=line))
+        return self._resume(_Goal(self.position, line=line, cpu=self._cpu))
 
     def next(self) -> Stop:
-        view = self.view()
+        view = self.view(self._cpu)
         line = self.inspector.line_key(view.pc) or ("", -1)
-        return self._resume(_Goal(self.position, line=line, depth=len(self._frames)))
+        return self._resume(_Goal(self.position, line=line, depth=len(self._frames),
+                                  cpu=self._cpu))
 
     def finish(self) -> Stop:
         if not self._frames:
             raise DebugError("finish: no call or trap handler the debugger saw begin is active")
-        return self._resume(_Goal(self.position, finish=True, depth=len(self._frames)))
+        return self._resume(_Goal(self.position, finish=True, depth=len(self._frames),
+                                  cpu=self._cpu))
 
     def cont(self) -> Stop:
         return self._resume(_Goal(self.position))
@@ -571,21 +623,33 @@ class Session:
         return self._goto(max(0, self.position - count))
 
     def _line_back(self, depth_limited: bool) -> int:
+        """The position reverse-step (reverse-next: in this frame) goes back to: the start of
+        the previous source line this CPU ran."""
         here = self.position
         if here == 0:
             raise DebugError("already at the start (position 0)")
-        pcs, depths = self.history_pc, self.history_depth
+        pcs, depths, cpus = self.history_pc, self.history_depth, self.history_cpu
         key = self.inspector.line_key
-        line, depth = key(pcs[here]) if here < len(pcs) else None, \
-            depths[here] if here < len(depths) else 0
+        known = here < len(pcs)
+        cpu = cpus[here] if known else self._cpu
+        line = key(pcs[here]) if known else None
+        depth = depths[here] if known else len(self._frames)
+
+        def skip(p: int) -> bool:  # another CPU's instruction, or (reverse-next) a deeper frame
+            return cpus[p] != cpu or (depth_limited and depths[p] > depth)
+
         p = here - 1
-        while p > 0 and ((depth_limited and depths[p] > depth)
-                         or (line is not None and key(pcs[p]) == line)):
+        while p > 0 and (skip(p) or (line is not None and key(pcs[p]) == line)):
             p -= 1
         target_line = key(pcs[p])
-        while p > 0 and target_line is not None and key(pcs[p - 1]) == target_line \
-                and depths[p - 1] == depths[p]:
-            p -= 1
+        q = p - 1
+        while q >= 0 and target_line is not None:
+            if cpus[q] != cpu:
+                q -= 1
+                continue
+            if key(pcs[q]) != target_line or depths[q] != depths[p]:
+                break
+            p, q = q, q - 1
         return p
 
     def reverse_step(self) -> Stop:

@@ -72,6 +72,8 @@ class Checkpoint:
     port_accesses: int = 0
     vm: object = None  # a VMSnapshot with its memory compressed
     memory: bytes = attrs.field(default=b"", repr=False)
+    #: the world as booted (what a multiprocessor machine offers until it can snapshot itself)
+    boot: bool = False
 
 
 def _platform_state(platform) -> DeviceState:
@@ -168,13 +170,17 @@ class World:
     @property
     def steps(self) -> int:
         """Budget steps used (retired instructions plus delivered events), as `run` counts."""
-        return self.vm.steps if self.virtual else self.machine.cpu.steps
+        if self.virtual:
+            return self.vm.steps
+        return sum(cpu.steps for cpu in self.machine.cpus)  # the budget is summed over CPUs
 
     @property
     def stop_reason(self) -> str | None:
         """"halted", "triple-fault", "budget" (the guest's whole budget is used) or None."""
         if self.virtual:
             reason = self.vm.stop_reason
+        elif len(self.machine.cpus) > 1:
+            reason = self.machine.result().stop_reason  # the machine's, not one CPU's
         else:
             reason = self.machine.cpu.stop_reason
         if reason in (None, BUDGET):
@@ -183,7 +189,9 @@ class World:
 
     @property
     def fault_report(self) -> str | None:
-        return self.vm.fault_report if self.virtual else self.machine.cpu.fault_report
+        if self.virtual:
+            return self.vm.fault_report
+        return self.machine.result().fault_report
 
     def run(self, steps: int, trace) -> None:
         """Run at most `steps` more budget steps (never past the guest's budget) with `trace`."""
@@ -261,8 +269,12 @@ class World:
 
     # -- checkpoints ----------------------------------------------------------------------------
 
-    def checkpoint(self) -> Checkpoint:
-        """The world at rest (call between `run` chunks)."""
+    def checkpoint(self) -> Checkpoint | None:
+        """The world at rest (call between `run` chunks); None when it cannot be kept."""
+        if not self.virtual and len(self.machine.cpus) > 1:
+            # A multiprocessor machine has per-CPU devices, start state and an interleave
+            # position that no snapshot covers yet: only the boot state can be re-made exactly.
+            return Checkpoint(steps=0, boot=True) if self.steps == 0 else None
         if self.virtual:
             snap = self.vm.snapshot()
             snap = attrs.evolve(snap, memory=zlib.compress(snap.memory, 1))
@@ -284,6 +296,8 @@ class World:
     @classmethod
     def restore(cls, guest: Guest, vmm: str | None, cpus: int, checkpoint: Checkpoint) -> World:
         """A fresh world in the state `checkpoint` recorded."""
+        if checkpoint.boot:
+            return cls.boot(guest, vmm, cpus)
         world = cls(guest, vmm, cpus)
         if checkpoint.vm is not None:
             world._host(make_strategy(vmm))
