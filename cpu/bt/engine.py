@@ -131,8 +131,8 @@ class TranslatorStats:
     adaptations: int = 0
     #: instruction addresses currently marked
     adapted: int = 0
-    #: software-interrupt and `iret` tails after which the dispatcher went straight on to the
-    #: next block (`Translator._chain_tail`)
+    #: block tails (software interrupts, `iret`, port I/O...) after which the dispatcher went
+    #: straight on to the next block (`Translator._chain_tail`)
     tails_chained: int = 0
 
     def events(self) -> dict[str, int]:
@@ -371,8 +371,6 @@ class Translator:
         if tail is not None and not tail.decoded.definition.sensitive \
                 and not adaptable(tail.decoded):
             block.tail_handler = tail.handler  # a software interrupt: the machine delivers it
-        block.chains_tail = tail is not None and (
-            block.tail_handler is not None or tail.decoded.definition.mnemonic == "iret")
         self._blocks[key] = block
         page = pa >> PAGE_SHIFT
         self._pages.setdefault(page, []).append(block)
@@ -597,20 +595,25 @@ class Translator:
         cpu.retired += 1
 
     def _chain_tail(self, block: Block) -> bool:
-        """Run `block`'s software interrupt or `iret` tail (as `_run_tail`, with the retired
-        count and the clock up to date) and tell whether the dispatcher may go straight on to
-        the next block: False when the tail stopped the CPU, asked for attention (a frame
-        written over code), made an interrupt deliverable (`iret` setting IF) or left the
-        translated rings or root mode.  Nothing else the dispatcher checks between blocks can
-        change: the timer deadline and the IRQ lines move only with the clock and port accesses,
-        which are not such tails.  A tail that faults is delivered as its exception: one budget
-        step, as the room counted it, and no tick, so the room stays within the deadline."""
+        """Run `block`'s tail (as `_run_tail`, with the retired count and the clock up to date)
+        and tell whether the dispatcher may go straight on to the next block, i.e. whether the
+        tail left alone everything the dispatcher examines between blocks: False when it stopped
+        the CPU, asked for attention (a write over code, a hook), moved the clock by more than
+        its own tick (`hlt`) or the timer deadline (a write to the timer's ports), made an
+        interrupt deliverable (`iret`, `sti`, `popf`, a device raising its line, a PIC mask) or
+        left the translated rings or root mode.  A tail that faults is delivered as its
+        exception: one budget step, as the room counted it, and no tick.  So a system call's
+        `int` and `iret` and a driver's polled `in` cost no trip through the dispatcher."""
         cpu = self.cpu
+        platform = cpu.platform
+        timer = platform.timer
+        clock, deadline = platform.clock, timer.deadline
         self._run_tail(block)
-        if cpu.stop_reason is not None or self._signal.exit \
-                or cpu.nonroot or cpu.cpl not in self._translate_cpls:
+        if cpu.stop_reason is not None or self._signal.exit or cpu.nonroot \
+                or platform.clock - clock > 1 or timer.deadline != deadline \
+                or cpu.cpl not in self._translate_cpls:
             return False
-        if cpu.flags & FLAG_IF and cpu.platform.pic.deliverable():
+        if cpu.flags & FLAG_IF and platform.pic.deliverable():
             return False
         self._tails_chained += 1
         return True
@@ -666,8 +669,9 @@ class Translator:
                 signal.exit = False
                 start = room
                 tail = None
-                # Software interrupts and `iret` run at block ends without leaving this loop
-                # (`_chain_tail`) when nothing else sees them: no monitor, the real callouts.
+                # A block's tail (a software interrupt, `iret`, port I/O...) runs without leaving
+                # this loop (`_chain_tail`) when nothing else sees it: no monitor, the real
+                # callouts.
                 chain_tails = cpu.monitor is None and not direct \
                     and type(self.callouts) is DirectCallouts
                 try:
@@ -677,7 +681,7 @@ class Translator:
                             if signal.exit:
                                 break
                             if block.tail is not None:
-                                if chain_tails and block.chains_tail:
+                                if chain_tails:
                                     ran = start - room - 1
                                     cpu.retired += ran
                                     platform.clock += ran

@@ -117,3 +117,82 @@ def test_timer_interrupts_at_every_instruction_boundary_of_the_loop(period):
        st.sampled_from([1, 2, 10**6]), st.integers(1, 5))
 def test_budgets_ending_anywhere_in_trap_loops(period, flags, budget, hot, chunks):
     run_pair(period, flags, budget, hot, chunks)
+
+
+# -- port I/O and other sensitive tails chained inside the dispatcher -----------------------------
+
+PORTS = """
+start:  li   sp, 0x8000
+        li   r1, IDT
+        lidt r1
+        li   r1, PERIOD
+        out  PORT_TIMER_PERIOD, r1
+        li   r5, CALLS
+        li   r8, 0x200
+loop:   in   r1, PORT_CLOCK
+        add  r2, r2, r1
+        in   r3, PORT_CONSOLE_STATUS
+        in   r4, PORT_PIC_PENDING
+        out  PORT_CONSOLE_DATA, r5
+        push r8
+        popf
+        cli
+        sti
+        cli
+        addi r5, r5, -1
+        andi r6, r5, 7
+        cmpi r6, 0
+        jnz  next
+        li   r7, PERIOD2
+        out  PORT_TIMER_PERIOD, r7
+        sti
+        hlt
+        cli
+next:   cmpi r5, 0
+        jnz  loop
+        cli
+        hlt
+tick:   addi r9, r9, 1
+        in   r10, PORT_CLOCK
+        iret
+cons:   in   r11, PORT_CONSOLE_DATA
+        add  r12, r12, r11
+        iret
+"""
+
+
+def make_ports(period: int, period2: int, calls: int = 24) -> Machine:
+    image = assemble(PORTS, {"IDT": IDT, "PERIOD": period, "PERIOD2": period2, "CALLS": calls})
+    machine = Machine(memory_size=1 << 16, console_input=b"typed ahead")
+    machine.load(image)
+    machine.memory.write32(IDT + 8 * 32, image["tick"])
+    machine.memory.write32(IDT + 8 * 32 + 4, 1)
+    machine.memory.write32(IDT + 8 * 33, image["cons"])  # the console's input IRQ
+    machine.memory.write32(IDT + 8 * 33 + 4, 1)
+    return machine
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 30), st.integers(0, 30), st.integers(1, 3000),
+       st.sampled_from([1, 2, 10**6]), st.integers(1, 3))
+def test_polled_ports_timer_writes_and_hlt_chain_with_the_interpreters_result(
+        period, period2, budget, hot, chunks):
+    reference = make_ports(period, period2)
+    reference.run(budget)
+    machine = make_ports(period, period2)
+    translator = Translator(machine.cpu, DirectCallouts(), hot_threshold=hot)
+    for i in range(chunks):
+        translator.run(budget // chunks + (budget % chunks if i == chunks - 1 else 0))
+    assert state(machine) == state(reference)
+    assert machine.console.output == reference.console.output
+
+
+def test_polled_ports_run_to_the_end_chaining():
+    reference = make_ports(23, 17)
+    reference.run(100_000)
+    machine = make_ports(23, 17)
+    translator = Translator(machine.cpu, DirectCallouts(), hot_threshold=1)
+    translator.run(100_000)
+    assert state(machine) == state(reference) and machine.result().halted
+    assert machine.cpu.by_cause["timer"] > 10
+    assert translator.stats.tails_chained > 24 * 4
