@@ -35,7 +35,8 @@ A block compiled as a loop (`toyvisor.cpu.bt.codegen`) receives the room left an
 while a whole further pass fits in it.
 
 **Cold and hot.**  A new block runs on the interpreter's handler closures (`toyvisor.cpu.bt.cold`)
-and is compiled to Python after `hot_threshold` entries; both forms behave identically (same
+and is compiled to Python after `hot_threshold` entries (a block that branches to itself
+`LOOP_FACTOR` times sooner); both forms behave identically (same
 exits, chaining, statistics), so what is counted as translated does not depend on it.  Nested
 ("vt" non-root) guests run as direct execution (below): the careful path of their blocks'
 tails, delivery and the interrupt check make their VM exits.
@@ -84,10 +85,15 @@ from .callouts import Callouts, DirectCallouts
 from .codegen import MemoryMode, Signal, block_source, compile_block, exit_pcs
 from .cold import cold_function
 
-#: Entries of a block after which it is compiled to Python: compiling costs about as much host
-#: time as running a few thousand instructions on handler closures, so a block pays for its
-#: compilation after about a thousand entries (measured on minikernel).
-DEFAULT_HOT_THRESHOLD = 1000
+#: Entries of a block after which it is compiled to Python.  Compiling one costs about half a
+#: millisecond (median over minikernel's and nanobench's blocks, 2–3 instructions each), as
+#: much as some ten thousand instructions on handler closures, and most blocks of a kernel run
+#: a few hundred times in a whole run: tuned on minikernel, nanobench and the three bench loops
+#: so that a run of 40,000 instructions is not slower than on the interpreter
+#: (docs/performance.md), while loops (`LOOP_FACTOR`) still compile early.
+DEFAULT_HOT_THRESHOLD = 5000
+#: How many times sooner a block that branches to itself is hot (`Translator._heat`).
+LOOP_FACTOR = 30
 
 #: Mode bits of a cache key.
 _MODE_PAGING = 1
@@ -393,8 +399,10 @@ class Translator:
         return block.insns[block.body_n - 1].npc
 
     def _heat(self, block: Block) -> None:
-        """A cold block is entered: compile it once it is hot."""
-        block.heat += 1
+        """A cold block is entered: compile it once it is hot.  A block that branches to itself
+        is hot `LOOP_FACTOR` times sooner: compiled, it iterates inside its function, which also
+        saves the dispatcher's round trip of every iteration."""
+        block.heat += LOOP_FACTOR if block.pc in block.exits else 1
         if block.heat >= self.hot_threshold and block.valid:
             self._compile(block)
 
