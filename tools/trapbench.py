@@ -274,6 +274,78 @@ def render_text(report: TrapReport) -> str:
     return head + render_markdown(report)
 
 
+@attrs.frozen
+class Profile:
+    """Where one run's host time goes (`profile`): the top functions by own time."""
+
+    target: str
+    config: str
+    instructions: int
+    #: exceptions, interrupts and software interrupts the guest took (its by_cause natively)
+    events: int
+    seconds: float
+    #: (function, share of the profiled time, calls per guest event)
+    rows: tuple[tuple[str, float, float], ...]
+
+
+def _label(code: tuple[str, int, str], root: str) -> str:
+    filename, _line, function = code
+    if filename.startswith("<bt:"):
+        return "compiled blocks (<bt:...>)"
+    if filename.startswith("<isa:"):
+        return "ISA handlers (<isa:...>)"
+    if filename.startswith(root):
+        return f"{filename[len(root):].lstrip('/')}:{function}"
+    return f"{filename.rsplit('/', 1)[-1]}:{function}" if filename != "~" else function
+
+
+def profile(target: str, config: str, count: int | None = None, top: int = 8) -> Profile:
+    """cProfile one run of bundled guest `target` (console input `count` if given) under
+    `config` (``native/<engine>`` or a strategy), after one unprofiled run that warms the
+    process's caches: the top functions by own time (cProfile slows small functions more than
+    big ones, so read shares, not absolute times)."""
+    import cProfile
+    import os
+    import pstats
+
+    import toyvisor.cpu
+
+    guest = load_guest(target)
+    if count is not None:
+        guest = attrs.evolve(guest, console_input=str(count).encode())
+    native, _, engine = config.partition("/")
+    chosen = Config(NATIVE, engine) if native == NATIVE else Config(config, None)
+    _run(guest, chosen)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    run = _run(guest, chosen)
+    profiler.disable()
+    stats = pstats.Stats(profiler).stats  # {code: (calls, primitive, tottime, cumtime, callers)}
+    root = os.path.dirname(os.path.dirname(toyvisor.cpu.__file__))
+    grouped: dict[str, list[float]] = {}
+    for code, (_prim, calls, tottime, _cum, _callers) in stats.items():
+        entry = grouped.setdefault(_label(code, root), [0.0, 0])
+        entry[0] += tottime
+        entry[1] += calls
+    total = sum(t for t, _ in grouped.values()) or 1.0
+    machine = Machine(memory_size=guest.memory_size, console_input=guest.console_input,
+                      disk=guest.disk)
+    machine.load(guest.image)
+    events = sum(machine.run(guest.max_steps).by_cause.values()) or 1
+    rows = sorted(grouped.items(), key=lambda item: -item[1][0])[:top]
+    return Profile(target, config, run.instructions, events, total,
+                   tuple((name, t / total, calls / events) for name, (t, calls) in rows))
+
+
+def render_profile(profile: Profile) -> str:
+    head = (f"{profile.target}, {profile.config}: {profile.instructions:,} instructions, "
+            f"{profile.events:,} guest events (traps, interrupts), "
+            f"{profile.seconds / profile.events * 1e6:,.1f} µs of profiled host time per event\n\n"
+            "| function | share of time | calls per guest event |\n| --- | ---: | ---: |\n")
+    return head + "".join(f"| `{name}` | {share:.0%} | {calls:.1f} |\n"
+                          for name, share, calls in profile.rows)
+
+
 def command(workloads, engines, specs, no_vmm, repeat, scale, scaling, as_json,
             markdown) -> None:
     """The body of ``toyvisor bench --trap-heavy`` (its options as the bench command got them)."""
@@ -290,5 +362,5 @@ def command(workloads, engines, specs, no_vmm, repeat, scale, scaling, as_json,
                else render_markdown(report) if markdown else render_text(report), nl=as_json)
 
 
-__all__ = ["command", "DEFAULT_COUNT", "DEFAULT_STRATEGIES", "EVENTS", "Cell", "Event", "TrapBenchError",
+__all__ = ["Profile", "command", "profile", "render_profile", "DEFAULT_COUNT", "DEFAULT_STRATEGIES", "EVENTS", "Cell", "Event", "TrapBenchError",
            "TrapReport", "measure", "render_markdown", "render_text"]

@@ -84,3 +84,12 @@ def test_the_cli_prints_the_tables():
                                         "--markdown"])
     assert outcome.exit_code == 0, outcome.output
     assert "| timer interrupt (host ns) |" in outcome.output
+
+
+def test_a_profile_names_where_the_time_goes_per_guest_event():
+    found = trapbench.profile("bench/syscall", "native/fast", 20, top=5)
+    assert found.events == 21  # 20 calls and the exit call
+    assert len(found.rows) == 5 and 0 < sum(share for _, share, _ in found.rows) <= 1.0001
+    assert found.rows == tuple(sorted(found.rows, key=lambda row: -row[1]))
+    text = trapbench.render_profile(found)
+    assert "bench/syscall, native/fast" in text and "| function |" in text
