@@ -284,8 +284,8 @@ class Profile:
     #: exceptions, interrupts and software interrupts the guest took (its by_cause natively)
     events: int
     seconds: float
-    #: (function, share of the profiled time, calls per guest event)
-    rows: tuple[tuple[str, float, float], ...]
+    #: (function, share of the profiled time, calls per guest event: None when sampled)
+    rows: tuple[tuple[str, float, float | None], ...]
 
 
 def _label(code: tuple[str, int, str], root: str) -> str:
@@ -337,12 +337,66 @@ def profile(target: str, config: str, count: int | None = None, top: int = 8) ->
                    tuple((name, t / total, calls / events) for name, (t, calls) in rows))
 
 
+def sample(target: str, config: str, count: int | None = None, top: int = 8,
+           interval: float = 0.0005) -> Profile:
+    """A sampling view of the same run as `profile`, without cProfile's per-call distortion:
+    a thread records the innermost frame of the running one every `interval` seconds (at the
+    interpreter's thread-switch points, its switch interval lowered to `interval` meanwhile).
+    Rows are (function, share of samples, None)."""
+    import collections
+    import os
+    import sys
+    import threading
+
+    import toyvisor.cpu
+
+    guest = load_guest(target)
+    if count is not None:
+        guest = attrs.evolve(guest, console_input=str(count).encode())
+    native, _, engine = config.partition("/")
+    chosen = Config(NATIVE, engine) if native == NATIVE else Config(config, None)
+    _run(guest, chosen)
+    root = os.path.dirname(os.path.dirname(toyvisor.cpu.__file__))
+    counts: collections.Counter = collections.Counter()
+    runner = threading.get_ident()
+    done = threading.Event()
+
+    def sampler() -> None:
+        while not done.is_set():
+            frame = sys._current_frames().get(runner)
+            if frame is not None:
+                code = frame.f_code
+                counts[_label((code.co_filename, 0, code.co_name), root)] += 1
+            time.sleep(interval)
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(interval)
+    thread = threading.Thread(target=sampler, daemon=True)
+    thread.start()
+    try:
+        run = _run(guest, chosen)
+    finally:
+        done.set()
+        thread.join()
+        sys.setswitchinterval(switch)
+    total = sum(counts.values()) or 1
+    machine = Machine(memory_size=guest.memory_size, console_input=guest.console_input,
+                      disk=guest.disk)
+    machine.load(guest.image)
+    events = sum(machine.run(guest.max_steps).by_cause.values()) or 1
+    return Profile(target, config, run.instructions, events, run.seconds,
+                   tuple((name, n / total, None) for name, n in counts.most_common(top)))
+
+
 def render_profile(profile: Profile) -> str:
+    sampled = any(calls is None for _, _, calls in profile.rows)
     head = (f"{profile.target}, {profile.config}: {profile.instructions:,} instructions, "
             f"{profile.events:,} guest events (traps, interrupts), "
-            f"{profile.seconds / profile.events * 1e6:,.1f} µs of profiled host time per event\n\n"
+            f"{profile.seconds / profile.events * 1e6:,.1f} µs of host time per event "
+            f"({'CPU time of the sampled run' if sampled else 'under cProfile'})\n\n"
             "| function | share of time | calls per guest event |\n| --- | ---: | ---: |\n")
-    return head + "".join(f"| `{name}` | {share:.0%} | {calls:.1f} |\n"
+    return head + "".join(f"| `{name}` | {share:.0%} | "
+                          f"{'-' if calls is None else f'{calls:.1f}'} |\n"
                           for name, share, calls in profile.rows)
 
 
@@ -362,5 +416,5 @@ def command(workloads, engines, specs, no_vmm, repeat, scale, scaling, as_json,
                else render_markdown(report) if markdown else render_text(report), nl=as_json)
 
 
-__all__ = ["Profile", "command", "profile", "render_profile", "DEFAULT_COUNT", "DEFAULT_STRATEGIES", "EVENTS", "Cell", "Event", "TrapBenchError",
+__all__ = ["Profile", "command", "profile", "render_profile", "sample", "DEFAULT_COUNT", "DEFAULT_STRATEGIES", "EVENTS", "Cell", "Event", "TrapBenchError",
            "TrapReport", "measure", "render_markdown", "render_text"]

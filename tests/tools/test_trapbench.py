@@ -93,3 +93,11 @@ def test_a_profile_names_where_the_time_goes_per_guest_event():
     assert found.rows == tuple(sorted(found.rows, key=lambda row: -row[1]))
     text = trapbench.render_profile(found)
     assert "bench/syscall, native/fast" in text and "| function |" in text
+
+
+def test_a_sampling_view_of_the_same_run():
+    found = trapbench.sample("bench/syscall", "native/interpreter", 200, top=4, interval=0.0002)
+    assert found.events == 201 and found.rows
+    assert all(calls is None for _, _, calls in found.rows)
+    assert 0 < sum(share for _, share, _ in found.rows) <= 1.0001
+    assert "CPU time of the sampled run" in trapbench.render_profile(found)
