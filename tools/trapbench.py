@@ -34,14 +34,21 @@ every round (``deterministic``).
 
 from __future__ import annotations
 
+import collections
+import cProfile
 import json
+import os
+import pstats
 import statistics
+import sys
+import threading
 import time
 from collections.abc import Sequence
 
 import attrs
 import click
 
+import toyvisor.cpu
 from toyvisor.cpu import ENGINES, Machine
 from toyvisor.isa.errors import ToyvisorError
 from toyvisor.vmm import make_strategy
@@ -299,39 +306,49 @@ def _label(code: tuple[str, int, str], root: str) -> str:
     return f"{filename.rsplit('/', 1)[-1]}:{function}" if filename != "~" else function
 
 
-def profile(target: str, config: str, count: int | None = None, top: int = 8) -> Profile:
-    """cProfile one run of bundled guest `target` (console input `count` if given) under
-    `config` (``native/<engine>`` or a strategy), after one unprofiled run that warms the
-    process's caches: the top functions by own time (cProfile slows small functions more than
-    big ones, so read shares, not absolute times)."""
-    import cProfile
-    import os
-    import pstats
-
-    import toyvisor.cpu
-
+def _subject(target: str, config: str, count: int | None) -> tuple[Guest, Config]:
+    """The guest and configuration `profile` and `sample` look at, after one run that warms
+    the process's caches."""
     guest = load_guest(target)
     if count is not None:
         guest = attrs.evolve(guest, console_input=str(count).encode())
     native, _, engine = config.partition("/")
     chosen = Config(NATIVE, engine) if native == NATIVE else Config(config, None)
     _run(guest, chosen)
+    return guest, chosen
+
+
+def _guest_events(guest: Guest) -> int:
+    """The exceptions, interrupts and software interrupts `guest` takes on the bare machine."""
+    machine = Machine(memory_size=guest.memory_size, console_input=guest.console_input,
+                      disk=guest.disk)
+    machine.load(guest.image)
+    return sum(machine.run(guest.max_steps).by_cause.values()) or 1
+
+
+def _package_root() -> str:
+    return os.path.dirname(os.path.dirname(toyvisor.cpu.__file__))
+
+
+def profile(target: str, config: str, count: int | None = None, top: int = 8) -> Profile:
+    """cProfile one run of bundled guest `target` (console input `count` if given) under
+    `config` (``native/<engine>`` or a strategy), after one unprofiled run that warms the
+    process's caches: the top functions by own time (cProfile slows small functions more than
+    big ones, so read shares, not absolute times)."""
+    guest, chosen = _subject(target, config, count)
     profiler = cProfile.Profile()
     profiler.enable()
     run = _run(guest, chosen)
     profiler.disable()
     stats = pstats.Stats(profiler).stats  # {code: (calls, primitive, tottime, cumtime, callers)}
-    root = os.path.dirname(os.path.dirname(toyvisor.cpu.__file__))
+    root = _package_root()
     grouped: dict[str, list[float]] = {}
     for code, (_prim, calls, tottime, _cum, _callers) in stats.items():
         entry = grouped.setdefault(_label(code, root), [0.0, 0])
         entry[0] += tottime
         entry[1] += calls
     total = sum(t for t, _ in grouped.values()) or 1.0
-    machine = Machine(memory_size=guest.memory_size, console_input=guest.console_input,
-                      disk=guest.disk)
-    machine.load(guest.image)
-    events = sum(machine.run(guest.max_steps).by_cause.values()) or 1
+    events = _guest_events(guest)
     rows = sorted(grouped.items(), key=lambda item: -item[1][0])[:top]
     return Profile(target, config, run.instructions, events, total,
                    tuple((name, t / total, calls / events) for name, (t, calls) in rows))
@@ -343,20 +360,8 @@ def sample(target: str, config: str, count: int | None = None, top: int = 8,
     a thread records the innermost frame of the running one every `interval` seconds (at the
     interpreter's thread-switch points, its switch interval lowered to `interval` meanwhile).
     Rows are (function, share of samples, None)."""
-    import collections
-    import os
-    import sys
-    import threading
-
-    import toyvisor.cpu
-
-    guest = load_guest(target)
-    if count is not None:
-        guest = attrs.evolve(guest, console_input=str(count).encode())
-    native, _, engine = config.partition("/")
-    chosen = Config(NATIVE, engine) if native == NATIVE else Config(config, None)
-    _run(guest, chosen)
-    root = os.path.dirname(os.path.dirname(toyvisor.cpu.__file__))
+    guest, chosen = _subject(target, config, count)
+    root = _package_root()
     counts: collections.Counter = collections.Counter()
     runner = threading.get_ident()
     done = threading.Event()
@@ -380,11 +385,7 @@ def sample(target: str, config: str, count: int | None = None, top: int = 8,
         thread.join()
         sys.setswitchinterval(switch)
     total = sum(counts.values()) or 1
-    machine = Machine(memory_size=guest.memory_size, console_input=guest.console_input,
-                      disk=guest.disk)
-    machine.load(guest.image)
-    events = sum(machine.run(guest.max_steps).by_cause.values()) or 1
-    return Profile(target, config, run.instructions, events, run.seconds,
+    return Profile(target, config, run.instructions, _guest_events(guest), run.seconds,
                    tuple((name, n / total, None) for name, n in counts.most_common(top)))
 
 

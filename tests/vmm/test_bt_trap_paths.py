@@ -84,14 +84,18 @@ def state(machine: Machine):
             cpu.flags, dict(cpu.by_cause), cpu.platform.clock, cpu.platform.timer.deadline)
 
 
-def run_pair(period: int, flags: int, budget: int, hot: int, chunks: int = 1):
-    reference = make(period, flags)
+def run_pair(period: int, flags: int, budget: int, hot: int, chunks: int = 1, build=None):
+    """The machine `build(period, flags)` (default `make`) run for `budget` steps by the
+    interpreter and by the fast engine (in `chunks` runs): the same state, console included."""
+    build = build or make
+    reference = build(period, flags)
     reference.run(budget)
-    machine = make(period, flags)
+    machine = build(period, flags)
     translator = Translator(machine.cpu, DirectCallouts(), hot_threshold=hot)
     for i in range(chunks):
         translator.run(budget // chunks + (budget % chunks if i == chunks - 1 else 0))
     assert state(machine) == state(reference)
+    assert machine.console.output == reference.console.output
     return machine, translator
 
 
@@ -177,22 +181,11 @@ def make_ports(period: int, period2: int, calls: int = 24) -> Machine:
        st.sampled_from([1, 2, 10**6]), st.integers(1, 3))
 def test_polled_ports_timer_writes_and_hlt_chain_with_the_interpreters_result(
         period, period2, budget, hot, chunks):
-    reference = make_ports(period, period2)
-    reference.run(budget)
-    machine = make_ports(period, period2)
-    translator = Translator(machine.cpu, DirectCallouts(), hot_threshold=hot)
-    for i in range(chunks):
-        translator.run(budget // chunks + (budget % chunks if i == chunks - 1 else 0))
-    assert state(machine) == state(reference)
-    assert machine.console.output == reference.console.output
+    run_pair(period, period2, budget, hot, chunks, build=make_ports)
 
 
 def test_polled_ports_run_to_the_end_chaining():
-    reference = make_ports(23, 17)
-    reference.run(100_000)
-    machine = make_ports(23, 17)
-    translator = Translator(machine.cpu, DirectCallouts(), hot_threshold=1)
-    translator.run(100_000)
-    assert state(machine) == state(reference) and machine.result().halted
+    machine, translator = run_pair(23, 17, 100_000, 1, build=make_ports)
+    assert machine.result().halted
     assert machine.cpu.by_cause["timer"] > 10
     assert translator.stats.tails_chained > 24 * 4
