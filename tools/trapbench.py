@@ -369,7 +369,8 @@ def sample(target: str, config: str, count: int | None = None, top: int = 8,
     def sampler() -> None:
         while not done.is_set():
             frame = sys._current_frames().get(runner)
-            if frame is not None:
+            if frame is not None and frame.f_code.co_filename != threading.__file__:
+                # (not the runner waiting for this thread to start)
                 code = frame.f_code
                 counts[_label((code.co_filename, 0, code.co_name), root)] += 1
             time.sleep(interval)
