@@ -101,3 +101,12 @@ def test_a_sampling_view_of_the_same_run():
     assert all(calls is None for _, _, calls in found.rows)
     assert 0 < sum(share for _, share, _ in found.rows) <= 1.0001
     assert "CPU time of the sampled run" in trapbench.render_profile(found)
+
+
+def test_the_issue_targets_are_computed_for_every_configuration():
+    goals = trapbench.targets(scale=0.002, repeat=1)
+    names = [goal.name for goal in goals]
+    assert len(names) == len(set(names)) == 20
+    assert all(goal.measured is None or goal.measured > 0 for goal in goals)
+    assert all(goal.met is None or goal.met in (True, False) for goal in goals)
+    assert "| compute loop, fast / ceiling, whole run | >= 0.9 |" in trapbench.render_targets(goals)
