@@ -110,3 +110,19 @@ def test_the_issue_targets_are_computed_for_every_configuration():
     assert all(goal.measured is None or goal.measured > 0 for goal in goals)
     assert all(goal.met is None or goal.met in (True, False) for goal in goals)
     assert "| compute loop, fast / ceiling, whole run | >= 0.9 |" in trapbench.render_targets(goals)
+
+
+def test_the_targets_compare_the_loops_at_their_own_sizes(monkeypatch):
+    """The compute-loop ratios use the scaled loop, not the 40,000-instruction one."""
+    sizes = []
+    original = trapbench._run
+
+    def spy(guest, config):
+        run = original(guest, config)
+        sizes.append((guest.name, config.label, run.instructions))
+        return run
+
+    monkeypatch.setattr(trapbench, "_run", spy)
+    trapbench.targets(scale=0.2, repeat=1)
+    compute_fast = {n for name, label, n in sizes if name == "compute" and label == "native/fast"}
+    assert len(compute_fast) == 2  # the scaled loop (10,000 iterations) and the short one
