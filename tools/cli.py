@@ -30,6 +30,7 @@ from . import bench, pictures, plot
 from . import domains as domain_config
 from . import runner
 from . import scaling as scaling_bench
+from . import trapbench
 from .guest import SOURCE_SUFFIXES, load_guest
 from .clikit import OptionConflict, exit_unless, include_option, no_fail_option, user_errors
 from .progress import Progress
@@ -296,12 +297,15 @@ def ptbench_command(ns, batch, calls, touch, specs, cost_model, placement, as_js
                    "anchors' loops.")
 @click.option("--scaling", is_flag=True,
               help="Instead: host memory and start-up by guest RAM size and by number of VMs.")
+@click.option("--trap-heavy", is_flag=True,
+              help="Instead: host ns per guest exception, int/iret pair, port access, page "
+                   "fault and timer interrupt, and per VMM entry, by engine and strategy.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--markdown", is_flag=True, help="Print the table as Markdown.")
 @no_fail_option
 @user_errors
-def bench_command(workloads, engines, specs, no_vmm, repeat, scale, scaling, as_json,
-                  markdown, no_fail) -> None:
+def bench_command(workloads, engines, specs, no_vmm, repeat, scale, scaling, trap_heavy,
+                  as_json, markdown, no_fail) -> None:
     """Measure guest instructions per second on this host, per workload, engine and VMM
     strategy, as ratios to the plain-Python ceiling and py65 (docs/performance.md).
 
@@ -311,6 +315,10 @@ def bench_command(workloads, engines, specs, no_vmm, repeat, scale, scaling, as_
         raise bench.BenchError("--json and --markdown exclude each other")
     if no_vmm and specs:
         raise bench.BenchError("--no-vmm and --vmm exclude each other")
+    if trap_heavy:
+        trapbench.command(workloads, engines, specs, no_vmm, repeat, scale, scaling, as_json,
+                          markdown)
+        return
     if scaling:
         if workloads or engines or specs or no_vmm:
             raise bench.BenchError("--scaling takes no --workload, --engine, --vmm or --no-vmm")

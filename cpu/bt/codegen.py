@@ -272,6 +272,25 @@ def _fusion(body: Sequence[Decoded]) -> tuple[list[str], list[str]] | None:
     return operands, rest
 
 
+def _plain_operands(operands: list[str]) -> dict[str, str] | None:
+    """``{"v_x": text, "v_y": text}`` when both of a fused compare's operands are a register
+    local or a constant (``v_x = r8``, ``v_y = 0 & 4294967295``): the branch then tests them in
+    place and the exits alone assign them (for the deferred flags), which nothing between the
+    compare and the branch can change.  None otherwise."""
+    plain = {}
+    for line in operands:
+        name, _, text = line.partition(" = ")
+        tree = ast.parse(text, mode="eval").body
+        if isinstance(tree, ast.Name) and re.fullmatch(r"r\d+", tree.id):
+            plain[name] = tree.id
+        elif isinstance(tree, (ast.Constant, ast.BinOp, ast.UnaryOp)) \
+                and not any(isinstance(n, ast.Name) for n in ast.walk(tree)):
+            plain[name] = repr(eval(compile(ast.Expression(tree), "<operand>", "eval")))  # noqa: S307 - constants only
+        else:
+            return None
+    return plain if set(plain) == {"v_x", "v_y"} else None
+
+
 class MemoryMode:
     """What the inlined memory accesses of a block may assume (fixed for the block's life).
 
@@ -397,6 +416,7 @@ def block_source(body: Sequence[Decoded], *, tail: Decoded | None, end_pc: int,
     WB = "\0writeback"  # replaced by the write-back statements once they are known
 
     fused = _fusion(body)
+    plain = _plain_operands(fused[0]) if fused is not None else None
 
     def emit_exit(lines: list[str], depth: int, pc: int | str, result: str,
                   room: str = "room", flags: Sequence[str] = ()) -> None:
@@ -418,7 +438,8 @@ def block_source(body: Sequence[Decoded], *, tail: Decoded | None, end_pc: int,
         memory = accesses_memory(definition)
         memory_used |= memory
         if fused is not None and index == count - 2:
-            code.extend(fused[0])  # the compare's operands; its flags are deferred to the exits
+            if plain is None:
+                code.extend(fused[0])  # the compare's operands; its flags are deferred to exits
             continue
         final = tmpl.final
         last = index == count - 1
@@ -454,6 +475,9 @@ def block_source(body: Sequence[Decoded], *, tail: Decoded | None, end_pc: int,
                 taken, fall = values[final[2][2:-2]], values[final[3][2:-2]]
                 if fused is not None:
                     test, flags = FUSED_CONDITIONS[definition.mnemonic], fused[1]
+                    if plain is not None:
+                        test = re.sub(r"\bv_[xy]\b", lambda m: plain[m.group(0)], test)
+                        flags = [*fused[0], *flags]
                 else:
                     test, flags = _fill(final[1], values), ()
                 code.append(f"if {test}:")

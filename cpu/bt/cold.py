@@ -1,8 +1,8 @@
 """Cold blocks: a translated block runs on the ISA table's handler closures until it is hot.
 
-Compiling a block to Python costs about a millisecond of host time, as much as running its
-instructions a few thousand times on handler closures, and most blocks of a kernel run a few
-times only.  So a block starts *cold*: formed, counted and cached like any other (the translator's
+Compiling a block to Python costs about half a millisecond of host time, as much as running
+some ten thousand instructions on handler closures, and most blocks of a kernel run a few
+hundred times only.  So a block starts *cold*: formed, counted and cached like any other (the translator's
 statistics and a VMM's priced ``translation`` events do not depend on it), but its function calls
 the interpreter's handler of each instruction in turn.  Each entry heats it; at the translator's
 `hot_threshold` it is compiled (`toyvisor.cpu.bt.codegen`) and its function replaced.

@@ -35,7 +35,8 @@ A block compiled as a loop (`toyvisor.cpu.bt.codegen`) receives the room left an
 while a whole further pass fits in it.
 
 **Cold and hot.**  A new block runs on the interpreter's handler closures (`toyvisor.cpu.bt.cold`)
-and is compiled to Python after `hot_threshold` entries; both forms behave identically (same
+and is compiled to Python after `hot_threshold` entries (a block that branches to itself
+`LOOP_FACTOR` times sooner); both forms behave identically (same
 exits, chaining, statistics), so what is counted as translated does not depend on it.  Nested
 ("vt" non-root) guests run as direct execution (below): the careful path of their blocks'
 tails, delivery and the interrupt check make their VM exits.
@@ -84,10 +85,15 @@ from .callouts import Callouts, DirectCallouts
 from .codegen import MemoryMode, Signal, block_source, compile_block, exit_pcs
 from .cold import cold_function
 
-#: Entries of a block after which it is compiled to Python: compiling costs about as much host
-#: time as running a few thousand instructions on handler closures, so a block pays for its
-#: compilation after about a thousand entries (measured on minikernel).
-DEFAULT_HOT_THRESHOLD = 1000
+#: Entries of a block after which it is compiled to Python.  Compiling one costs about half a
+#: millisecond (median over minikernel's and nanobench's blocks, 2–3 instructions each), as
+#: much as some ten thousand instructions on handler closures, and most blocks of a kernel run
+#: a few hundred times in a whole run: tuned on minikernel, nanobench and the three bench loops
+#: so that a run of 40,000 instructions is not slower than on the interpreter
+#: (docs/performance.md), while loops (`LOOP_FACTOR`) still compile early.
+DEFAULT_HOT_THRESHOLD = 5000
+#: How many times sooner a block that branches to itself is hot (`Translator._heat`).
+LOOP_FACTOR = 30
 
 #: Mode bits of a cache key.
 _MODE_PAGING = 1
@@ -131,8 +137,8 @@ class TranslatorStats:
     adaptations: int = 0
     #: instruction addresses currently marked
     adapted: int = 0
-    #: software-interrupt and `iret` tails after which the dispatcher went straight on to the
-    #: next block (`Translator._chain_tail`)
+    #: block tails (software interrupts, `iret`, port I/O...) after which the dispatcher went
+    #: straight on to the next block (`Translator._chain_tail`)
     tails_chained: int = 0
 
     def events(self) -> dict[str, int]:
@@ -371,8 +377,6 @@ class Translator:
         if tail is not None and not tail.decoded.definition.sensitive \
                 and not adaptable(tail.decoded):
             block.tail_handler = tail.handler  # a software interrupt: the machine delivers it
-        block.chains_tail = tail is not None and (
-            block.tail_handler is not None or tail.decoded.definition.mnemonic == "iret")
         self._blocks[key] = block
         page = pa >> PAGE_SHIFT
         self._pages.setdefault(page, []).append(block)
@@ -395,8 +399,10 @@ class Translator:
         return block.insns[block.body_n - 1].npc
 
     def _heat(self, block: Block) -> None:
-        """A cold block is entered: compile it once it is hot."""
-        block.heat += 1
+        """A cold block is entered: compile it once it is hot.  A block that branches to itself
+        is hot `LOOP_FACTOR` times sooner: compiled, it iterates inside its function, which also
+        saves the dispatcher's round trip of every iteration."""
+        block.heat += LOOP_FACTOR if block.pc in block.exits else 1
         if block.heat >= self.hot_threshold and block.valid:
             self._compile(block)
 
@@ -597,20 +603,25 @@ class Translator:
         cpu.retired += 1
 
     def _chain_tail(self, block: Block) -> bool:
-        """Run `block`'s software interrupt or `iret` tail (as `_run_tail`, with the retired
-        count and the clock up to date) and tell whether the dispatcher may go straight on to
-        the next block: False when the tail stopped the CPU, asked for attention (a frame
-        written over code), made an interrupt deliverable (`iret` setting IF) or left the
-        translated rings or root mode.  Nothing else the dispatcher checks between blocks can
-        change: the timer deadline and the IRQ lines move only with the clock and port accesses,
-        which are not such tails.  A tail that faults is delivered as its exception: one budget
-        step, as the room counted it, and no tick, so the room stays within the deadline."""
+        """Run `block`'s tail (as `_run_tail`, with the retired count and the clock up to date)
+        and tell whether the dispatcher may go straight on to the next block, i.e. whether the
+        tail left alone everything the dispatcher examines between blocks: False when it stopped
+        the CPU, asked for attention (a write over code, a hook), moved the clock by more than
+        its own tick (`hlt`) or the timer deadline (a write to the timer's ports), made an
+        interrupt deliverable (`iret`, `sti`, `popf`, a device raising its line, a PIC mask) or
+        left the translated rings or root mode.  A tail that faults is delivered as its
+        exception: one budget step, as the room counted it, and no tick.  So a system call's
+        `int` and `iret` and a driver's polled `in` cost no trip through the dispatcher."""
         cpu = self.cpu
+        platform = cpu.platform
+        timer = platform.timer
+        clock, deadline = platform.clock, timer.deadline
         self._run_tail(block)
-        if cpu.stop_reason is not None or self._signal.exit \
-                or cpu.nonroot or cpu.cpl not in self._translate_cpls:
+        if cpu.stop_reason is not None or self._signal.exit or cpu.nonroot \
+                or platform.clock - clock > 1 or timer.deadline != deadline \
+                or cpu.cpl not in self._translate_cpls:
             return False
-        if cpu.flags & FLAG_IF and cpu.platform.pic.deliverable():
+        if cpu.flags & FLAG_IF and platform.pic.deliverable():
             return False
         self._tails_chained += 1
         return True
@@ -666,8 +677,9 @@ class Translator:
                 signal.exit = False
                 start = room
                 tail = None
-                # Software interrupts and `iret` run at block ends without leaving this loop
-                # (`_chain_tail`) when nothing else sees them: no monitor, the real callouts.
+                # A block's tail (a software interrupt, `iret`, port I/O...) runs without leaving
+                # this loop (`_chain_tail`) when nothing else sees it: no monitor, the real
+                # callouts.
                 chain_tails = cpu.monitor is None and not direct \
                     and type(self.callouts) is DirectCallouts
                 try:
@@ -677,7 +689,7 @@ class Translator:
                             if signal.exit:
                                 break
                             if block.tail is not None:
-                                if chain_tails and block.chains_tail:
+                                if chain_tails:
                                     ran = start - room - 1
                                     cpu.retired += ran
                                     platform.clock += ran

@@ -297,3 +297,38 @@ def test_divide_errors_inside_runs_are_delivered_at_the_dividing_instruction(eng
     machine = _divide_machine()
     assert machine.run(20_000, engine=engine) == expected
     assert machine.memory.data == careful.memory.data
+
+
+FUSED_LOOP = """
+start:  li   r1, X
+        li   r3, Y
+        li   r4, 0
+loop:   addi r1, r1, STEP
+        addi r4, r4, 1
+        cmpi r4, 50
+        jz   out
+        CMP
+        JCC  loop
+out:    hlt
+"""
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(sorted(FUSED_CONDITIONS)), WORD, st.sampled_from([0, 1, 5, 0x7FFF]),
+       st.sampled_from([1, -1, 3, -7]), st.booleans())
+def test_compiled_fused_compares_with_constant_or_register_operands_match(mnemonic, x, y, step,
+                                                                          registers):
+    """A fused compare whose operands are a register and a constant (or two registers) is
+    tested in place in compiled code; the flags appear at the block's exits."""
+    compare = "cmp  r1, r3" if registers else f"cmpi r1, {y}"
+    source = FUSED_LOOP.replace("CMP", compare).replace("JCC", mnemonic)
+    consts = {"X": x, "Y": y, "STEP": step}
+    reference = Machine(memory_size=1 << 16)
+    reference.load(assemble(source, consts))
+    reference.run(10_000)
+    machine = Machine(memory_size=1 << 16)
+    machine.load(assemble(source, consts))
+    machine.engine("fast").hot_threshold = 1
+    machine.run(10_000, engine="fast")
+    assert machine.result() == reference.result()
+    assert (machine.cpu.regs, machine.cpu.flags) == (reference.cpu.regs, reference.cpu.flags)

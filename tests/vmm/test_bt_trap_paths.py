@@ -84,14 +84,18 @@ def state(machine: Machine):
             cpu.flags, dict(cpu.by_cause), cpu.platform.clock, cpu.platform.timer.deadline)
 
 
-def run_pair(period: int, flags: int, budget: int, hot: int, chunks: int = 1):
-    reference = make(period, flags)
+def run_pair(period: int, flags: int, budget: int, hot: int, chunks: int = 1, build=None):
+    """The machine `build(period, flags)` (default `make`) run for `budget` steps by the
+    interpreter and by the fast engine (in `chunks` runs): the same state, console included."""
+    build = build or make
+    reference = build(period, flags)
     reference.run(budget)
-    machine = make(period, flags)
+    machine = build(period, flags)
     translator = Translator(machine.cpu, DirectCallouts(), hot_threshold=hot)
     for i in range(chunks):
         translator.run(budget // chunks + (budget % chunks if i == chunks - 1 else 0))
     assert state(machine) == state(reference)
+    assert machine.console.output == reference.console.output
     return machine, translator
 
 
@@ -117,3 +121,71 @@ def test_timer_interrupts_at_every_instruction_boundary_of_the_loop(period):
        st.sampled_from([1, 2, 10**6]), st.integers(1, 5))
 def test_budgets_ending_anywhere_in_trap_loops(period, flags, budget, hot, chunks):
     run_pair(period, flags, budget, hot, chunks)
+
+
+# -- port I/O and other sensitive tails chained inside the dispatcher -----------------------------
+
+PORTS = """
+start:  li   sp, 0x8000
+        li   r1, IDT
+        lidt r1
+        li   r1, PERIOD
+        out  PORT_TIMER_PERIOD, r1
+        li   r5, CALLS
+        li   r8, 0x200
+loop:   in   r1, PORT_CLOCK
+        add  r2, r2, r1
+        in   r3, PORT_CONSOLE_STATUS
+        in   r4, PORT_PIC_PENDING
+        out  PORT_CONSOLE_DATA, r5
+        push r8
+        popf
+        cli
+        sti
+        cli
+        addi r5, r5, -1
+        andi r6, r5, 7
+        cmpi r6, 0
+        jnz  next
+        li   r7, PERIOD2
+        out  PORT_TIMER_PERIOD, r7
+        sti
+        hlt
+        cli
+next:   cmpi r5, 0
+        jnz  loop
+        cli
+        hlt
+tick:   addi r9, r9, 1
+        in   r10, PORT_CLOCK
+        iret
+cons:   in   r11, PORT_CONSOLE_DATA
+        add  r12, r12, r11
+        iret
+"""
+
+
+def make_ports(period: int, period2: int, calls: int = 24) -> Machine:
+    image = assemble(PORTS, {"IDT": IDT, "PERIOD": period, "PERIOD2": period2, "CALLS": calls})
+    machine = Machine(memory_size=1 << 16, console_input=b"typed ahead")
+    machine.load(image)
+    machine.memory.write32(IDT + 8 * 32, image["tick"])
+    machine.memory.write32(IDT + 8 * 32 + 4, 1)
+    machine.memory.write32(IDT + 8 * 33, image["cons"])  # the console's input IRQ
+    machine.memory.write32(IDT + 8 * 33 + 4, 1)
+    return machine
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 30), st.integers(0, 30), st.integers(1, 3000),
+       st.sampled_from([1, 2, 10**6]), st.integers(1, 3))
+def test_polled_ports_timer_writes_and_hlt_chain_with_the_interpreters_result(
+        period, period2, budget, hot, chunks):
+    run_pair(period, period2, budget, hot, chunks, build=make_ports)
+
+
+def test_polled_ports_run_to_the_end_chaining():
+    machine, translator = run_pair(23, 17, 100_000, 1, build=make_ports)
+    assert machine.result().halted
+    assert machine.cpu.by_cause["timer"] > 10
+    assert translator.stats.tails_chained > 24 * 4
