@@ -257,7 +257,7 @@ class Machine:
             return self.cpus
         engines = self._engines.get(name)
         if engines is None:
-            engines = self._engines[name] = [_fast_engine(cpu) for cpu in self.cpus]
+            engines = self._engines[name] = _fast_engines(self.cpus)
         return engines
 
     # ------------------------------------------------------------------------------------------
@@ -465,12 +465,15 @@ def _reset_cpu(cpu: CPU) -> None:
     cpu.fault_report = None
 
 
-def _fast_engine(cpu: CPU):
+def _fast_engines(cpus: list[CPU]) -> list[Any]:
+    """One translator per CPU, sharing one translation cache."""
     # Imported on first use: the translator builds on the CPU (a module-level import would be
     # circular) and costs nothing to a run that never asks for it.
     from .bt import Translator
+    from .bt.engine import SharedTranslations
 
-    return Translator(cpu)
+    shared = SharedTranslations(cpus[0].memory)
+    return [Translator(cpu, shared=shared) for cpu in cpus]
 
 
 def _size_text(size: int) -> str:
