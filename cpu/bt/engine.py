@@ -158,6 +158,8 @@ class SharedTranslations:
         self.forms: dict[int, tuple[list[CodeEntry], CodeEntry | None, int]] = {}
         #: (key, loads through the CPU) -> the compiled block's code object and source
         self.codes: dict[tuple[int, bool], tuple[object, object]] = {}
+        #: key -> entries of the block on every CPU while it is cold
+        self.heat: dict[int, int] = {}
         #: physical page -> keys of forms starting on it
         self._pages: dict[int, set[int]] = {}
         previous = memory.on_code_write
@@ -184,6 +186,7 @@ class SharedTranslations:
                         if (k >> (32 + _MODE_BITS)) < end and pa < self.forms[k][2]]:
                 keys.discard(key)
                 del self.forms[key]
+                self.heat.pop(key, None)
                 self.codes.pop((key, False), None)
                 self.codes.pop((key, True), None)
 
@@ -451,9 +454,14 @@ class Translator:
         return block.insns[block.body_n - 1].npc
 
     def _heat(self, block: Block) -> None:
-        """A cold block is entered: compile it once it is hot."""
+        """A cold block is entered: compile it once it is hot (counting the entries of every
+        CPU sharing the translation: a loop every CPU runs is hot as soon as on one CPU)."""
         block.heat += 1
-        if block.heat >= self.hot_threshold and block.valid:
+        heat = block.heat
+        shared = self.shared
+        if shared is not None and not self._adapted:
+            heat = shared.heat[block.key] = shared.heat.get(block.key, 0) + 1
+        if heat >= self.hot_threshold and block.valid:
             self._compile(block)
 
     def _compile(self, block: Block) -> None:
