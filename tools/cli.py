@@ -421,6 +421,9 @@ _wrapper("destroy", ("domid",), "Boot CONFIG and have dom0 destroy domain DOMID.
 
 # -- commands defined in modules of their own: one line each --------------------------------------
 # (each such module imports click helpers from .clikit, never from this file)
+from .smp_cli import smp_command  # noqa: E402
+
+main.add_command(smp_command)
 
 
 if __name__ == "__main__":  # pragma: no cover
