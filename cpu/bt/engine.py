@@ -715,6 +715,11 @@ class Translator:
                 direct = cpu.cpl not in translate_cpls
                 block = lookup(False, direct)
                 if block is not None and block.n > room:
+                    if cpu.slicing:
+                        # The last few steps of a multiprocessor's turn: the interpreter's
+                        # fetch cache runs them at less cost than one-instruction blocks.
+                        self._run_direct(room)
+                        continue
                     block = lookup(True, direct)
                 if block is None:
                     self._step()
