@@ -47,7 +47,7 @@ from toyvisor.isa.spec import (
 from .decode import CodeEntry, DecodeCache
 from .devices import Platform
 from .events import InstructionEvent, StopEvent, TrapEvent
-from .memory import PhysicalMemory
+from .memory import PAGE_WATCH_READ, PhysicalMemory
 from .mmu import FETCH, MMU, READ, WRITE
 from .vt import VirtualizationUnit
 
@@ -76,6 +76,11 @@ def cause_name(vector: int, source: str) -> str:
     if source == "software":
         return "breakpoint" if vector == VEC_BP else f"int {vector:#x}"
     return VECTOR_NAMES.get(vector, f"vector {vector}")
+
+
+#: `cause_name` of every vector, by source (built once: an event's bookkeeping is a lookup)
+_CAUSE_NAMES = {source: tuple(cause_name(vector, source) for vector in range(256))
+                for source in ("exception", "interrupt", "software")}
 
 
 def event_kind(vector: int, source: str) -> str:
@@ -398,8 +403,15 @@ class CPU:
         """Pop error code, pc, cs, flags and sp (reads first: a fault leaves no trace)."""
         R = self.regs
         sp = R[SP]
-        load32 = self.load32
-        _error, pc, cs, flags, old_sp = (load32((sp + 4 * i) & M32) for i in range(5))
+        pa = self._frame_pa(sp, self.cpl, False)
+        if pa is not None:  # the common case: five words in one plain page (same values)
+            words = self.memory.words
+            index = pa >> 2
+            pc, cs, flags, old_sp = (words[index + 1], words[index + 2], words[index + 3],
+                                     words[index + 4])
+        else:
+            load32 = self.load32
+            _error, pc, cs, flags, old_sp = (load32((sp + 4 * i) & M32) for i in range(5))
         cpl = cs & 3
         if cpl < self.cpl:
             raise GuestFault(VEC_GP, 0)
@@ -500,7 +512,9 @@ class CPU:
 
     def _record(self, vector: int, error: int, pc: int, source: str,
                 address: int | None) -> TrapEvent | None:
-        cause = cause_name(vector, source)
+        names = _CAUSE_NAMES.get(source)
+        cause = names[vector] if names is not None and 0 <= vector < 256 \
+            else cause_name(vector, source)
         self.by_cause[cause] = self.by_cause.get(cause, 0) + 1
         if vector == VEC_PF and address is not None and source == "exception":
             self.cr2 = address
@@ -554,8 +568,13 @@ class CPU:
             # idtr = 0: no interrupt table has been loaded, so no gate is present.
             raise GuestFault(VEC_GP, bad_gate)
         gate = (self.idtr + GATE_SIZE * vector) & M32
-        handler = self.read_linear32(gate, 0)
-        word1 = self.read_linear32((gate + 4) & M32, 0)
+        pa = self._frame_pa(gate, 0, False, 8) if not gate & 7 else None
+        if pa is not None:
+            words = self.memory.words
+            handler, word1 = words[pa >> 2], words[(pa >> 2) + 1]
+        else:
+            handler = self.read_linear32(gate, 0)
+            word1 = self.read_linear32((gate + 4) & M32, 0)
         if not word1 & GATE_P:
             raise GuestFault(VEC_GP, bad_gate)
         cpl = self.cpl
@@ -567,14 +586,48 @@ class CPU:
         R = self.regs
         old_sp = R[SP]
         sp = self.ksp[ring] if ring < cpl else old_sp
-        for value in (old_sp, self.flags, cpl, pc, error):
-            sp = (sp - 4) & M32
-            self.write_linear32(sp, value, ring)
+        base = (sp - 20) & M32
+        pa = self._frame_pa(base, ring, True) if sp >= 20 else None
+        if pa is not None:  # the common case: one plain page, so the same writes in one go
+            words = self.memory.words
+            index = pa >> 2
+            words[index] = error
+            words[index + 1] = pc
+            words[index + 2] = cpl
+            words[index + 3] = self.flags
+            words[index + 4] = old_sp
+            sp = base
+        else:
+            for value in (old_sp, self.flags, cpl, pc, error):
+                sp = (sp - 4) & M32
+                self.write_linear32(sp, value, ring)
         R[SP] = sp
         self.cpl = ring
         if not word1 & GATE_TRAP:
             self.flags &= ~FLAG_IF
         self.pc = handler
+
+    def _frame_pa(self, va: int, ring: int, write: bool, size: int = 20) -> int | None:
+        """Physical address of the `size` bytes at linear `va` (a trap frame, a gate) for an
+        implicit access at `ring`, when the careful path (`read_linear32`/`write_linear32` word
+        by word) would do nothing but translate them and move words: aligned, on one page,
+        mapped by a TLB entry allowing the access (or inside RAM with paging off), on a page
+        without code, watches or audits.  None otherwise (the caller takes the careful path)."""
+        if va & 3 or (va & 0xFFF) > 0x1000 - size or self.mmu.nested:
+            return None
+        if self.cr0 & CR0_PG:
+            e = self.mmu.tlb.get(va >> PAGE_SHIFT)
+            if e is None or ring > e[1] or (write and not e[2]):
+                return None
+            pa = e[0] | (va & 0xFFF)
+        else:
+            if va + size > self.memory.size:
+                return None
+            pa = va
+        flags = self.memory.page_flags[pa >> PAGE_SHIFT]
+        if flags if write else flags & PAGE_WATCH_READ:
+            return None
+        return pa
 
     def _triple_fault(self, pc: int, chain: list[str]) -> None:
         if self.nonroot:

@@ -80,6 +80,9 @@ EXIT_CONTROL_BITS = MappingProxyType(
 CR_READ_SHIFT = 16
 
 NESTED_ENABLE = 1 << 0
+#: the nested table's dirty bits (EPT A/D flags): a guest write sets D in the nested entry of the
+#: page it writes (live migration's dirty log in generation 2)
+NESTED_DIRTY = 1 << 1
 
 # -- events (injection, interruption and vectoring fields) ---------------------------------------
 EVENT_VECTOR_MASK = 0xFF

@@ -12,6 +12,7 @@ import attrs
 from toyvisor.asm import Image
 from toyvisor.cpu import InstructionEvent, Machine, RunResult, TrapEvent
 from toyvisor.cpu.cache import CacheGeometry
+from toyvisor.cpu.events import interleave_console
 from toyvisor.cpu.machine import check_cpus, check_interleave
 
 from .guest import Guest, read_disk
@@ -50,8 +51,16 @@ def boot(guest: Guest, cache: CacheGeometry | None = None) -> Machine:
 def run(guest: Guest, trace: Callable | None = None, max_steps: int | None = None,
         engine: str = "interpreter", cache: CacheGeometry | None = None) -> RunResult:
     """Boot `guest` on the bare machine and run it with `engine` (one of
-    `toyvisor.cpu.ENGINES`) until it stops or its budget runs out."""
-    return boot(guest, cache).run(max_steps=max_steps or guest.max_steps, trace=trace, engine=engine)
+    `toyvisor.cpu.ENGINES`) until it stops or its budget runs out.  With `trace`, the console
+    output reaches it too, as `ConsoleEvent`s where it happened."""
+    machine = boot(guest, cache)
+    if trace is None:
+        return machine.run(max_steps=max_steps or guest.max_steps, engine=engine)
+    traced = interleave_console(trace, [("", machine.console)])
+    try:
+        return machine.run(max_steps=max_steps or guest.max_steps, trace=traced, engine=engine)
+    finally:
+        traced.flush()
 
 
 def result_json(guest: Guest, result: RunResult) -> dict[str, Any]:
@@ -82,11 +91,23 @@ def result_text(guest: Guest, result: RunResult) -> str:
 
 
 def run_vmm(guest: Guest, strategy: str, *, ring_model: str | None = None,
-            placement: str = "system"):
-    """Run `guest` under a VMM strategy, compared with the bare machine (`toyvisor.vmm`)."""
+            placement: str = "system", trace: Callable | None = None):
+    """Run `guest` under a VMM strategy, compared with the bare machine (`toyvisor.vmm`);
+    `trace` sees the VM's run: guest instructions, traps, VMM entries, console output."""
     from toyvisor.vmm import run_guest
 
-    return run_guest(guest, strategy, ring_model=ring_model, placement=placement)
+    return run_guest(guest, strategy, ring_model=ring_model, placement=placement, trace=trace)
+
+
+def vmm_tracer(guest: Guest, strategy: str, echo: Callable[[str], None], *,
+               ring_model: str | None = None) -> Tracer:
+    """A `Tracer` for `guest` under `strategy`: source lines from the image the VM runs (the
+    paravirtual port's for a strategy that runs it)."""
+    from toyvisor.vmm.strategies import make_strategy
+
+    runs_port = make_strategy(strategy, ring_model).runs_port
+    image = guest.pv_image if runs_port and guest.pv_image is not None else guest.image
+    return Tracer(image, echo)
 
 
 def vmm_result_text(result) -> str:
@@ -105,14 +126,19 @@ def vmm_result_text(result) -> str:
         lines.append(f"--- divergence: {result.divergence}\n")
     for violation in result.resource_violations:
         lines.append(f"--- resource violation: {violation}\n")
+    if result.refusals:
+        lines.append(f"--- hypervisor log: {len(result.refusals):,} refused hypercalls "
+                     "(as xl dmesg shows them)\n")
+        lines.extend(refusal.line() + "\n" for refusal in result.refusals)
     if result.fault_report:
         lines.append(result.fault_report.rstrip("\n") + "\n")
     return "".join(lines)
 
 
 class Tracer:
-    """A trace callback that prints each instruction with its source line and each trap; on a
-    multiprocessor every line starts with the CPU it comes from (``cpu1 ...``)."""
+    """A trace callback that prints each instruction with its source line, each trap, each VMM
+    entry with its cause and the console output where it happened; on a multiprocessor every
+    line of a CPU starts with its number (``cpu1 ...``)."""
 
     def __init__(self, image: Image, echo: Callable[[str], None], *, cpus: int = 1):
         self._echo = echo
@@ -130,7 +156,8 @@ class Tracer:
         return f"{Path(loc.file).name}:{loc.line}"
 
     def __call__(self, event) -> None:
-        prefix = f"cpu{event.cpu} " if self._cpus > 1 else ""
+        cpu = getattr(event, "cpu", None)  # console output belongs to no CPU
+        prefix = f"cpu{cpu} " if self._cpus > 1 and cpu is not None else ""
         if isinstance(event, InstructionEvent):
             source = self.source_of(event.pc)
             self._echo(f"{prefix}{event}{'  ; ' + source if source else ''}")

@@ -103,6 +103,11 @@ class GuestCPU:
     def iret(self) -> None:
         CPU.iret(self)  # the CPU's own code, run against the vCPU
 
+    def _frame_pa(self, va: int, ring: int, write: bool, size: int = 20) -> None:
+        """`CPU._frame_pa`: the CPU's shortcut for frames in one plain page does not apply, every
+        word of an emulated frame goes through the guest's own translation."""
+        return None
+
     def halt(self, npc: int) -> None:
         """``hlt`` at virtual CPL 0 (docs/machine.md, Time): idle the virtual clock to the next
         virtual interrupt, or stop the VM when nothing could ever wake it."""
