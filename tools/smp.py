@@ -12,6 +12,7 @@ test can regenerate it.
 from __future__ import annotations
 
 import re
+import time
 
 import attrs
 
@@ -55,6 +56,9 @@ class ScalingRow:
     cache_invalidations: int
     #: the answers the guest printed, when it is smpkernel (else empty)
     answers: dict[str, int]
+    #: with timing: guest instructions per host CPU second (process time, the best of the
+    #: repeats: what other processes on a shared host take is not counted), else None
+    host_mips: float | None = None
 
 
 @attrs.frozen
@@ -64,6 +68,8 @@ class ScalingTable:
     interleave: int
     cache: str | None
     rows: tuple[ScalingRow, ...]
+    #: runs per CPU count timed (0: not timed)
+    timed: int = 0
 
 
 def answers(console: str) -> dict[str, int]:
@@ -76,7 +82,7 @@ def answers(console: str) -> dict[str, int]:
     return found
 
 
-def row(cpus: int, result: RunResult) -> ScalingRow:
+def row(cpus: int, result: RunResult, host_mips: float | None = None) -> ScalingRow:
     per_cpu = result.per_cpu
     return ScalingRow(
         cpus=cpus, stop_reason=result.stop_reason,
@@ -90,20 +96,32 @@ def row(cpus: int, result: RunResult) -> ScalingRow:
         cache_misses=sum(c.cache_misses for c in per_cpu),
         cache_invalidations=sum(c.cache_invalidations for c in per_cpu),
         answers=answers(result.console),
+        host_mips=host_mips,
     )
 
 
 def scaling_table(guest: Guest, cpus: tuple[int, ...] = DEFAULT_CPUS, *,
                   engine: str = "interpreter", interleave: int | None = None,
-                  cache: CacheGeometry | None = None) -> ScalingTable:
-    """Run `guest` once per CPU count (its own interleave unless `interleave` is given)."""
-    rows = []
-    for count in cpus:
-        configured = runner.with_overrides(guest, cpus=check_cpus(count), interleave=interleave)
-        rows.append(row(count, runner.run(configured, engine=engine, cache=cache)))
+                  cache: CacheGeometry | None = None, timed: int = 0) -> ScalingTable:
+    """Run `guest` once per CPU count (its own interleave unless `interleave` is given); with
+    `timed` > 0, `timed` more runs of each are timed in host CPU time, interleaved by round so
+    that a busy host slows every count alike."""
+    configured = [runner.with_overrides(guest, cpus=check_cpus(count), interleave=interleave)
+                  for count in cpus]
+    results = [runner.run(each, engine=engine, cache=cache) for each in configured]
+    best = [0.0] * len(cpus)
+    for _round in range(timed):
+        for index, each in enumerate(configured):
+            machine = runner.boot(each, cache)
+            started = time.process_time()
+            result = machine.run(each.max_steps, engine=engine)
+            seconds = max(time.process_time() - started, 1e-9)
+            best[index] = max(best[index], result.guest_instructions / seconds / 1e6)
+    rows = tuple(row(count, result, best[index] if timed else None)
+                 for index, (count, result) in enumerate(zip(cpus, results)))
     chosen = runner.with_overrides(guest, interleave=interleave).interleave
-    return ScalingTable(guest.name, engine, chosen, None if cache is None else str(cache),
-                        tuple(rows))
+    return ScalingTable(guest.name, engine, chosen, None if cache is None else str(cache), rows,
+                        timed)
 
 
 def render(table: ScalingTable, markdown: bool = False) -> str:
@@ -114,6 +132,8 @@ def render(table: ScalingTable, markdown: bool = False) -> str:
         headers += ["cache hits", "cache misses", "invalidations"]
     names = [name for name, _ in _ANSWERS if any(name in r.answers for r in table.rows)]
     headers += names
+    if table.timed:
+        headers += ["host MIPS (CPU time)", "x 1st row"]
     body = []
     for r in table.rows:
         cells = [str(r.cpus), r.stop_reason, f"{r.guest_instructions:,}", f"{r.ticks:,}",
@@ -121,9 +141,13 @@ def render(table: ScalingTable, markdown: bool = False) -> str:
         if table.cache is not None:
             cells += [f"{r.cache_hits:,}", f"{r.cache_misses:,}", f"{r.cache_invalidations:,}"]
         cells += [f"{r.answers[n]:,}" if n in r.answers else "-" for n in names]
+        if table.timed:
+            first = table.rows[0].host_mips
+            cells += [f"{r.host_mips:.2f}", f"{r.host_mips / first:.2f}"]
         body.append(cells)
     title = (f"{table.guest} on the {table.engine} engine, interleave {table.interleave}"
-             + (f", caches {table.cache}" if table.cache is not None else ""))
+             + (f", caches {table.cache}" if table.cache is not None else "")
+             + (f", best of {table.timed} timed runs" if table.timed else ""))
     if markdown:
         lines = [title + ":", "", "| " + " | ".join(headers) + " |",
                  "| " + " | ".join("---" for _ in headers) + " |"]

@@ -9,7 +9,7 @@ import click
 from toyvisor.cpu import ENGINES, MachineError
 from toyvisor.cpu.cache import parse_geometry
 
-from . import smp
+from . import runner, smp
 from .clikit import include_option, user_errors
 from .guest import load_guest
 
@@ -30,17 +30,22 @@ def _cpu_list(text: str) -> tuple[int, ...]:
 @click.option("--engine", type=click.Choice(ENGINES), default="interpreter", show_default=True)
 @click.option("--cache", "cache_geometry", metavar="on|SIZE,WAYS,LINE",
               help="Model per-CPU caches and add their counts.")
+@click.option("--time", "timed", type=click.IntRange(0, 1000), default=0,
+              help="Also time this many runs per CPU count in host CPU time (the best counts).")
+@click.option("--input", "console_input", help="Text the console offers for reading.")
 @click.option("--markdown", is_flag=True, help="Print a Markdown table.")
 @include_option
 @user_errors
-def smp_command(guest: Path, cpu_list: str, interleave, engine, cache_geometry, markdown,
-                includes) -> None:
+def smp_command(guest: Path, cpu_list: str, interleave, engine, cache_geometry, timed,
+                console_input, markdown, includes) -> None:
     """Run GUEST (default smpkernel) on each CPU count and tabulate instructions, ticks, idle
-    time, IPIs (and cache counts), with smpkernel's answers."""
-    loaded = load_guest(guest, include_paths=tuple(includes))
+    time, IPIs (and cache counts), with smpkernel's answers; --time adds guest instructions
+    per host CPU second."""
+    loaded = runner.with_overrides(load_guest(guest, include_paths=tuple(includes)),
+                                   console_input=console_input)
     cache = None if cache_geometry is None else parse_geometry(cache_geometry)
     table = smp.scaling_table(loaded, _cpu_list(cpu_list), engine=engine,
-                              interleave=interleave, cache=cache)
+                              interleave=interleave, cache=cache, timed=timed)
     click.echo(smp.render(table, markdown=markdown), nl=False)
 
 
