@@ -4,7 +4,7 @@ interleave, idle CPUs, and the same results on both engines."""
 from __future__ import annotations
 
 import pytest
-from cpu_asm import assemble
+from cpu_asm import START_ALL, assemble
 
 from toyvisor.cpu import ENGINES, Machine, MachineError
 from toyvisor.isa.spec import (
@@ -143,7 +143,7 @@ def test_an_ap_starts_in_reset_state_with_its_clock_in_step():
 
 # -- IPIs ----------------------------------------------------------------------------------------
 
-IPI = START_ALL = """
+IPI = """
 start:  li   sp, 0x8000
         call idt_setup
         in   r8, PORT_CPU_COUNT
@@ -298,17 +298,7 @@ def test_device_interrupts_go_to_the_cpu_the_guest_routes_them_to():
 
 # -- the interleave ------------------------------------------------------------------------------
 
-RACE = """
-start:  li   sp, 0x8000
-        in   r8, PORT_CPU_COUNT
-        li   r1, 1
-boot:   cmp  r1, r8
-        jge  work
-        out  PORT_IPI_DEST, r1
-        li   r2, work
-        out  PORT_CPU_START, r2
-        addi r1, r1, 1
-        jmp  boot
+RACE = START_ALL + """
 work:   li   r4, 500
         li   r5, racy
         li   r6, atomic

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from cpu_asm import assemble
+from cpu_asm import START_ALL, assemble
 
 from toyvisor.cpu import Machine
 from toyvisor.isa.encoding import encode
@@ -50,18 +50,8 @@ def _op(draw, cpus: int) -> str:
 @st.composite
 def smp_programs(draw):
     cpus = draw(st.integers(2, 4))
-    lines = ["""
-start:  li   sp, 0x8000
-        in   r8, PORT_CPU_COUNT
-        li   r1, 1
-boot:   cmp  r1, r8
-        jge  go
-        out  PORT_IPI_DEST, r1
-        li   r2, go
-        out  PORT_CPU_START, r2
-        addi r1, r1, 1
-        jmp  boot
-go:     rdpid r1
+    lines = [START_ALL + """
+work:   rdpid r1
         shli r1, r1, 2
         li   r2, entries
         add  r2, r2, r1
@@ -156,16 +146,7 @@ def test_code_written_by_one_cpu_is_run_by_another_on_every_engine():
 
 
 def test_the_translation_cache_is_shared_by_the_cpus():
-    source = """
-    start:  in   r8, PORT_CPU_COUNT
-            li   r1, 1
-    boot:   cmp  r1, r8
-            jge  work
-            out  PORT_IPI_DEST, r1
-            li   r2, work
-            out  PORT_CPU_START, r2
-            addi r1, r1, 1
-            jmp  boot
+    source = START_ALL + """
     work:   li   r4, 2000
     loop:   addi r5, r5, 3
             addi r4, r4, -1
