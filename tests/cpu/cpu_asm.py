@@ -29,6 +29,20 @@ from toyvisor.isa.encoding import encode
 from toyvisor.isa.spec import CONTROL_REGISTERS, PLATFORM_SYMBOLS
 from toyvisor.isa.table import BY_MNEMONIC, Kind
 
+#: Multiprocessor programs start with this: CPU 0 starts every other CPU at the label `work`
+#: (which the program defines) and falls into it; r8 = the number of CPUs.
+START_ALL = """
+start:  in   r8, PORT_CPU_COUNT
+        li   r1, 1
+boot:   cmp  r1, r8
+        jge  work
+        out  PORT_IPI_DEST, r1
+        li   r2, work
+        out  PORT_CPU_START, r2
+        addi r1, r1, 1
+        jmp  boot
+"""
+
 _REG = re.compile(r"^(?:r(\d+)|sp)$", re.I)
 _MEM = re.compile(r"^\[\s*(\w+)\s*(?:([+-])\s*(.+))?\]$")
 
