@@ -17,20 +17,23 @@
 ;                                blocking send: waits while the interface RAM is full, then until
 ;                                the DMA has read `buf` (reusable on return). clobbers: r1..r7
 ;   net_tx_wait(r1 = ticket)     wait until the interface has read the buffer of send `ticket`
-;                                (tickets count sends from 1).              clobbers: r1, r2
+;                                (tickets count sends from 1).              clobbers: r1..r3
 ;   net_poll(r1 = port) → r1     messages waiting for `port`.               clobbers: r1
 ;   net_recv(r1 = buf, r2 = room, r3 = port) → r1 = status, r2 = length, r3 = source
-;                                blocking receive.                          clobbers: r1..r6
+;                                blocking receive.                          clobbers: r1..r7
 ;   net_tryrecv(...)             the same without waiting: NIC_EMPTY if nothing is there.
-;   net_idle()                   wait for the next interrupt (hlt with IF = 1).  clobbers: none
+;   net_mark() → r1              the interrupt count now, for net_sleep.    clobbers: r1
+;   net_sleep(r1 = mark)         sleep until an interface interrupt comes after `mark` was taken
+;                                (at once if one already has).              clobbers: r2
 ;   net_am_hook                  a word: when not 0, the receive interrupt calls it (an active-
 ;                                message handler: it runs in the interrupt service routine and
 ;                                must follow the library convention).
-;   net_rx_irqs, net_tx_irqs     words: interrupts taken so far.
+;   net_rx_irqs, net_tx_irqs     words: interrupts taken so far; net_events: both.
 ;
-; Waiting is `hlt` with interrupts on. An interrupt that comes between the check and the `hlt`
-; would be taken before the `hlt` and leave it to sleep for ever: the interrupt handlers step the
-; saved pc over net_idle's `hlt` when they interrupt it there.
+; Waiting without losing a wake-up: take a mark (net_mark), check the condition, and only then
+; net_sleep(mark). An interrupt after the mark has bumped net_events, so net_sleep (which looks
+; with interrupts off) returns at once; one still pending is taken right after its `sti`, that
+; is just before the `hlt`, and the handlers step the saved pc over that `hlt`.
 
 net_init:
         mov     r5, r1
@@ -73,12 +76,15 @@ net_isend:
 net_send:
         mov     r5, r1
         mov     r6, r2
-.again: mov     r1, r5
+.again: call    net_mark
+        mov     r7, r1
+        mov     r1, r5
         mov     r2, r6
         call    net_isend
         cmpi    r1, NIC_RAM_FULL
         jnz     .sent
-        call    net_idle                ; a send completion frees a slot
+        mov     r1, r7
+        call    net_sleep               ; a send completion frees a slot
         jmp     .again
 .sent:  cmpi    r1, NIC_OK
         jnz     .done
@@ -89,10 +95,12 @@ net_send:
 .done:  ret
 
 net_tx_wait:
-.loop:  in      r2, PORT_NIC_TX_FREED
-        cmp     r2, r1
+        mov     r3, r1
+.loop:  call    net_mark
+        in      r2, PORT_NIC_TX_FREED
+        cmp     r2, r3
         jae     .done
-        call    net_idle
+        call    net_sleep
         jmp     .loop
 .done:  ret
 
@@ -103,11 +111,17 @@ net_poll:
 
 net_recv:
         out     PORT_NIC_PORT, r3
-.wait:  in      r4, PORT_NIC_RX_COUNT
+        mov     r6, r1
+        mov     r7, r2
+.wait:  call    net_mark
+        in      r4, PORT_NIC_RX_COUNT
         cmpi    r4, 0
-        jnz     net_take
-        call    net_idle
+        jnz     .take
+        call    net_sleep
         jmp     .wait
+.take:  mov     r1, r6
+        mov     r2, r7
+        jmp     net_take
 
 net_tryrecv:
         out     PORT_NIC_PORT, r3
@@ -130,15 +144,30 @@ net_take:                               ; r1 = buf, r2 = room; a message is wait
         mov     r3, r5
         ret
 
-net_idle:
-net_idle_hlt:
+net_mark:
+        li      r1, net_events
+        ld      r1, [r1]
+        ret
+
+net_sleep:
+        cli
+        li      r2, net_events
+        ld      r2, [r2]
+        cmp     r2, r1
+        jnz     net_awake
+        sti
+net_idle_hlt:                           ; a pending interrupt is taken here: it skips the hlt
         hlt
+        ret
+net_awake:
+        sti
         ret
 
 ; The interrupt handlers: count, run the active-message hook, step over net_idle's hlt.
 net_irq_rx:
         push    r1
         push    r2
+        call    net_count
         li      r2, net_rx_irqs
         ld      r1, [r2]
         addi    r1, r1, 1
@@ -163,6 +192,7 @@ net_irq_rx:
 net_irq_tx:
         push    r1
         push    r2
+        call    net_count
         li      r2, net_tx_irqs
         ld      r1, [r2]
         addi    r1, r1, 1
@@ -178,6 +208,13 @@ net_irq_out:                            ; [sp] r2, [sp+4] r1, [sp+8] error, [sp+
         pop     r1
         iret
 
+net_count:                              ; net_events += 1 (clobbers r1, r2)
+        li      r2, net_events
+        ld      r1, [r2]
+        addi    r1, r1, 1
+        st      [r2], r1
+        ret
+
 net_fault:                              ; any other exception: say so and stop
         li      r1, 'F'
         out     PORT_CONSOLE_DATA, r1
@@ -190,3 +227,4 @@ net_fault:                              ; any other exception: say so and stop
 net_am_hook:    .word 0
 net_rx_irqs:    .word 0
 net_tx_irqs:    .word 0
+net_events:     .word 0
