@@ -324,7 +324,9 @@ class NetworkInterface:
     # -- the service, at quantum boundaries --------------------------------------------------------
 
     def service(self, now: int) -> list[Message]:
-        """Run the DMA channel and pick up mapped sends; returns the messages to inject now."""
+        """Run the DMA channel, pick up mapped sends and the receive slots software freed;
+        returns the messages to inject now."""
+        self._sync_rx()
         out = []
         for slot, m in self.dma:
             addr = m.slot[1]

@@ -36,10 +36,11 @@
 ; is just before the `hlt`, and the handlers step the saved pc over that `hlt`.
 
 net_init:
-        mov     r5, r1
+        push    r1
         li      r2, net_fault
         li      r3, GATE_P | GATE_RING0
-        call    idt_fill
+        call    idt_fill                ; (clobbers r4, r5)
+        pop     r5
         mov     r1, r5
         li      r2, VEC_IRQ3
         li      r3, net_irq_rx
