@@ -156,8 +156,9 @@ def load_cluster(path: str | Path, *, topology: str | None = None, nodes: int | 
     try:
         topo = build(data["topology"], count, data.get("edges"))
     except NetworkError as exc:
-        fail("edges" if data["topology"] == "edges" and "edge" in str(exc) else "topology",
-             str(exc))
+        text_ = str(exc)
+        fail("edges" if data["topology"] == "edges" and "edge" in text_
+             else "topology" if "unknown topology" in text_ else "nodes", text_)
     link = dict(data.get("link", {}))
     for key in link:
         if key not in _LINK_KEYS | {"switching"}:
