@@ -12,6 +12,7 @@ parameters, faults, and the guest of every node::
     quantum = 16               # ticks between synchronisations (see below)
     max_ticks = 2000000
     memory = 1048576           # RAM per node
+    console_input = "5000"     # what every node's console offers for reading
     interfaces = 1             # 2: a second interface per node on a second network plane
     [guests]                   # optional: other guests for some nodes
     3 = "server.s"
@@ -69,7 +70,7 @@ _KEYS = {
     "name": str, "description": str, "topology": str, "nodes": int, "edges": list,
     "switching": str, "guest": str, "guests": dict, "quantum": int, "max_ticks": int,
     "memory": int, "interfaces": int, "engine": str, "link": dict, "interface": dict,
-    "fault": list, "expect": dict,
+    "fault": list, "expect": dict, "console_input": str,
 }
 _LINK_KEYS = {"router_delay", "bandwidth", "buffer_flits", "deadlock_avoidance"}
 _INTERFACE_KEYS = {"max_packet", "tx_slots", "rx_slots"}
@@ -97,6 +98,7 @@ class ClusterConfig:
     faults: tuple[Fault, ...] = ()
     #: (node or None for all, text)
     expect: tuple[tuple[int | None, str], ...] = ()
+    console_input: bytes = b""
     source: str = "<cluster>"
 
 
@@ -107,7 +109,8 @@ def _line_of(text: str, key: str) -> int | None:
 
 
 def load_cluster(path: str | Path, *, topology: str | None = None, nodes: int | None = None,
-                 switching: str | None = None, quantum: int | None = None) -> ClusterConfig:
+                 switching: str | None = None, quantum: int | None = None,
+                 console_input: str | None = None) -> ClusterConfig:
     """Read and check a cluster file; the keyword arguments override its keys."""
     path = Path(path)
     if not path.exists() and not path.is_absolute():
@@ -147,6 +150,8 @@ def load_cluster(path: str | Path, *, topology: str | None = None, nodes: int | 
         data.setdefault("link", {})["switching"] = data["switching"]
     if quantum is not None:
         data["quantum"] = quantum
+    if console_input is not None:
+        data["console_input"] = console_input
     for key in ("topology", "nodes", "guest"):
         if key not in data:
             raise ClusterError(f"{path}: missing '{key}'")
@@ -220,6 +225,7 @@ def load_cluster(path: str | Path, *, topology: str | None = None, nodes: int | 
         max_ticks=data.get("max_ticks", DEFAULT_MAX_TICKS),
         memory=data.get("memory", DEFAULT_NODE_MEMORY), interfaces=data.get("interfaces", 1),
         engine=engine, faults=tuple(faults), expect=tuple(expect), source=str(path),
+        console_input=data.get("console_input", "").encode("utf-8"),
     )
 
 
@@ -286,7 +292,7 @@ class Cluster:
             for i in range(config.interfaces)
         ]
         for node in range(n):
-            machine = Machine(memory_size=config.memory)
+            machine = Machine(memory_size=config.memory, console_input=config.console_input)
             machine.load(images[config.guests[node]])
             nics = []
             for i in range(config.interfaces):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -30,13 +31,15 @@ def cluster_group() -> None:
 @click.option("--nodes", type=int, help="Override the node count.")
 @click.option("--switching", type=click.Choice(SWITCHING), help="Override the switching mode.")
 @click.option("--quantum", type=int, help="Override the synchronisation quantum (ticks).")
+@click.option("--input", "console_input", help="Override every node's console input.")
 @user_errors
-def run_command(config, as_json, trace_net, topology, nodes, switching, quantum) -> None:
+def run_command(config, as_json, trace_net, topology, nodes, switching, quantum,
+                console_input) -> None:
     """Boot every node of the cluster file CONFIG and run them on one clock.
 
     Exit status 0 when every node finished and every [expect] held, 2 otherwise."""
     cfg = load_cluster(config, topology=topology, nodes=nodes, switching=switching,
-                       quantum=quantum)
+                       quantum=quantum, console_input=console_input)
     trace = (lambda line: click.echo(line, err=True)) if trace_net else None
     result = run_cluster(cfg, trace)
     if as_json:
@@ -128,9 +131,15 @@ def load_command(names, nodes, switching, rates, size, window, seed, as_json, ro
     params = _params(switching, router_delay, bandwidth, buffer_flits, avoidance)
     if window < 10:
         raise NetworkError(f"--window must be at least 10 ticks, not {window}")
+    started = time.perf_counter()
     table = load_table(topologies, params, _rates(rates), size=size, window=window, seed=seed)
+    seconds = time.perf_counter() - started
     if as_json:
-        click.echo(json.dumps(table.to_dict(), indent=2))
+        data = table.to_dict()
+        hops = sum(p.flit_hops for pts in table.curves.values() for p in pts)
+        data["host"] = {"seconds": round(seconds, 3), "flit_hops": hops,
+                        "flit_hops_per_second": round(hops / seconds) if seconds else None}
+        click.echo(json.dumps(data, indent=2))
         return
     click.echo(f"mean latency (ticks) of {size}-byte packets, {switching}, {nodes} nodes, "
                f"uniform random traffic; sat. = saturated")

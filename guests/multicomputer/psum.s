@@ -1,7 +1,7 @@
 ; psum.s — a parallel sum: node i adds up its K numbers i·K+1 … (i+1)·K, then the partial sums
 ; are reduced over a binomial tree (round d = 1, 2, 4, …: a node with bit d set sends its sum
 ; to node − d and is done; the others add what node + d sends, on port 100 + d). Node 0 checks
-; the total against K·N·(K·N + 1)/2 and prints it. K is read from the console input (a decimal
+; the total against K·N·(K·N + 1)/2 (modulo 2^32, as the machine adds) and prints it. K is read from the console input (a decimal
 ; number; 100 when there is none), so one guest serves light and compute-heavy runs.
 
 start:
@@ -52,8 +52,13 @@ start:
         jmp     .round
 .root:  mul     r1, r13, r9             ; K·N
         addi    r2, r1, 1
-        mul     r1, r1, r2
+        andi    r3, r1, 1               ; halve the even factor first: the product is then
+        cmpi    r3, 0                   ; right modulo 2^32, like the sum
+        jnz     .odd
         shri    r1, r1, 1
+        jmp     .prod
+.odd:   shri    r2, r2, 1
+.prod:  mul     r1, r1, r2
         cmp     r1, r12
         jnz     .bad
         li      r1, msg_ok
