@@ -389,7 +389,8 @@ class Cluster:
                         m.status = "in network"
                         self.planes[nic.index].inject(m.src, m.dst, m.size + WIRE_HEADER,
                                                       at=end, tag=m)
-                    nic.raise_interrupts()
+                    if nic.raise_rx or nic.raise_tx:
+                        nic.raise_interrupts()
             self.node_seconds += done - middle
             self.network_seconds += (middle - started) + (time.perf_counter() - done)
             self.now = end

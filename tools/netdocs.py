@@ -112,9 +112,21 @@ def guests() -> str:
     return "\n".join(rows)
 
 
+def variants() -> str:
+    lines = []
+    for name in ("sends", "receives"):
+        r = run_cluster(load_cluster(GUESTS / f"{name}.toml"))
+        for node in (0, 1):
+            lines += [line for line in r.nodes[node].console.splitlines() if line]
+        if name == "sends":
+            copies = [str(m["copies"]) for m in r.messages]
+            lines.append(f"(copies of the five messages: {', '.join(copies)})")
+    return "```\n" + "\n".join(lines) + "\n```"
+
+
 #: section name → generator, in the order of docs/multicomputer.md
 SECTIONS = {"figures": figures, "zero-load": zero_load, "load": load, "deadlock": deadlock,
-            "copies": copies, "pingpong": pingpong, "guests": guests}
+            "copies": copies, "variants": variants, "pingpong": pingpong, "guests": guests}
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -339,6 +339,9 @@ class NetworkInterface:
     def service(self, now: int) -> list[Message]:
         """Run the DMA channel, pick up mapped sends and the receive slots software freed;
         returns the messages to inject now."""
+        states = self._states(self.window, self.config.tx_slots)
+        if not self.dma and not self.rx_order and TX_GO not in states:
+            return []  # the common case on a computing node: nothing to do
         self._sync_rx()
         out = []
         for slot, m in self.dma:
@@ -355,7 +358,6 @@ class NetworkInterface:
             self.raise_tx = True
             out.append(m)
         self.dma = []
-        states = self._states(self.window, self.config.tx_slots)
         for i in [i for i, state in enumerate(states) if state == TX_GO]:
             m = self._mapped_send(i, now)
             if m is not None:

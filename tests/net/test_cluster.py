@@ -168,3 +168,27 @@ def test_bad_command_arguments_are_one_line_exit_1(args, message):
     result = invoke("cluster", *args)
     assert result.exit_code == 1 and message in result.output
     assert result.output.count("\n") == 1
+
+
+def test_the_sends_of_the_seeds_side_by_side():
+    result = run("sends")
+    assert result.ok
+    console = result.nodes[1].console
+    assert "send blocking: received SSSS" in console
+    assert "unprotected: received ZZZZ" in console  # the buffer changed before the DMA
+    for name, data in [("kernel copy", "BBBB"), ("interrupt", "CCCC"), ("copy on write", "DDDD")]:
+        assert f"send non-blocking, {name}: received {data}" in console
+    assert "copy on write: pages copied 1" in result.nodes[0].console
+    copies = {m["port"]: m["copies"] for m in result.messages}
+    assert copies[23] == copies[21] + 1  # the kernel copy is one copy more
+
+
+def test_the_receives_of_the_seeds_side_by_side():
+    result = run("receives")
+    assert result.ok
+    console = result.nodes[1].console
+    for line in ["receive blocking: got blk!", "receive poll: got pol!",
+                 "receive interrupt: got int!", "receive pop-up thread: got pop!",
+                 "receive pop-up thread: threads made 1",
+                 "receive active message: handler 0 ran in the interrupt handler, total = 42"]:
+        assert line in console
