@@ -12,7 +12,8 @@ on every store:
   the write overlaps (self-modifying code, program loaders, DMA into code).
 - ``PAGE_WATCH_WRITE`` / ``PAGE_WATCH_READ``: the page is watched by the *audit hook*.  A VMM (or
   a debugger) calls `watch` and sets `audit` to see every write (or read) of the page made by a
-  CPU, the page-table walker or a device, before the value lands.  Unwatched memory pays nothing
+  CPU, the page-table walker or a device, before the value lands (a read returns what the page
+  holds after the hook: post-copy migration fills a missing page there, as userfaultfd does).  Unwatched memory pays nothing
   for reads: CPUs switch to checking variants of their load paths only while some page is
   read-watched (see `add_listener`).
 
@@ -181,6 +182,7 @@ class PhysicalMemory:
         value = _U32.unpack_from(self.data, pa)[0]
         if self.page_flags[pa >> PAGE_SHIFT] & PAGE_WATCH_READ and self.audit is not None:
             self.audit("read", pa, 4, value)
+            value = _U32.unpack_from(self.data, pa)[0]  # the hook may fill the page (post-copy)
         return value
 
     def read8(self, pa: int) -> int:
@@ -188,6 +190,7 @@ class PhysicalMemory:
         value = self.data[pa]
         if self.page_flags[pa >> PAGE_SHIFT] & PAGE_WATCH_READ and self.audit is not None:
             self.audit("read", pa, 1, value)
+            value = self.data[pa]
         return value
 
     def write32(self, pa: int, value: int) -> None:
@@ -206,6 +209,7 @@ class PhysicalMemory:
         value = bytes(self.data[pa:pa + size])
         if self.audit is not None and self._any_flag(pa, size, PAGE_WATCH_READ):
             self.audit("read", pa, size, value)
+            value = bytes(self.data[pa:pa + size])
         return value
 
     def write(self, pa: int, data: bytes) -> None:

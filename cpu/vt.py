@@ -185,10 +185,21 @@ class NestedMMU(MMU):
 
     nested = True
 
-    def __init__(self, memory: PhysicalMemory, cpu: CPU, root: int) -> None:
+    def __init__(self, memory: PhysicalMemory, cpu: CPU, root: int, *, dirty: bool = False) -> None:
         super().__init__(memory)
         self.cpu = cpu
         self.root = root & PTE_FRAME
+        #: ``NESTED_DIRTY``: a write sets D in the nested entry of the page written (and the TLB
+        #: caches a page as writable only once its write was seen, so no write goes unmarked)
+        self.dirty = dirty
+
+    def _mark_dirty(self, gpa: int) -> None:
+        memory = self.memory
+        pde = memory.read32(self.root | ((gpa >> 22) << 2))
+        pte_address = (pde & PTE_FRAME) | (((gpa >> PAGE_SHIFT) & 0x3FF) << 2)
+        pte = memory.read32(pte_address)
+        if not pte & PTE_D:
+            memory.write32(pte_address, pte | PTE_D)
 
     def translate(self, va: int, cpl: int, access: int) -> int:
         vpn = va >> PAGE_SHIFT
@@ -206,7 +217,13 @@ class NestedMMU(MMU):
                 if not pte_w:
                     self._fault(pte_gpa, va, WRITE, True, True)
                 memory = self.memory
-                memory.write32(pte_hpa, memory.read32(pte_hpa) | PTE_D)
+                old = memory.read32(pte_hpa)
+                if not old & PTE_D or not self.dirty:
+                    memory.write32(pte_hpa, old | PTE_D)
+                    if self.dirty:
+                        self._mark_dirty(pte_gpa)
+            if self.dirty:
+                self._mark_dirty(frame_gpa)
             self.tlb[vpn] = (frame, pl, True, True, pte_hpa, True, frame_gpa, pte_gpa, pte_w)
         return frame | (va & PAGE_MASK)
 
@@ -228,7 +245,10 @@ class NestedMMU(MMU):
         self.walks += 1
         if not self.cpu.paging:
             hpa, w = self._nested(va, access, va, False)
-            entry = (hpa & PTE_FRAME, 3, w, True, None, w, va & PTE_FRAME, None, False)
+            if self.dirty and access == WRITE:
+                self._mark_dirty(va)
+            entry = (hpa & PTE_FRAME, 3, w and (not self.dirty or access == WRITE), True, None, w,
+                     va & PTE_FRAME, None, False)
             self.tlb[va >> PAGE_SHIFT] = entry
             return entry
         pde_gpa = (self.cr3 & PTE_FRAME) | ((va >> 22) << 2)
@@ -256,10 +276,17 @@ class NestedMMU(MMU):
             self._fault(pte_gpa, va, WRITE, True, True)
         if not pde & PTE_A:
             memory.write32(pde_hpa, pde | PTE_A)
+            if self.dirty:
+                self._mark_dirty(pde_gpa)
         if new_pte != pte:
             memory.write32(pte_hpa, new_pte)
-        dirty = dirty or bool(pte & PTE_D)
-        entry = (hpa & PTE_FRAME, pl, writable and dirty and frame_w, writable, pte_hpa, frame_w,
+            if self.dirty:
+                self._mark_dirty(pte_gpa)
+        if self.dirty and access == WRITE:
+            self._mark_dirty(frame_gpa)
+        write_ok = writable and (dirty or bool(pte & PTE_D)) and frame_w \
+            and (not self.dirty or access == WRITE)
+        entry = (hpa & PTE_FRAME, pl, write_ok, writable, pte_hpa, frame_w,
                  frame_gpa, pte_gpa, pte_w)
         self.tlb[va >> PAGE_SHIFT] = entry
         return entry
@@ -288,6 +315,8 @@ class VirtualizationUnit:
         self.guest_instructions = 0
         #: Events the hardware delivered through the guest's own table (no exit).
         self.guest_traps = 0
+        #: of which page faults (priced apart: guest_trap:pgfault)
+        self.guest_page_faults = 0
         self._entry_retired = 0
         self._injecting = False
 
@@ -320,7 +349,9 @@ class VirtualizationUnit:
             raise GuestFault(VEC_GP, 0)
         self.host = HostState(list(cpu.regs), host_pc, cpu.flags, cpu.cpl, cpu.idtr, cpu.cr0,
                               cpu.cr2, list(cpu.ksp), cpu.mmu)
-        guest_mmu = NestedMMU(memory, cpu, root) if nested else MMU(memory)
+        guest_mmu = NestedMMU(memory, cpu, root,
+                              dirty=bool(word(V.NESTED_CONTROL) & V.NESTED_DIRTY)) \
+            if nested else MMU(memory)
         guest_mmu.cr3 = word(V.GUEST_CR3)
         cpu.regs[:] = [word(V.GUEST_REGS + 4 * n) for n in range(NUM_REGS)]
         cpu.pc = word(V.GUEST_PC)
@@ -410,6 +441,8 @@ class VirtualizationUnit:
                       guest_linear=address, interruption=(vector, error, source))
             return True
         self.guest_traps += 1
+        if vector == VEC_PF:
+            self.guest_page_faults += 1
         return False
 
     def delivery_fault(self, fault: GuestFault, vector: int, error: int, pc: int,

@@ -80,6 +80,9 @@ EXIT_CONTROL_BITS = MappingProxyType(
 CR_READ_SHIFT = 16
 
 NESTED_ENABLE = 1 << 0
+#: the nested table's dirty bits (EPT A/D flags): a guest write sets D in the nested entry of the
+#: page it writes (live migration's dirty log in generation 2)
+NESTED_DIRTY = 1 << 1
 
 # -- events (injection, interruption and vectoring fields) ---------------------------------------
 EVENT_VECTOR_MASK = 0xFF
@@ -108,6 +111,7 @@ EXIT_REASONS = MappingProxyType({
     1: "external-interrupt",
     2: "triple-fault",
     7: "interrupt-window",
+    10: "rdpid",  # Intel's number for CPUID, the other way a guest learns which CPU it is on
     12: "hlt",
     14: "invlpg",
     18: "vmcall",
@@ -122,6 +126,7 @@ REASON_NUMBERS = MappingProxyType({name: number for number, name in EXIT_REASONS
 INSTRUCTION_REASONS = MappingProxyType({
     "hlt": "hlt", "in": "io", "out": "io", "mtcr": "cr-access", "mfcr": "cr-access",
     "invlpg": "invlpg", "lidt": "lidt", "vmcall": "vmcall", "vmrun": "vmrun",
+    "rdpid": "rdpid",
 })
 
 # -- exit qualifications -------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from toyvisor.cpu.net.errors import NetworkError
 from toyvisor.cpu.net.network import DEADLOCK_AVOIDANCE, SWITCHING, LinkParams
 from toyvisor.cpu.net.topology import TOPOLOGIES, build
 
-from .clikit import EXIT_PROPERTY_FAILED, user_errors
+from .clikit import exit_unless, no_fail_option, user_errors
 from .cluster import load_cluster, result_text, run_cluster
 from .netreport import load_markdown, load_table, topology_report, topology_text
 
@@ -32,12 +31,14 @@ def cluster_group() -> None:
 @click.option("--switching", type=click.Choice(SWITCHING), help="Override the switching mode.")
 @click.option("--quantum", type=int, help="Override the synchronisation quantum (ticks).")
 @click.option("--input", "console_input", help="Override every node's console input.")
+@no_fail_option
 @user_errors
 def run_command(config, as_json, trace_net, topology, nodes, switching, quantum,
-                console_input) -> None:
+                console_input, no_fail) -> None:
     """Boot every node of the cluster file CONFIG and run them on one clock.
 
-    Exit status 0 when every node finished and every [expect] held, 2 otherwise."""
+    Exit status 0 when every node finished and every [expect] held, 2 otherwise (the run
+    stalled or ran out of ticks, or an expectation failed), 1 for bad input."""
     cfg = load_cluster(config, topology=topology, nodes=nodes, switching=switching,
                        quantum=quantum, console_input=console_input)
     trace = (lambda line: click.echo(line, err=True)) if trace_net else None
@@ -46,8 +47,7 @@ def run_command(config, as_json, trace_net, topology, nodes, switching, quantum,
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
         click.echo(result_text(result))
-    if not result.ok:
-        sys.exit(EXIT_PROPERTY_FAILED)
+    exit_unless(result.ok, no_fail)
 
 
 def _params(switching, router_delay, bandwidth, buffer_flits, avoidance) -> LinkParams:

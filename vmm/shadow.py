@@ -96,6 +96,12 @@ class ShadowPager:
         #: guest writes that touched a traced (protected) page-table frame (cumulative)
         self.traced_writes = 0
         self.current: tuple | None = None
+        #: migration's dirty log (`toyvisor.vmm.migration.dirty`): None, or the guest frames
+        #: written since it was last re-armed; while it is set, a frame not in it is mapped
+        #: read-only, so that its first write faults into the VMM (`log_write`)
+        self.dirty_log: set[int] | None = None
+        #: write faults taken only because of the dirty log (cumulative)
+        self.log_faults = 0
 
     # -- which space ------------------------------------------------------------------------------
 
@@ -131,10 +137,12 @@ class ShadowPager:
     def _build_physmap(self, space: Space) -> None:
         base, size = self.vm.base, self.vm.size
         data = self.memory.data
+        log = self.dirty_log
         for gpa in range(0, size, PAGE_SIZE):
             table = self._table(space, gpa >> 22)
+            w = PTE_W if log is None or gpa >> PAGE_SHIFT in log else 0
             _pack(data, table + ((gpa >> PAGE_SHIFT) & 0x3FF) * 4,
-                  (base + gpa) | PTE_P | PTE_W | (3 << PTE_PL_SHIFT))
+                  (base + gpa) | PTE_P | w | (3 << PTE_PL_SHIFT))
 
     def _table(self, space: Space, pdi: int) -> int:
         table = space.tables.get(pdi)
@@ -179,7 +187,8 @@ class ShadowPager:
                 self._protect(word >> PAGE_SHIFT)
             users.add((key, vpn))
         gfn = frame >> PAGE_SHIFT
-        writable = write_ok and gfn not in self.protected
+        log = self.dirty_log
+        writable = write_ok and gfn not in self.protected and (log is None or gfn in log)
         space.entries[vpn] = (gfn, writable, words)
         self.rmap.setdefault(gfn, set()).add((key, vpn))
         self._write_pte(space, vpn, (self.vm.base + frame) | PTE_P | (PTE_W if writable else 0)
@@ -252,6 +261,59 @@ class ShadowPager:
         if dropped:
             self.vm.count_event("shadow_sync", dropped)
         return dropped
+
+    # -- migration's dirty log (hooks for `toyvisor.vmm.migration.dirty`) -------------------------
+
+    def log_write(self, gfn: int) -> bool:
+        """A write fault on guest frame `gfn` that the guest's own tables allow: enter it in the
+        dirty log.  True when the log's write-protection caused the fault (the next `fill` maps
+        the frame writable again)."""
+        log = self.dirty_log
+        if log is None or gfn in log:
+            return False
+        log.add(gfn)
+        self.log_faults += 1
+        return True
+
+    def log_physmap_write(self, gpa: int) -> bool:
+        """A write fault in the physmap (guest paging off) at guest-physical `gpa`: True when
+        the dirty log caused it; the page is logged and mapped writable again."""
+        space = self.spaces.get(PHYSMAP)
+        if space is None or not 0 <= gpa < self.vm.size or not self.log_write(gpa >> PAGE_SHIFT):
+            return False
+        offset = space.tables[gpa >> 22] + ((gpa >> PAGE_SHIFT) & 0x3FF) * 4
+        _pack(self.memory.data, offset, (self.vm.base + (gpa & PTE_FRAME)) | PTE_P | PTE_W
+              | (3 << PTE_PL_SHIFT))
+        if self.cpu is not None and self.current == PHYSMAP:
+            self.cpu.mmu.invalidate(gpa)
+        self.vm.count_event("shadow_sync")
+        return True
+
+    def write_protect_all(self) -> int:
+        """Map every guest frame read-only in every shadow (the dirty log is re-armed);
+        returns the number of entries changed, each a ``shadow_sync``."""
+        data = self.memory.data
+        changed = 0
+        for key, space in self.spaces.items():
+            if key == PHYSMAP:
+                for pdi, table in space.tables.items():
+                    for offset in range(table, table + PAGE_SIZE, 4):
+                        old = struct.unpack_from("<I", data, offset)[0]
+                        if old & PTE_W:
+                            _pack(data, offset, old & ~PTE_W)
+                            changed += 1
+                continue
+            for vpn, (gfn, writable, words) in space.entries.items():
+                if writable:
+                    space.entries[vpn] = (gfn, False, words)
+                    offset = space.tables[vpn >> 10] + (vpn & 0x3FF) * 4
+                    _pack(data, offset, struct.unpack_from("<I", data, offset)[0] & ~PTE_W)
+                    changed += 1
+        if self.cpu is not None:
+            self.cpu.mmu.flush()
+        self.vm.count_event("shadow_sync", changed)
+        self.vm.count_event("tlb_flush")
+        return changed
 
     def invlpg(self, va: int) -> None:
         """The guest invalidated `va`: drop its entries in the current address space's shadows."""

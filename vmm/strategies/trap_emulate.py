@@ -147,6 +147,9 @@ class TrapEmulate(Strategy):
         va, error = event.address, event.error
         access = WRITE if error & PF_WRITE else FETCH if error & PF_FETCH else READ
         if not vm.vcpu.cr0 & CR0_PG:
+            if access == WRITE and vm.pager.log_physmap_write(va):  # migration's dirty log
+                vm.count_entry("vmm:dirty-log")
+                return
             # the physmap maps all of the guest's RAM: this is beyond it, #GP(0) natively
             vm.count_entry("vmm:pgfault-guest")
             vm.deliver(VEC_GP, 0, event.pc, "exception")
@@ -163,7 +166,8 @@ class TrapEmulate(Strategy):
             vm.count_entry("vmm:ptemod")
             self._ptemod(vm, event)
             return
-        vm.count_entry("vmm:pgfault-hidden")
+        logged = access == WRITE and pager.log_write(entry[0] >> 12)  # migration's dirty log
+        vm.count_entry("vmm:dirty-log" if logged else "vmm:pgfault-hidden")
         last, streak = previous
         streak = streak + 1 if last == (event.pc, va) else 1
         if streak > _MAX_HIDDEN_RETRIES:

@@ -1,0 +1,91 @@
+"""``toyvisor migrate``: move a running VM to another host and report how it went."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from toyvisor.vmm.migration import Link, MigrationError, compare, parse_size
+from toyvisor.vmm.migration.compress import parse_methods
+from toyvisor.vmm.migration.report import (
+    comparison_table,
+    phases_text,
+    rounds_table,
+    summary_text,
+)
+
+from . import runner
+from .clikit import EXIT_PROPERTY_FAILED, include_option, user_errors
+from .guest import load_guest
+
+DEFAULT_AT = 20_000
+
+
+@click.command("migrate")
+@click.argument("guest", type=click.Path(path_type=Path))
+@click.option("--vmm", "vmm_name", default="trap-emulate", show_default=True, metavar="NAME",
+              help="The strategy both hosts run (one that virtualizes memory).")
+@click.option("--method", "methods", multiple=True, metavar="METHOD",
+              help="pre-copy (Xen's stop rules), pre-copy:qemu, pre-copy:auto-converge, "
+                   "post-copy or stop-and-copy; repeat it to compare (default pre-copy).")
+@click.option("--at", "at", type=int, default=DEFAULT_AT, show_default=True, metavar="TICK",
+              help="Guest steps the VM runs at the source before the migration starts.")
+@click.option("--bandwidth", default="64", show_default=True,
+              help="Link bandwidth in bytes per tick (K and M suffixes allowed).")
+@click.option("--latency", type=int, default=50, show_default=True,
+              help="Link latency in ticks, one way.")
+@click.option("--downtime-limit", type=int, default=1000, show_default=True, metavar="TICKS",
+              help="QEMU's rule: switch over when the rest fits in this many ticks.")
+@click.option("--compress", "compression", default="none", show_default=True,
+              help="Page compression: zero, xbzrle, zlib (comma-separated), all or none.")
+@click.option("--dest-memory", type=int, metavar="BYTES",
+              help="RAM of the destination host (default: its VMM region plus the guest's).")
+@click.option("--fail-at", type=int, metavar="TICK",
+              help="Make the link fail at this tick of the migration (a fault to test).")
+@click.option("--input", "console_input", help="Text the guest's console offers for reading.")
+@click.option("--max-steps", type=click.IntRange(min=1), help="The guest's budget.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--markdown", is_flag=True, help="Print the tables as Markdown.")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Draw the rounds (SVG, or PNG with the 'plot' extra).")
+@include_option
+@user_errors
+def migrate_command(guest, vmm_name, methods, at, bandwidth, latency, downtime_limit,
+                    compression, dest_memory, fail_at, console_input, max_steps, as_json,
+                    markdown, plot, includes) -> None:
+    """Migrate GUEST, running under --vmm, from one host to another while it runs: one row per
+    round, then the totals and whether the guest's outcome equals a run that never migrated.
+
+    Exit status: 0 every migration was equivalent, 2 one was not, 1 bad input."""
+    if as_json and markdown:
+        raise click.UsageError("--json and --markdown exclude each other")
+    link = Link(parse_size(bandwidth, "the bandwidth"), latency, fail_at)
+    loaded = runner.with_overrides(load_guest(guest, include_paths=tuple(includes)),
+                                   console_input=console_input, max_steps=max_steps)
+    if at < 0:
+        raise MigrationError(f"--at must not be negative (got {at})")
+    results = compare(loaded, vmm_name, list(methods) or ["pre-copy"], link=link, at=at,
+                      compression=parse_methods(compression), downtime_limit=downtime_limit,
+                      dest_memory=dest_memory)
+    if plot is not None:
+        from .migrate_plot import write_rounds_plot  # the plot module is optional
+        write_rounds_plot(results, plot)
+    if as_json:
+        click.echo(json.dumps({"migrations": [r.to_dict() for r in results]}, indent=2))
+    else:
+        for r in results:
+            title = f"{r.guest} under {r.strategy}, {r.method}"
+            click.echo(f"## {title}\n" if markdown else f"--- {title}")
+            if not markdown:
+                click.echo(phases_text(r), nl=False)
+            click.echo(rounds_table(r, markdown), nl=False)
+            click.echo(summary_text(r) if not markdown else "\n" + summary_text(r)
+                       .replace("\n", "  \n"), nl=False)
+            click.echo()
+        if len(results) > 1:
+            click.echo(comparison_table(results, markdown), nl=False)
+    if not all(r.equivalent for r in results):
+        sys.exit(EXIT_PROPERTY_FAILED)

@@ -1,0 +1,38 @@
+"""Live migration: moving a running VM between two hypervisors joined by a link.
+
+`migrate` runs one migration (`Session`) and returns a `MigrationResult`; `compare` runs several
+methods on the same workload.  Mechanism per strategy in `dirty`, methods in `methods/` (one file
+each), stop rules in `stop_rules`, auto-converge in `throttle`, compression in `compress`, the
+link in `link`.  docs/migration.md is the user's guide.
+"""
+
+from __future__ import annotations
+
+from .link import Link, LinkFailure, MigrationError, parse_size
+from .methods import METHODS, make_method
+from .result import PHASES, MigrationResult, Phase, Round
+from .session import Session, unmigrated
+
+
+def migrate(guest, strategy: str, method: str, *, link: Link | None = None, at: int = 0,
+            compression: frozenset[str] = frozenset(), downtime_limit: int = 1000,
+            dest_memory: int | None = None, reference: tuple | None = None) -> MigrationResult:
+    """Migrate `guest` (booted under `strategy`, run for `at` steps) by `method`."""
+    if downtime_limit <= 0:
+        raise MigrationError(f"the downtime limit must be positive (got {downtime_limit})")
+    session = Session(guest, strategy, make_method(method, downtime_limit=downtime_limit),
+                      link=link, at=at, compression=compression, dest_memory=dest_memory,
+                      reference=reference)
+    return session.run()
+
+
+def compare(guest, strategy: str, methods, **options) -> list[MigrationResult]:
+    """Migrate the same workload by each of `methods` (validated before any runs)."""
+    for spec in methods:
+        make_method(spec)
+    reference = options.pop("reference", None) or unmigrated(guest, strategy)
+    return [migrate(guest, strategy, spec, reference=reference, **options) for spec in methods]
+
+
+__all__ = ["Link", "LinkFailure", "METHODS", "MigrationError", "MigrationResult", "PHASES",
+           "Phase", "Round", "Session", "compare", "make_method", "migrate", "parse_size"]
