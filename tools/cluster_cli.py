@@ -14,7 +14,8 @@ from toyvisor.cpu.net.topology import TOPOLOGIES, build
 
 from .clikit import exit_unless, no_fail_option, user_errors
 from .cluster import load_cluster, result_text, run_cluster
-from .netreport import load_markdown, load_table, topology_report, topology_text
+from . import plot
+from .netreport import load_chart, load_markdown, load_table, topology_report, topology_text
 
 
 @click.group("cluster")
@@ -122,11 +123,15 @@ def _rates(text: str) -> tuple[float, ...]:
 @click.option("--window", default=600, show_default=True, help="Measured ticks per point.")
 @click.option("--seed", default=1, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--plot", "picture", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also draw latency against load (.svg, or .png with the plot extra).")
 @_with_link_options
 @user_errors
-def load_command(names, nodes, switching, rates, size, window, seed, as_json, router_delay,
-                 bandwidth, buffer_flits, avoidance) -> None:
+def load_command(names, nodes, switching, rates, size, window, seed, as_json, picture,
+                 router_delay, bandwidth, buffer_flits, avoidance) -> None:
     """Latency versus offered load under uniform random traffic, up to saturation."""
+    if picture is not None:
+        plot.check_path(picture)
     topologies = tuple(build(name.strip(), nodes) for name in names.split(","))
     params = _params(switching, router_delay, bandwidth, buffer_flits, avoidance)
     if window < 10:
@@ -134,6 +139,8 @@ def load_command(names, nodes, switching, rates, size, window, seed, as_json, ro
     started = time.perf_counter()
     table = load_table(topologies, params, _rates(rates), size=size, window=window, seed=seed)
     seconds = time.perf_counter() - started
+    if picture is not None:
+        plot.write(load_chart(table), picture)
     if as_json:
         data = table.to_dict()
         hops = sum(p.flit_hops for pts in table.curves.values() for p in pts)

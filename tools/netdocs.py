@@ -1,15 +1,18 @@
 """The tables of docs/multicomputer.md, produced by the code (tests/net/test_netdocs.py
-regenerates them and compares).  ``python -m toyvisor.tools.netdocs`` prints them all."""
+regenerates them and compares).  ``python -m toyvisor.tools.netdocs`` prints them all and
+rewrites the latency-vs-load picture, docs/pictures/multicomputer-load.svg."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from toyvisor.cpu.net.network import SWITCHING, LinkParams, Network
 from toyvisor.cpu.net.topology import build, metrics
 
 from .cluster import load_cluster, run_cluster
-from .netreport import load_markdown, load_table, topology_report
+from . import plot
+from .netreport import load_chart, load_markdown, load_table, topology_report
 
 GUESTS = Path(__file__).resolve().parent.parent / "guests" / "multicomputer"
 SHORT = {"store-and-forward": "SAF", "cut-through": "VCT", "wormhole": "WH", "circuit": "CS"}
@@ -51,12 +54,24 @@ def zero_load() -> str:
     return "\n".join(rows)
 
 
-def load() -> str:
+@functools.cache
+def _load_table():
     params = LinkParams(switching="wormhole", router_delay=2, bandwidth=4, buffer_flits=4)
     rates = tuple(round(0.05 * i, 2) for i in range(1, 17))
-    table = load_table(tuple(build(k, 16) for k in ("mesh", "torus", "hypercube")), params,
-                       rates, size=32)
-    return load_markdown(table)
+    return load_table(tuple(build(k, 16) for k in ("mesh", "torus", "hypercube")), params,
+                      rates, size=32)
+
+
+def load() -> str:
+    return load_markdown(_load_table())
+
+
+#: the latency-vs-load picture of docs/multicomputer.md
+LOAD_PICTURE = Path(__file__).resolve().parent.parent / "docs" / "pictures" / "multicomputer-load.svg"
+
+
+def load_picture() -> plot.Chart:
+    return load_chart(_load_table())
 
 
 def deadlock() -> str:
@@ -130,5 +145,6 @@ SECTIONS = {"figures": figures, "zero-load": zero_load, "load": load, "deadlock"
 
 
 if __name__ == "__main__":  # pragma: no cover
+    plot.write(load_picture(), LOAD_PICTURE)
     for name, make in SECTIONS.items():
         print(f"<!-- multicomputer:{name} -->\n{make()}\n<!-- end -->\n")

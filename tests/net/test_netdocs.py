@@ -25,3 +25,11 @@ def test_docs_table_is_what_the_code_prints(name):
         f"docs/multicomputer.md's {name} table is stale: regenerate with "
         "`python -m toyvisor.tools.netdocs`"
     )
+
+
+def test_the_load_picture_is_what_the_code_draws():
+    from toyvisor.tools import plot
+
+    assert netdocs.LOAD_PICTURE.read_text(encoding="utf-8") == plot.svg(netdocs.load_picture()), (
+        "docs/pictures/multicomputer-load.svg is stale: regenerate with `python -m toyvisor.tools.netdocs`"
+    )
