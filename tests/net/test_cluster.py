@@ -192,3 +192,20 @@ def test_the_receives_of_the_seeds_side_by_side():
                  "receive pop-up thread: threads made 1",
                  "receive active message: handler 0 ran in the interrupt handler, total = 42"]:
         assert line in console
+
+
+def test_two_interfaces_per_node_on_two_planes():
+    result = run("twonics")
+    assert result.ok and result.nodes[1].console == "kernel:0\nuser:  1\n"
+    assert [m["interface"] for m in result.messages] == [0, 1]
+    assert set(result.network["link_utilization"]) == {"0:0->1", "1:0->1"}
+
+
+def test_an_edge_list_cluster(tmp_path):
+    path = tmp_path / "line.toml"
+    path.write_text(f'topology = "edges"\nnodes = 4\nedges = [[0, 1], [1, 2], [2, 3]]\n'
+                    f'guest = "{GUESTS / "pingpong.s"}"\n')
+    result = run_cluster(load_cluster(path))
+    assert result.ok and "pingpong: 10 rounds" in result.nodes[0].console
+    assert {m["hops"] for m in result.messages} == {3}
+    assert result.messages[0]["route"] == [0, 1, 2, 3]
