@@ -209,3 +209,14 @@ def test_an_edge_list_cluster(tmp_path):
     assert result.ok and "pingpong: 10 rounds" in result.nodes[0].console
     assert {m["hops"] for m in result.messages} == {3}
     assert result.messages[0]["route"] == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("name", ["pingpong", "receives"])
+def test_both_engines_give_the_same_cluster_run(name):
+    import attrs
+
+    config = load_cluster(GUESTS / f"{name}.toml")
+    runs = [run_cluster(attrs.evolve(config, engine=e)).to_dict() for e in ("interpreter", "fast")]
+    for r in runs:
+        r.pop("host")
+    assert runs[0] == runs[1] and runs[0]["ok"]
