@@ -307,7 +307,9 @@ class Cluster:
         #: per node: (tick, order, action) of arrivals and failures the network produced ahead
         self.events: list[list[tuple[int, int, object]]] = [[] for _ in range(n)]
         self._order = 0
-        self.node_faults = sorted((f.at, f.node) for f in config.faults if f.node is not None)
+        for fault in config.faults:
+            if fault.node is not None:  # the node stops at that very tick
+                self._at(fault.node, fault.at, lambda node=fault.node: self._kill(node))
         self.now = 0
         self.node_seconds = 0.0
         self.network_seconds = 0.0
@@ -364,11 +366,6 @@ class Cluster:
         stalled: tuple[int, ...] = ()
         while self.now < config.max_ticks:
             end = min(self.now + q, config.max_ticks)
-            while self.node_faults and self.node_faults[0][0] < end:
-                _, dead = self.node_faults.pop(0)
-                state[dead] = "down"
-                for nic in nics[dead]:
-                    nic.dead = True
             started = time.perf_counter()
             for plane in self.planes:
                 plane.run_until(end)
@@ -403,13 +400,16 @@ class Cluster:
             if len(waiting) == sum(s == "running" for s in state) and \
                     all(p.idle() for p in self.planes) and \
                     not any(nic.dma for node_nics in nics for nic in node_nics) and \
-                    not any(self.events) and \
-                    not self.node_faults and not any(
-                        p._fault_index < len(p.faults) for p in self.planes):
+                    not any(self.events) and not any(p.faults_pending() for p in self.planes):
                 outcome = "stalled"
                 stalled = tuple(waiting)
                 break
         return self._result(outcome, stalled)
+
+    def _kill(self, node: int) -> None:
+        self.state[node] = "down"
+        for nic in self.nics[node]:
+            nic.dead = True
 
     def _run_node(self, node: int, end: int) -> None:
         """Run one node up to `end`, applying its network events at their ticks."""
@@ -436,6 +436,9 @@ class Cluster:
                 i += 1
                 for nic in self.nics[node]:
                     nic.raise_interrupts()
+            if self.state[node] == "down":
+                events.clear()
+                return
             if cpu.stop_reason == HALTED:
                 if not platform.pic.deliverable():
                     continue

@@ -267,6 +267,10 @@ class Network:
 
     # -- the clock ------------------------------------------------------------------------------
 
+    def faults_pending(self) -> bool:
+        """Whether a scheduled fault has yet to happen."""
+        return self._fault_index < len(self.faults)
+
     def idle(self) -> bool:
         return not self.active and not any(self.queues)
 
