@@ -220,3 +220,11 @@ def test_both_engines_give_the_same_cluster_run(name):
     for r in runs:
         r.pop("host")
     assert runs[0] == runs[1] and runs[0]["ok"]
+
+
+def test_two_processes_sharing_the_mapped_interface_lose_a_message():
+    result = run("contend")
+    assert result.ok
+    console = result.nodes[1].console
+    assert "7 of the 8 messages sent arrived, 1 twice over" in console
+    assert console.count("got b:2") == 2 and "got a:2" not in console
