@@ -12,6 +12,7 @@ parameters, faults, and the guest of every node::
     quantum = 16               # ticks between synchronisations (see below)
     max_ticks = 2000000
     memory = 1048576           # RAM per node
+    console_input = "5000"     # what every node's console offers for reading
     interfaces = 1             # 2: a second interface per node on a second network plane
     [guests]                   # optional: other guests for some nodes
     3 = "server.s"
@@ -69,7 +70,7 @@ _KEYS = {
     "name": str, "description": str, "topology": str, "nodes": int, "edges": list,
     "switching": str, "guest": str, "guests": dict, "quantum": int, "max_ticks": int,
     "memory": int, "interfaces": int, "engine": str, "link": dict, "interface": dict,
-    "fault": list, "expect": dict,
+    "fault": list, "expect": dict, "console_input": str,
 }
 _LINK_KEYS = {"router_delay", "bandwidth", "buffer_flits", "deadlock_avoidance"}
 _INTERFACE_KEYS = {"max_packet", "tx_slots", "rx_slots"}
@@ -97,6 +98,7 @@ class ClusterConfig:
     faults: tuple[Fault, ...] = ()
     #: (node or None for all, text)
     expect: tuple[tuple[int | None, str], ...] = ()
+    console_input: bytes = b""
     source: str = "<cluster>"
 
 
@@ -107,7 +109,8 @@ def _line_of(text: str, key: str) -> int | None:
 
 
 def load_cluster(path: str | Path, *, topology: str | None = None, nodes: int | None = None,
-                 switching: str | None = None, quantum: int | None = None) -> ClusterConfig:
+                 switching: str | None = None, quantum: int | None = None,
+                 console_input: str | None = None) -> ClusterConfig:
     """Read and check a cluster file; the keyword arguments override its keys."""
     path = Path(path)
     if not path.exists() and not path.is_absolute():
@@ -147,6 +150,8 @@ def load_cluster(path: str | Path, *, topology: str | None = None, nodes: int | 
         data.setdefault("link", {})["switching"] = data["switching"]
     if quantum is not None:
         data["quantum"] = quantum
+    if console_input is not None:
+        data["console_input"] = console_input
     for key in ("topology", "nodes", "guest"):
         if key not in data:
             raise ClusterError(f"{path}: missing '{key}'")
@@ -156,8 +161,9 @@ def load_cluster(path: str | Path, *, topology: str | None = None, nodes: int | 
     try:
         topo = build(data["topology"], count, data.get("edges"))
     except NetworkError as exc:
-        fail("edges" if data["topology"] == "edges" and "edge" in str(exc) else "topology",
-             str(exc))
+        text_ = str(exc)
+        fail("edges" if data["topology"] == "edges" and "edge" in text_
+             else "topology" if "unknown topology" in text_ else "nodes", text_)
     link = dict(data.get("link", {}))
     for key in link:
         if key not in _LINK_KEYS | {"switching"}:
@@ -219,6 +225,7 @@ def load_cluster(path: str | Path, *, topology: str | None = None, nodes: int | 
         max_ticks=data.get("max_ticks", DEFAULT_MAX_TICKS),
         memory=data.get("memory", DEFAULT_NODE_MEMORY), interfaces=data.get("interfaces", 1),
         engine=engine, faults=tuple(faults), expect=tuple(expect), source=str(path),
+        console_input=data.get("console_input", "").encode("utf-8"),
     )
 
 
@@ -285,7 +292,7 @@ class Cluster:
             for i in range(config.interfaces)
         ]
         for node in range(n):
-            machine = Machine(memory_size=config.memory)
+            machine = Machine(memory_size=config.memory, console_input=config.console_input)
             machine.load(images[config.guests[node]])
             nics = []
             for i in range(config.interfaces):
@@ -300,7 +307,9 @@ class Cluster:
         #: per node: (tick, order, action) of arrivals and failures the network produced ahead
         self.events: list[list[tuple[int, int, object]]] = [[] for _ in range(n)]
         self._order = 0
-        self.node_faults = sorted((f.at, f.node) for f in config.faults if f.node is not None)
+        for fault in config.faults:
+            if fault.node is not None:  # the node stops at that very tick
+                self._at(fault.node, fault.at, lambda node=fault.node: self._kill(node))
         self.now = 0
         self.node_seconds = 0.0
         self.network_seconds = 0.0
@@ -357,11 +366,6 @@ class Cluster:
         stalled: tuple[int, ...] = ()
         while self.now < config.max_ticks:
             end = min(self.now + q, config.max_ticks)
-            while self.node_faults and self.node_faults[0][0] < end:
-                _, dead = self.node_faults.pop(0)
-                state[dead] = "down"
-                for nic in nics[dead]:
-                    nic.dead = True
             started = time.perf_counter()
             for plane in self.planes:
                 plane.run_until(end)
@@ -382,7 +386,8 @@ class Cluster:
                         m.status = "in network"
                         self.planes[nic.index].inject(m.src, m.dst, m.size + WIRE_HEADER,
                                                       at=end, tag=m)
-                    nic.raise_interrupts()
+                    if nic.raise_rx or nic.raise_tx:
+                        nic.raise_interrupts()
             self.node_seconds += done - middle
             self.network_seconds += (middle - started) + (time.perf_counter() - done)
             self.now = end
@@ -395,13 +400,16 @@ class Cluster:
             if len(waiting) == sum(s == "running" for s in state) and \
                     all(p.idle() for p in self.planes) and \
                     not any(nic.dma for node_nics in nics for nic in node_nics) and \
-                    not any(self.events) and \
-                    not self.node_faults and not any(
-                        p._fault_index < len(p.faults) for p in self.planes):
+                    not any(self.events) and not any(p.faults_pending() for p in self.planes):
                 outcome = "stalled"
                 stalled = tuple(waiting)
                 break
         return self._result(outcome, stalled)
+
+    def _kill(self, node: int) -> None:
+        self.state[node] = "down"
+        for nic in self.nics[node]:
+            nic.dead = True
 
     def _run_node(self, node: int, end: int) -> None:
         """Run one node up to `end`, applying its network events at their ticks."""
@@ -428,6 +436,9 @@ class Cluster:
                 i += 1
                 for nic in self.nics[node]:
                     nic.raise_interrupts()
+            if self.state[node] == "down":
+                events.clear()
+                return
             if cpu.stop_reason == HALTED:
                 if not platform.pic.deliverable():
                     continue

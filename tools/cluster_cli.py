@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import sys
+import time
 from pathlib import Path
 
 import click
@@ -12,9 +12,10 @@ from toyvisor.cpu.net.errors import NetworkError
 from toyvisor.cpu.net.network import DEADLOCK_AVOIDANCE, SWITCHING, LinkParams
 from toyvisor.cpu.net.topology import TOPOLOGIES, build
 
-from .clikit import EXIT_PROPERTY_FAILED, user_errors
+from .clikit import exit_unless, no_fail_option, user_errors
 from .cluster import load_cluster, result_text, run_cluster
-from .netreport import load_markdown, load_table, topology_report, topology_text
+from . import plot
+from .netreport import load_chart, load_markdown, load_table, topology_report, topology_text
 
 
 @click.group("cluster")
@@ -30,21 +31,24 @@ def cluster_group() -> None:
 @click.option("--nodes", type=int, help="Override the node count.")
 @click.option("--switching", type=click.Choice(SWITCHING), help="Override the switching mode.")
 @click.option("--quantum", type=int, help="Override the synchronisation quantum (ticks).")
+@click.option("--input", "console_input", help="Override every node's console input.")
+@no_fail_option
 @user_errors
-def run_command(config, as_json, trace_net, topology, nodes, switching, quantum) -> None:
+def run_command(config, as_json, trace_net, topology, nodes, switching, quantum,
+                console_input, no_fail) -> None:
     """Boot every node of the cluster file CONFIG and run them on one clock.
 
-    Exit status 0 when every node finished and every [expect] held, 2 otherwise."""
+    Exit status 0 when every node finished and every [expect] held, 2 otherwise (the run
+    stalled or ran out of ticks, or an expectation failed), 1 for bad input."""
     cfg = load_cluster(config, topology=topology, nodes=nodes, switching=switching,
-                       quantum=quantum)
+                       quantum=quantum, console_input=console_input)
     trace = (lambda line: click.echo(line, err=True)) if trace_net else None
     result = run_cluster(cfg, trace)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
         click.echo(result_text(result))
-    if not result.ok:
-        sys.exit(EXIT_PROPERTY_FAILED)
+    exit_unless(result.ok, no_fail)
 
 
 def _params(switching, router_delay, bandwidth, buffer_flits, avoidance) -> LinkParams:
@@ -119,18 +123,30 @@ def _rates(text: str) -> tuple[float, ...]:
 @click.option("--window", default=600, show_default=True, help="Measured ticks per point.")
 @click.option("--seed", default=1, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--plot", "picture", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also draw latency against load (.svg, or .png with the plot extra).")
 @_with_link_options
 @user_errors
-def load_command(names, nodes, switching, rates, size, window, seed, as_json, router_delay,
-                 bandwidth, buffer_flits, avoidance) -> None:
+def load_command(names, nodes, switching, rates, size, window, seed, as_json, picture,
+                 router_delay, bandwidth, buffer_flits, avoidance) -> None:
     """Latency versus offered load under uniform random traffic, up to saturation."""
+    if picture is not None:
+        plot.check_path(picture)
     topologies = tuple(build(name.strip(), nodes) for name in names.split(","))
     params = _params(switching, router_delay, bandwidth, buffer_flits, avoidance)
     if window < 10:
         raise NetworkError(f"--window must be at least 10 ticks, not {window}")
+    started = time.perf_counter()
     table = load_table(topologies, params, _rates(rates), size=size, window=window, seed=seed)
+    seconds = time.perf_counter() - started
+    if picture is not None:
+        plot.write(load_chart(table), picture)
     if as_json:
-        click.echo(json.dumps(table.to_dict(), indent=2))
+        data = table.to_dict()
+        hops = sum(p.flit_hops for pts in table.curves.values() for p in pts)
+        data["host"] = {"seconds": round(seconds, 3), "flit_hops": hops,
+                        "flit_hops_per_second": round(hops / seconds) if seconds else None}
+        click.echo(json.dumps(data, indent=2))
         return
     click.echo(f"mean latency (ticks) of {size}-byte packets, {switching}, {nodes} nodes, "
                f"uniform random traffic; sat. = saturated")

@@ -14,6 +14,8 @@ from toyvisor.cpu.net.routing import regular_path
 from toyvisor.cpu.net.topology import Metrics, Topology, metrics
 from toyvisor.cpu.net.traffic import LoadPoint, load_curve
 
+from . import plot
+
 
 @attrs.frozen
 class TopologyReport:
@@ -105,6 +107,15 @@ def load_table(topologies: tuple[Topology, ...], params: LinkParams, rates: tupl
     curves = {t.name: load_curve(t, params, rates, size=size, warmup=warmup, window=window,
                                  seed=seed) for t in topologies}
     return LoadTable(topologies[0].nodes, params.switching, size, rates, curves)
+
+
+def load_chart(table: LoadTable) -> plot.Chart:
+    """Latency against offered load, one line per topology, up to its saturation."""
+    series = {name: [(p.offered, p.latency) for p in pts if not p.saturated]
+              for name, pts in table.curves.items()}
+    return plot.lines(f"Latency vs offered load: {table.nodes} nodes, {table.switching}, "
+                      f"{table.size}-byte packets, uniform traffic",
+                      "offered load (flits per node per tick)", "mean latency (ticks)", series)
 
 
 def load_markdown(table: LoadTable) -> str:

@@ -149,7 +149,8 @@ class Delivery:
 class _Packet:
     __slots__ = ("id", "src", "dst", "size", "flits", "created", "ready", "path", "res", "chan",
                  "sent", "head_start", "tail_end", "first", "state", "probe_hop", "probe_time",
-                 "data_ready", "rerouted", "reason", "tag", "blocked_since", "wait", "hops_done")
+                 "data_ready", "rerouted", "reason", "tag", "blocked_since", "wait", "hops_done",
+                 "parked")
 
     def __init__(self, pid, src, dst, size, flits, created, tag):
         self.id, self.src, self.dst, self.size, self.flits = pid, src, dst, size, flits
@@ -161,6 +162,7 @@ class _Packet:
         self.blocked_since = None
         self.wait = None  # the resource this packet is blocked on
         self.hops_done: list[int] = []  # vertices already passed (when rerouted)
+        self.parked = False
 
 
 class Network:
@@ -190,6 +192,8 @@ class Network:
                 self.channel_ends.append((x, y))
         nres = len(self.channel_ends) * self.vcs
         self.owner: list[_Packet | None] = [None] * nres
+        #: resource → parked packets waiting for it to be released or drained
+        self.waiters: list[list[_Packet]] = [[] for _ in range(nres)]
         self.buffered = [0] * nres
         self.capacity = params.buffer_flits
         self.link_tick = [-1] * len(self.channel_ends)
@@ -204,6 +208,8 @@ class Network:
         self.on_deliver = on_deliver
         self.trace = trace
         self.queues: list[deque[_Packet]] = [deque() for _ in range(topology.nodes)]
+        #: the packet each node is injecting (its tail has not left yet), or None
+        self.injecting: list[_Packet | None] = [None] * topology.nodes
         self.active: list[_Packet] = []
         self.results: list[Delivery] = []
         self.next_id = 0
@@ -261,26 +267,40 @@ class Network:
 
     # -- the clock ------------------------------------------------------------------------------
 
+    def faults_pending(self) -> bool:
+        """Whether a scheduled fault has yet to happen."""
+        return self._fault_index < len(self.faults)
+
     def idle(self) -> bool:
         return not self.active and not any(self.queues)
 
     def next_activity(self) -> int | None:
         """The earliest tick at which something can happen (None: nothing will)."""
         times = [q[0].ready for q in self.queues if q]
-        if self.active:
+        if any(not p.parked for p in self.active):
             times.append(self.now)
+        elif self.active:  # all parked: the next deadlock search is the next thing to do
+            times.append(-(-self.now // DEADLOCK_PATIENCE) * DEADLOCK_PATIENCE)
         if self._fault_index < len(self.faults):
             times.append(self.faults[self._fault_index].at)
         return min(times) if times else None
 
     def run_until(self, end: int) -> None:
-        """Advance every tick before `end`; idle stretches are skipped."""
+        """Advance every tick before `end`; idle stretches are skipped.
+
+        A packet that cannot move at all because its destination's interface is full is
+        *parked* until the next call: an interface frees room only between calls (its node
+        runs then), so looking at it every tick would change nothing."""
+        for p in self.active:
+            p.parked = False
         while self.now < end:
             nxt = self.next_activity()
             if nxt is None or nxt >= end:
+                self.in_flight_sum += len(self.active) * (end - self.now)
                 self.now = end
                 return
             if nxt > self.now:
+                self.in_flight_sum += len(self.active) * (nxt - self.now)
                 self.now = nxt
             self._tick()
             self.now += 1
@@ -300,13 +320,20 @@ class Network:
         while self._fault_index < len(faults) and faults[self._fault_index].at <= t:
             self._apply_fault(faults[self._fault_index])
             self._fault_index += 1
-        for q in self.queues:
-            if q and q[0].ready <= t and not self._source_busy(q[0].src):
+        injecting = self.injecting
+        for src, q in enumerate(self.queues):
+            if q and q[0].ready <= t:
+                busy = injecting[src]
+                if busy is not None and busy.state != "done" and (
+                        busy.state != "moving" or busy.sent[0] < busy.flits):
+                    continue  # one packet at a time leaves a node
                 self._start(q.popleft(), t)
         active = self.active
         if not active:
             return
         for p in list(active):
+            if p.parked:
+                continue
             if p.state == "probe":
                 self._probe(p, t)
             elif p.state != "done":
@@ -319,14 +346,6 @@ class Network:
             self.in_flight_max = n
         if t % DEADLOCK_PATIENCE == 0 and active:
             self._find_deadlock(t)
-
-    def _source_busy(self, src: int) -> bool:
-        # One packet at a time leaves a node: the next starts when the last one's tail has.
-        for p in self.active:
-            if p.src == src and p.state in ("probe", "wait-ack") or (
-                    p.src == src and p.state == "moving" and p.sent[0] < p.flits):
-                return True
-        return False
 
     def _start(self, p: _Packet, t: int) -> None:
         if self.node_down[p.dst]:
@@ -349,6 +368,7 @@ class Network:
         else:
             p.state = "moving"
         self.active.append(p)
+        self.injecting[p.src] = p
         if self.trace:
             self.trace(f"{t} start p{p.id} {p.src}->{p.dst} {p.size}B path {'-'.join(map(str, path))}")
 
@@ -372,10 +392,13 @@ class Network:
         holder = self.owner[r]
         if holder is not None and holder is not p:
             self._blocked(p, t, r)
+            p.parked = True
+            self.waiters[r].append(p)
             return
         if h == len(p.res) - 1 and self.sink_room is not None \
                 and not self.sink_room(p.dst, p.tag):
             self._blocked(p, t, -1 - p.dst)  # the circuit ends at a full interface: wait
+            p.parked = True
             return
         self._unblocked(p)
         self.owner[r] = p
@@ -400,7 +423,10 @@ class Network:
         circuit = self.switching == "circuit"
         owner, buffered, capacity = self.owner, self.buffered, self.capacity
         link_tick = self.link_tick
+        waiters = self.waiters
         blocked_on = None
+        waits = []
+        transient = False
         moved = False
         h = last
         while h >= p.first:
@@ -428,30 +454,36 @@ class Network:
                 else:
                     earliest = p.head_start[h - 1] + t_r
                 if t < earliest:
+                    transient = True
                     h -= 1
                     continue
                 if not circuit:
                     holder = owner[r]
                     if holder is not None and holder is not p:
                         blocked_on = r if blocked_on is None else blocked_on
+                        waits.append(r)
                         h -= 1
                         continue
                     if h == last:
                         if self.sink_room is not None and not self.sink_room(p.dst, p.tag):
                             blocked_on = -1 - p.dst if blocked_on is None else blocked_on
+                            waits.append(-1)
                             h -= 1
                             continue
                     elif capacity - buffered[r] < (flits if whole else 1):
                         blocked_on = r if blocked_on is None else blocked_on
+                        waits.append(r)
                         h -= 1
                         continue
                     owner[r] = p
                 p.head_start[h] = t
             elif h != last and not circuit and buffered[r] >= capacity:
                 blocked_on = r if blocked_on is None else blocked_on
+                waits.append(r)
                 h -= 1
                 continue
             if link_tick[c] == t:
+                transient = True
                 h -= 1
                 continue
             # transmit flit i on hop h
@@ -463,21 +495,41 @@ class Network:
             if h != last:
                 buffered[r] += 1
             if h > 0:
-                buffered[res[h - 1]] -= 1
+                before = res[h - 1]
+                buffered[before] -= 1
+                if waiters[before]:
+                    self._wake(before)
             if i + 1 == flits:
                 p.tail_end[h] = t + 1
                 if h > 0:
-                    owner[res[h - 1]] = None
+                    owner[before] = None
+                    if waiters[before]:
+                        self._wake(before)
                     p.first = h
                 if h == last:
                     owner[r] = None
+                    if waiters[r]:
+                        self._wake(r)
                     self._finish(p, "rerouted" if p.rerouted else "delivered", t + 1, p.reason)
                     return
             h -= 1
         if blocked_on is not None and not moved:
             self._blocked(p, t, blocked_on)
+            if not transient:
+                # Nothing of p can move until one of the resources it waits for changes (or,
+                # for a full interface, until the next run_until): it is not looked at before.
+                p.parked = True
+                for r in waits:
+                    if r >= 0:
+                        waiters[r].append(p)
         elif moved:
             self._unblocked(p)
+
+    def _wake(self, r: int) -> None:
+        """Resource `r` was freed or drained: its parked waiters are looked at again."""
+        for q in self.waiters[r]:
+            q.parked = False
+        self.waiters[r].clear()
 
     def _blocked(self, p: _Packet, t: int, resource: int) -> None:
         if p.blocked_since is None:
@@ -518,6 +570,8 @@ class Network:
                 inside = p.sent[h] - p.sent[h + 1]
                 if inside > 0:
                     buffered[r] -= inside
+            if self.waiters[r]:
+                self._wake(r)
         p.sent = [p.flits] * len(res)
 
     # -- faults -----------------------------------------------------------------------------------
@@ -591,6 +645,7 @@ class Network:
             for r in p.res[j:]:
                 if self.owner[r] is p:
                     self.owner[r] = None
+                    self._wake(r)
             p.probe_hop = min(p.probe_hop, j)
         new_path = p.path[:j] + detour
         keep_sent, keep_head, keep_tail = p.sent[:j], p.head_start[:j], p.tail_end[:j]

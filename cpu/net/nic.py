@@ -21,8 +21,9 @@ next service its DMA channel copies the buffer from main memory into the slot an
 packet; TX_FREED then counts the buffer as reusable and IRQ_NIC_TX is raised.  Until then the
 buffer belongs to the interface: a sender that writes it earlier sends what it wrote (the seeds'
 non-blocking send hazard).  The mapped path: software writes header and payload into a free TX
-slot and sets its state to 1; the next service injects it without any DMA, and the slot returns
-to state 0 (with IRQ_NIC_TX) when the packet has ended.
+slot and sets its state to 1; the next service injects it without any DMA.  Either way the slot
+returns to state 0 when the packet has ended, and IRQ_NIC_TX is raised again (a sender waiting
+for a free slot wakes up).
 
 Receiving: the network writes each arriving packet into a receive slot (reserved when the head
 reaches the node: a node whose slots are all full holds packets back in the network) and raises
@@ -195,6 +196,15 @@ class NetworkInterface:
     def _state(self, slot_address: int) -> int:
         return self.memory.read32(slot_address)
 
+    def _states(self, first: int, count: int) -> list[int]:
+        """The state words of `count` slots from address `first`, in one strided read."""
+        size = self.config.slot_size
+        words = self.memory.words
+        if isinstance(words, memoryview):
+            start = first >> 2
+            return words[start:start + count * (size >> 2):size >> 2].tolist()
+        return [self.memory.read32(first + i * size) for i in range(count)]  # big-endian host
+
     # -- ports --------------------------------------------------------------------------------------
 
     def ports(self) -> dict[int, tuple]:
@@ -230,7 +240,6 @@ class NetworkInterface:
         platform.ports.update(self.ports())
 
     def _waiting(self) -> list[int]:
-        self._sync_rx()
         if self.port == NIC_ANY_PORT:
             return self.rx_order
         return [s for s in self.rx_order if self.memory.read32(self.rx_slot(s) + 8) == self.port]
@@ -240,8 +249,12 @@ class NetworkInterface:
         return self.memory.read32(self.rx_slot(waiting[0]) + offset) if waiting else 0
 
     def _sync_rx(self) -> None:
-        """Slots software freed itself (mapped receive) leave the queue."""
-        if any(self.memory.read32(self.rx_slot(s)) != RX_FULL for s in self.rx_order):
+        """Slots software freed itself (mapped receive) leave the queue: looked at each service
+        and when a slot is wanted, so RX_COUNT counts such a slot until the next service."""
+        if not self.rx_order:
+            return
+        states = self._states(self.rx_slot(0), self.config.rx_slots)
+        if any(states[s] != RX_FULL for s in self.rx_order):
             now = self.clock()
             keep = []
             for s in self.rx_order:
@@ -324,7 +337,12 @@ class NetworkInterface:
     # -- the service, at quantum boundaries --------------------------------------------------------
 
     def service(self, now: int) -> list[Message]:
-        """Run the DMA channel and pick up mapped sends; returns the messages to inject now."""
+        """Run the DMA channel, pick up mapped sends and the receive slots software freed;
+        returns the messages to inject now."""
+        states = self._states(self.window, self.config.tx_slots)
+        if not self.dma and not self.rx_order and TX_GO not in states:
+            return []  # the common case on a computing node: nothing to do
+        self._sync_rx()
         out = []
         for slot, m in self.dma:
             addr = m.slot[1]
@@ -340,34 +358,36 @@ class NetworkInterface:
             self.raise_tx = True
             out.append(m)
         self.dma = []
-        for i in range(self.config.tx_slots):
-            base = self.tx_slot(i)
-            if self._state(base) == TX_GO:
-                dest = self.memory.read32(base + 4)
-                port = self.memory.read32(base + 8)
-                length = self.memory.read32(base + 12)
-                declared = self.memory.read32(base + 16)
-                m = self.new_message(self.node, dest, port, min(length, M32), self.index,
-                                     now, True)
-                if not 0 <= dest < self.nodes or length > self.config.max_packet:
-                    # a mapped send is checked here: the error lands in the slot's state word
-                    m.status, m.reason = "failed", ("no such node" if length <= self.config.max_packet
-                                                    else "too big")
-                    self.memory.write32(base, 0x80000000 | (NIC_NO_NODE if m.reason == "no such node"
-                                                            else NIC_TOO_BIG))
-                    self.failed += 1
-                    self.raise_tx = True
-                    continue
-                m.copies += ["cpu"] * declared
-                m.payload = self.memory.read(base + SLOT_HEADER, length)
-                self.memory.write32(base, TX_BUSY)
-                self.memory.write32(base + 20, m.id)
-                m.slot = i
+        for i in [i for i, state in enumerate(states) if state == TX_GO]:
+            m = self._mapped_send(i, now)
+            if m is not None:
                 out.append(m)
         for m in out:
             m.injected = now
             self.in_flight[m.id] = m.slot
         return out
+
+    def _mapped_send(self, i: int, now: int) -> Message | None:
+        """Transmit slot `i` was handed over (state 1): check it and take the message."""
+        base = self.tx_slot(i)
+        read = self.memory.read32
+        dest, port, length, declared = (read(base + k) for k in (4, 8, 12, 16))
+        m = self.new_message(self.node, dest, port, length, self.index, now, True)
+        if not 0 <= dest < self.nodes or length > self.config.max_packet:
+            # checked here: the error code lands in the slot's state word (bit 31 set)
+            code = NIC_TOO_BIG if length > self.config.max_packet else NIC_NO_NODE
+            m.status = "failed"
+            m.reason = "too big" if code == NIC_TOO_BIG else f"no node {dest}"
+            self.memory.write32(base, 0x80000000 | code)
+            self.failed += 1
+            self.raise_tx = True
+            return None
+        m.copies += ["cpu"] * declared
+        m.payload = self.memory.read(base + SLOT_HEADER, length)
+        self.memory.write32(base, TX_BUSY)
+        self.memory.write32(base + 20, m.id)
+        m.slot = i
+        return m
 
     def raise_interrupts(self) -> None:
         if self.raise_rx:
@@ -423,8 +443,7 @@ class NetworkInterface:
         slot = self.in_flight.pop(m.id, None)
         if slot is not None:
             self.memory.write32(self.tx_slot(slot), TX_FREE)
-            if m.mapped:
-                self.raise_tx = True
+            self.raise_tx = True  # a sender waiting for a free slot wakes up
         if failed:
             self.failed += 1
             self.raise_tx = True
