@@ -12,6 +12,22 @@ from .link import Link, LinkFailure, MigrationError, parse_size
 from .methods import METHODS, make_method
 from .result import PHASES, MigrationResult, Phase, Round
 from .session import Session, unmigrated
+from ..strategies import make_strategy
+
+#: strategies whose VMs run in a hypervisor over memory it virtualizes (and so can log dirty)
+MIGRATABLE = ("trap-emulate", "binary-translation", "hardware-assisted")
+
+
+def check_strategy(spec: str) -> str:
+    """`spec` if VMs under it can migrate, else a `MigrationError` that says why."""
+    name = make_strategy(spec).name
+    if name == "paravirtual":
+        raise MigrationError("paravirtual: a domain migrates through dom0's toolstack (Xen's "
+                             "log-dirty mode), which toyvisor migrate does not drive yet")
+    if name not in MIGRATABLE:
+        raise MigrationError(f"{spec} keeps no dirty log of guest memory: migration needs a "
+                             f"strategy that virtualizes memory ({', '.join(MIGRATABLE)})")
+    return spec
 
 
 def migrate(guest, strategy: str, method: str, *, link: Link | None = None, at: int = 0,
@@ -20,6 +36,7 @@ def migrate(guest, strategy: str, method: str, *, link: Link | None = None, at: 
     """Migrate `guest` (booted under `strategy`, run for `at` steps) by `method`."""
     if downtime_limit <= 0:
         raise MigrationError(f"the downtime limit must be positive (got {downtime_limit})")
+    check_strategy(strategy)
     session = Session(guest, strategy, make_method(method, downtime_limit=downtime_limit),
                       link=link, at=at, compression=compression, dest_memory=dest_memory,
                       reference=reference)
@@ -30,6 +47,9 @@ def compare(guest, strategy: str, methods, **options) -> list[MigrationResult]:
     """Migrate the same workload by each of `methods` (validated before any runs)."""
     for spec in methods:
         make_method(spec)
+    check_strategy(strategy)
+    if options.get("downtime_limit", 1000) <= 0:
+        raise MigrationError(f"the downtime limit must be positive (got {options['downtime_limit']})")
     reference = options.pop("reference", None) or unmigrated(guest, strategy)
     return [migrate(guest, strategy, spec, reference=reference, **options) for spec in methods]
 
