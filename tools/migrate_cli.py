@@ -17,11 +17,29 @@ from toyvisor.vmm.migration.report import (
     summary_text,
 )
 
+from . import plot as charts
 from . import runner
 from .clikit import EXIT_PROPERTY_FAILED, include_option, user_errors
 from .guest import load_guest
 
 DEFAULT_AT = 20_000
+
+
+def rounds_chart(results) -> charts.Chart:
+    """Pages sent per round, one line per migration (log scale when every round sent pages:
+    pre-copy's geometric shrink is then a straight line)."""
+    series = {}
+    for r in results:
+        name = r.method if len({x.strategy for x in results}) == 1 else f"{r.strategy} {r.method}"
+        if r.method.startswith("post-copy"):
+            points = [(1, r.pages_sent)]
+        else:
+            points = [(round_.number, round_.pages_sent) for round_ in r.rounds]
+        series[name] = points
+    log = all(y > 0 for points in series.values() for _x, y in points)
+    guest = results[0].guest
+    return charts.lines(f"{guest}: pages sent per round ({results[0].bandwidth:g} bytes/tick)",
+                        "round", "pages sent", series, log=log)
 
 
 @click.command("migrate")
@@ -71,20 +89,18 @@ def migrate_command(guest, vmm_name, methods, at, bandwidth, latency, downtime_l
                       compression=parse_methods(compression), downtime_limit=downtime_limit,
                       dest_memory=dest_memory)
     if plot is not None:
-        from .migrate_plot import write_rounds_plot  # the plot module is optional
-        write_rounds_plot(results, plot)
+        charts.write(rounds_chart(results), plot)
     if as_json:
         click.echo(json.dumps({"migrations": [r.to_dict() for r in results]}, indent=2))
     else:
         for r in results:
             title = f"{r.guest} under {r.strategy}, {r.method}"
-            click.echo(f"## {title}\n" if markdown else f"--- {title}")
-            if not markdown:
-                click.echo(phases_text(r), nl=False)
-            click.echo(rounds_table(r, markdown), nl=False)
-            click.echo(summary_text(r) if not markdown else "\n" + summary_text(r)
-                       .replace("\n", "  \n"), nl=False)
-            click.echo()
+            if markdown:
+                lines = summary_text(r).rstrip("\n").split("\n")
+                click.echo(f"**{title}**\n\n{rounds_table(r, True)}\n" + "  \n".join(lines)
+                           + "\n")
+            else:
+                click.echo(f"--- {title}\n{phases_text(r)}{rounds_table(r)}{summary_text(r)}")
         if len(results) > 1:
             click.echo(comparison_table(results, markdown), nl=False)
     if not all(r.equivalent for r in results):
