@@ -66,3 +66,12 @@ def test_disk_io_console_and_interrupts_survive_every_method(strategy, at):
         result = migrate(guest, strategy, method, link=Link(16, 20), at=at, reference=ref)
         assert result.equivalent, (method, at, result.divergence)
         assert "timer interrupts" in result.console
+
+
+def test_minikernel_migrates_by_every_method_mid_run():
+    guest = load_guest("minikernel")
+    ref = unmigrated(guest, "trap-emulate")
+    for method in ("pre-copy", "post-copy", "stop-and-copy"):
+        result = migrate(guest, "trap-emulate", method, link=Link(1024, 20), at=30_000,
+                         reference=ref)
+        assert result.equivalent, (method, result.divergence)
