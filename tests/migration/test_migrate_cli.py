@@ -39,6 +39,13 @@ def test_json_carries_rounds_phases_and_totals():
     assert one["bytes_saved"] > 0 and one["downtime_ticks"] > 0
 
 
+def test_a_link_that_fails_mid_migration_leaves_the_vm_at_the_source():
+    result = _run("guests/migration/dirty", "--fail-at", "10000", *SLOW)
+    assert result.exit_code == 0, result.output
+    assert "outcome: aborted; stopped by: link failed" in result.output
+    assert "equivalent to the unmigrated run: yes" in result.output
+
+
 @pytest.mark.parametrize("args,message", [
     (["guests/migration/no-such-guest"], "no such file or directory"),
     (["guests/migration/dirty", "--dest-memory", str((1 << 20) + 4096)], "no room"),

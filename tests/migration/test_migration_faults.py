@@ -12,7 +12,8 @@ from toyvisor.vmm.migration.session import Session, guest_state, unmigrated
 from toyvisor.vmm.migration.methods import make_method
 
 
-@pytest.mark.parametrize("method,fail_at", [("pre-copy", 5_000), ("pre-copy", 41_000),
+@pytest.mark.parametrize("method,fail_at", [("pre-copy", 30), ("pre-copy", 5_000),
+                                            ("pre-copy", 41_000),
                                             ("stop-and-copy", 20_000), ("post-copy", 120)])
 def test_a_link_failure_before_the_resume_leaves_the_vm_running_at_the_source(method, fail_at):
     link = attrs.evolve(LINK, fails_at=fail_at)

@@ -122,7 +122,8 @@ class Session:
         self.network_faults = 0
         self.fault_stall = 0
         self.throttle = None
-        self._reference = reference
+        #: (final guest state, cycles) of the unmigrated run, computed on first need if None
+        self.reference_run = reference
         self._ran = False
         self._sent_data = b""
 
@@ -270,8 +271,8 @@ class Session:
         if self._ran:
             raise MigrationError("a migration session runs once")
         self._ran = True
-        self.start()
         try:
+            self.start()
             self.method.migrate(self)
         except LinkFailure as failure:
             self._link_failed(failure)
@@ -336,9 +337,9 @@ class Session:
 
     def reference(self) -> tuple:
         """(final guest state, cycles) of the same guest under the same strategy, unmigrated."""
-        if self._reference is None:
-            self._reference = unmigrated(self.guest, self.strategy)
-        return self._reference
+        if self.reference_run is None:
+            self.reference_run = unmigrated(self.guest, self.strategy)
+        return self.reference_run
 
 
 def unmigrated(guest, strategy: str) -> tuple:
