@@ -57,9 +57,9 @@ def test_a_vm_that_stopped_before_the_migration_time_is_refused_and_left_alone()
     assert guest_state(session.vm) == unmigrated(guest, "trap-emulate")[0]
 
 
-@pytest.mark.parametrize("strategy,at", [("trap-emulate", 30_001), ("binary-translation", 77_777),
-                                         ("hardware-assisted:1", 123_457),
-                                         ("hardware-assisted:2", 200_003)])
+@pytest.mark.parametrize("strategy,at", [("trap-emulate", 30_001), ("binary-translation", 57_777),
+                                         ("hardware-assisted:1", 83_457),
+                                         ("hardware-assisted:2", 110_003)])
 def test_disk_io_console_and_interrupts_survive_every_method(strategy, at):
     guest = load_guest("guests/migration/io")
     ref = unmigrated(guest, strategy)
