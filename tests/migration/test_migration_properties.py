@@ -55,3 +55,20 @@ def test_a_migrated_vm_ends_as_the_unmigrated_one(params, at, strategy, method, 
     assert result.pages_sent >= result.memory_pages
     if method in ("post-copy", "stop-and-copy"):
         assert result.pages_sent == result.memory_pages and result.max_sends_per_page == 1
+
+
+@functools.cache
+def _io_reference(strategy: str):
+    return unmigrated(load_guest("guests/migration/io"), strategy)
+
+
+@settings(max_examples=8)
+@given(at=st.integers(0, 130_000), strategy=st.sampled_from(STRATEGIES),
+       method=st.sampled_from(METHODS), bandwidth=st.sampled_from([8, 64, 1024]),
+       latency=st.integers(0, 200))
+def test_io_in_flight_survives_a_migration_at_any_moment(at, strategy, method, bandwidth,
+                                                          latency):
+    result = migrate(load_guest("guests/migration/io"), strategy, method,
+                     link=Link(bandwidth, latency), at=at, reference=_io_reference(strategy))
+    assert result.outcome == "migrated" and result.stale_pages == ()
+    assert result.equivalent, result.divergence
