@@ -34,6 +34,7 @@ from pathlib import Path
 import attrs
 
 from toyvisor.isa.encoding import OperandError, encode
+from toyvisor.isa.files import read_bounded
 from toyvisor.isa.spec import CONTROL_REGISTERS, M32, NUM_REGS, PLATFORM_SYMBOLS, SP
 from toyvisor.isa.table import BY_MNEMONIC, Instruction, Kind
 
@@ -55,6 +56,10 @@ MAX_STATEMENTS = 250_000
 MAX_ERRORS = 100
 #: Nesting of an expression after macro arguments are substituted into it.
 MAX_EXPANDED_DEPTH = 3 * MAX_DEPTH
+#: Nodes of an expression after macro arguments are substituted into it: a macro that uses its
+#: parameter twice doubles the expression per level, so a short chain of them would otherwise
+#: build (and evaluate) millions of nodes.
+MAX_EXPANDED_SIZE = 20_000
 #: The alignment of the default ``.data`` section.
 DATA_ALIGNMENT = 4096
 
@@ -404,11 +409,7 @@ class Assembler:
 
     @staticmethod
     def _read(path: Path) -> bytes:
-        with open(path, "rb") as stream:
-            data = stream.read(MAX_SOURCE_SIZE + 1)
-        if len(data) > MAX_SOURCE_SIZE:
-            raise ValueError(f"file too large (more than {MAX_SOURCE_SIZE} bytes)")
-        return data
+        return read_bounded(path, MAX_SOURCE_SIZE)
 
     def _decode(self, name: str, text: str | bytes, directory: Path | None) -> Source:
         """Split a file into lines; lines that are not valid UTF-8 are reported and left empty."""
@@ -1421,13 +1422,14 @@ class _Substitution:
         if kind is nodes.Binary:
             left, right = self.node(node.left), self.node(node.right)
             return nodes.Binary(node.op, left, right, node.column, node.op_column,
-                                self._depth(left, right))
+                                self._depth(left, right), self._size(left, right))
         if kind is nodes.Unary:
             operand = self.node(node.operand)
-            return nodes.Unary(node.op, operand, node.column, self._depth(operand))
+            return nodes.Unary(node.op, operand, node.column, self._depth(operand),
+                               self._size(operand))
         if kind is nodes.Memory:
             expr = self.node(node.expr)
-            return nodes.Memory(expr, node.column, self._depth(expr))
+            return nodes.Memory(expr, node.column, self._depth(expr), self._size(expr))
         return node
 
     @staticmethod
@@ -1437,3 +1439,11 @@ class _Substitution:
             raise _ExprError(f"expression nested too deeply after macro expansion (more than "
                              f"{MAX_EXPANDED_DEPTH} levels)", children[0].column)
         return depth
+
+    @staticmethod
+    def _size(*children) -> int:
+        size = 1 + sum(child.size for child in children)
+        if size > MAX_EXPANDED_SIZE:
+            raise _ExprError(f"expression too large after macro expansion (more than "
+                             f"{MAX_EXPANDED_SIZE} terms)", children[0].column)
+        return size

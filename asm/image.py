@@ -194,6 +194,8 @@ class Image:
             header = json.loads(data[_FIXED.size:header_end].decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as error:
             raise ImageError(f"malformed image header (not valid JSON: {error})") from None
+        except RecursionError:  # json's decoder recurses once per nested array or object
+            raise ImageError("malformed image header (its JSON nests too deeply)") from None
         payload = data[header_end:header_end + payload_length]
         return _from_header(header, payload)
 

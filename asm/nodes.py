@@ -18,6 +18,7 @@ class Number:
     value: int
     column: int
     depth: int = attrs.field(default=1, eq=False, repr=False)
+    size = 1  # a leaf
 
 
 @attrs.frozen
@@ -27,6 +28,7 @@ class Symbol:
     name: str
     column: int
     depth: int = attrs.field(default=1, eq=False, repr=False)
+    size = 1  # a leaf
 
 
 @attrs.frozen
@@ -35,6 +37,7 @@ class Here:
 
     column: int
     depth: int = attrs.field(default=1, eq=False, repr=False)
+    size = 1  # a leaf
 
 
 @attrs.frozen
@@ -43,6 +46,8 @@ class Unary:
     operand: "Expr"
     column: int
     depth: int = attrs.field(default=1, eq=False, repr=False)
+    #: Nodes of the tree once macro arguments are substituted (see `Expanded`).
+    size: int = attrs.field(default=1, eq=False, repr=False)
 
 
 @attrs.frozen
@@ -55,6 +60,8 @@ class Binary:
     column: int
     op_column: int
     depth: int = attrs.field(default=1, eq=False, repr=False)
+    #: Nodes of the tree once macro arguments are substituted (see `Expanded`).
+    size: int = attrs.field(default=1, eq=False, repr=False)
 
 
 @attrs.frozen
@@ -64,6 +71,8 @@ class Memory:
     expr: "Expr"
     column: int
     depth: int = attrs.field(default=1, eq=False, repr=False)
+    #: Nodes of the tree once macro arguments are substituted (see `Expanded`).
+    size: int = attrs.field(default=1, eq=False, repr=False)
 
 
 @attrs.frozen
@@ -73,6 +82,7 @@ class String:
     value: bytes
     column: int
     depth: int = attrs.field(default=1, eq=False, repr=False)
+    size = 1  # a leaf
 
 
 @attrs.frozen
@@ -92,6 +102,10 @@ class Expanded:
     @property
     def depth(self) -> int:
         return self.inner.depth
+
+    @property
+    def size(self) -> int:
+        return self.inner.size
 
 
 Expr = Union[Number, Symbol, Here, Unary, Binary, Expanded]

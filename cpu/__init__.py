@@ -6,10 +6,18 @@ the architecture this package implements.
 
 from .cpu import BUDGET, CPU, HALTED, TRIPLE_FAULT, cause_name
 from .decode import DecodeCache
-from .devices import BlockDevice, Console, InterruptController, Platform, Timer
+from .devices import BlockDevice, Console, InterruptController, Platform, SharedDevices, Timer
 from .errors import MachineError
 from .events import Event, InstructionEvent, StopEvent, TrapEvent
-from .machine import DEFAULT_MAX_STEPS, ENGINES, STOP_REASONS, Machine, RunResult
+from .machine import (
+    CPUResult,
+    DEFAULT_INTERLEAVE,
+    DEFAULT_MAX_STEPS,
+    ENGINES,
+    STOP_REASONS,
+    Machine,
+    RunResult,
+)
 from .memory import DEFAULT_MEMORY_SIZE, PhysicalMemory
 from .mmu import MMU
 from .monitor import Monitor
@@ -18,6 +26,8 @@ __all__ = [
     "BUDGET",
     "BlockDevice",
     "CPU",
+    "CPUResult",
+    "DEFAULT_INTERLEAVE",
     "Console",
     "DEFAULT_MAX_STEPS",
     "DEFAULT_MEMORY_SIZE",
@@ -34,6 +44,7 @@ __all__ = [
     "PhysicalMemory",
     "Platform",
     "RunResult",
+    "SharedDevices",
     "STOP_REASONS",
     "StopEvent",
     "TRIPLE_FAULT",

@@ -28,6 +28,8 @@ from toyvisor.isa.spec import (
     KSP0,
     KSP2,
     M32,
+    NUM_IPI_VECTORS,
+    NUM_IRQS,
     NUM_REGS,
     PAGE_SHIFT,
     SP,
@@ -45,7 +47,7 @@ from toyvisor.isa.spec import (
 from .decode import CodeEntry, DecodeCache
 from .devices import Platform
 from .events import InstructionEvent, StopEvent, TrapEvent
-from .memory import PhysicalMemory
+from .memory import PAGE_WATCH_READ, PhysicalMemory
 from .mmu import FETCH, MMU, READ, WRITE
 from .vt import VirtualizationUnit
 
@@ -59,16 +61,26 @@ _MAX_RUN = 32
 HALTED = "halted"
 BUDGET = "budget"
 TRIPLE_FAULT = "triple-fault"
+#: Not a run's stop reason: on a multiprocessor a CPU halted with IF = 1 gives its turn back to
+#: the machine, which idles it slice by slice until an interrupt is deliverable.
+IDLE = "idle"
 
 
 def cause_name(vector: int, source: str) -> str:
     """The statistics name of an event: "page-fault", "timer", "irq 2", "int 0x80", ..."""
     if source == "interrupt":
         line = vector - VEC_IRQ0
+        if NUM_IRQS <= line < NUM_IRQS + NUM_IPI_VECTORS:
+            return f"ipi {vector:#x}"
         return "timer" if line == 0 else f"irq {line}"
     if source == "software":
         return "breakpoint" if vector == VEC_BP else f"int {vector:#x}"
     return VECTOR_NAMES.get(vector, f"vector {vector}")
+
+
+#: `cause_name` of every vector, by source (built once: an event's bookkeeping is a lookup)
+_CAUSE_NAMES = {source: tuple(cause_name(vector, source) for vector in range(256))
+                for source in ("exception", "interrupt", "software")}
 
 
 def event_kind(vector: int, source: str) -> str:
@@ -151,7 +163,11 @@ class CPU:
         self.vmm_entries = 0
         self.privileged_executed = 0
         self.sensitive_executed = 0
+        self.pauses = 0
         self.by_cause: dict[str, int] = {}
+        #: True while a multiprocessor machine runs this CPU for one slice of its round-robin:
+        #: the end of the slice is then no stop (no fetch-cache flush, no StopEvent)
+        self.slicing = False
         #: Non-root mode of the "vt" extension, its state and the VM exits by reason.
         self.nonroot = False
         self.vt = VirtualizationUnit(self)
@@ -161,6 +177,9 @@ class CPU:
         #: per CPL: pc -> the fetch cache's `CodeEntry` there; pc -> run (see `run_direct`)
         self._fetch_entries: tuple[dict, dict, dict, dict] = ({}, {}, {}, {})
         self._runs: tuple[dict, dict, dict, dict] = ({}, {}, {}, {})
+        #: the cache model (`toyvisor.cpu.cache.CoherentCaches`) counting this CPU's data
+        #: accesses, or None (the default: no model)
+        self.cache_model = None
         code.listeners.append(self.flush_fetch)
         memory.add_listener(self._select_access_paths)
         self._select_access_paths()
@@ -290,6 +309,9 @@ class CPU:
                         pa = e[0] | (va & 0xFFF)
                     return ram[pa]
 
+        if self.cache_model is not None:
+            load32, load8, store32, store8 = self.cache_model.wrap(self, load32, load8, store32,
+                                                                   store8)
         self.load32 = load32
         self.load8 = load8
         self.store32 = store32
@@ -381,8 +403,15 @@ class CPU:
         """Pop error code, pc, cs, flags and sp (reads first: a fault leaves no trace)."""
         R = self.regs
         sp = R[SP]
-        load32 = self.load32
-        _error, pc, cs, flags, old_sp = (load32((sp + 4 * i) & M32) for i in range(5))
+        pa = self._frame_pa(sp, self.cpl, False)
+        if pa is not None:  # the common case: five words in one plain page (same values)
+            words = self.memory.words
+            index = pa >> 2
+            pc, cs, flags, old_sp = (words[index + 1], words[index + 2], words[index + 3],
+                                     words[index + 4])
+        else:
+            load32 = self.load32
+            _error, pc, cs, flags, old_sp = (load32((sp + 4 * i) & M32) for i in range(5))
         cpl = cs & 3
         if cpl < self.cpl:
             raise GuestFault(VEC_GP, 0)
@@ -401,10 +430,21 @@ class CPU:
             self.stop(HALTED)
             return
         if not platform.pic.deliverable():
+            if platform.smp:  # the machine idles this CPU in turn with the others
+                self.stop(IDLE)
+                return
             idle = platform.timer.deadline - platform.clock
             if idle > 0:
                 platform.clock += idle
                 self.idle_ticks += idle
+
+    def cpu_number(self) -> int:
+        """`rdpid`: the number of this CPU (0 for the boot CPU)."""
+        return self.index
+
+    def pause(self) -> None:
+        """`pause`: a spin-wait hint; counted (a monitor's pause-loop detection reads it)."""
+        self.pauses += 1
 
     def vmrun(self, address: int, npc: int) -> None:
         """`vmrun`: VM entry from the control structure at physical `address`; the host context
@@ -443,6 +483,13 @@ class CPU:
         if self._trace is not None:
             self._trace(StopEvent(reason, self.pc, self.index))
 
+    def out_of_budget(self) -> None:
+        """The run's budget is spent: stop with "budget" (quietly at the end of a slice)."""
+        if self.slicing:
+            self.stop_reason = BUDGET
+        else:
+            self.stop(BUDGET)
+
     @property
     def stopped(self) -> bool:
         return self.stop_reason is not None
@@ -465,7 +512,9 @@ class CPU:
 
     def _record(self, vector: int, error: int, pc: int, source: str,
                 address: int | None) -> TrapEvent | None:
-        cause = cause_name(vector, source)
+        names = _CAUSE_NAMES.get(source)
+        cause = names[vector] if names is not None and 0 <= vector < 256 \
+            else cause_name(vector, source)
         self.by_cause[cause] = self.by_cause.get(cause, 0) + 1
         if vector == VEC_PF and address is not None and source == "exception":
             self.cr2 = address
@@ -519,8 +568,13 @@ class CPU:
             # idtr = 0: no interrupt table has been loaded, so no gate is present.
             raise GuestFault(VEC_GP, bad_gate)
         gate = (self.idtr + GATE_SIZE * vector) & M32
-        handler = self.read_linear32(gate, 0)
-        word1 = self.read_linear32((gate + 4) & M32, 0)
+        pa = self._frame_pa(gate, 0, False, 8) if not gate & 7 else None
+        if pa is not None:
+            words = self.memory.words
+            handler, word1 = words[pa >> 2], words[(pa >> 2) + 1]
+        else:
+            handler = self.read_linear32(gate, 0)
+            word1 = self.read_linear32((gate + 4) & M32, 0)
         if not word1 & GATE_P:
             raise GuestFault(VEC_GP, bad_gate)
         cpl = self.cpl
@@ -532,14 +586,48 @@ class CPU:
         R = self.regs
         old_sp = R[SP]
         sp = self.ksp[ring] if ring < cpl else old_sp
-        for value in (old_sp, self.flags, cpl, pc, error):
-            sp = (sp - 4) & M32
-            self.write_linear32(sp, value, ring)
+        base = (sp - 20) & M32
+        pa = self._frame_pa(base, ring, True) if sp >= 20 else None
+        if pa is not None:  # the common case: one plain page, so the same writes in one go
+            words = self.memory.words
+            index = pa >> 2
+            words[index] = error
+            words[index + 1] = pc
+            words[index + 2] = cpl
+            words[index + 3] = self.flags
+            words[index + 4] = old_sp
+            sp = base
+        else:
+            for value in (old_sp, self.flags, cpl, pc, error):
+                sp = (sp - 4) & M32
+                self.write_linear32(sp, value, ring)
         R[SP] = sp
         self.cpl = ring
         if not word1 & GATE_TRAP:
             self.flags &= ~FLAG_IF
         self.pc = handler
+
+    def _frame_pa(self, va: int, ring: int, write: bool, size: int = 20) -> int | None:
+        """Physical address of the `size` bytes at linear `va` (a trap frame, a gate) for an
+        implicit access at `ring`, when the careful path (`read_linear32`/`write_linear32` word
+        by word) would do nothing but translate them and move words: aligned, on one page,
+        mapped by a TLB entry allowing the access (or inside RAM with paging off), on a page
+        without code, watches or audits.  None otherwise (the caller takes the careful path)."""
+        if va & 3 or (va & 0xFFF) > 0x1000 - size or self.mmu.nested:
+            return None
+        if self.cr0 & CR0_PG:
+            e = self.mmu.tlb.get(va >> PAGE_SHIFT)
+            if e is None or ring > e[1] or (write and not e[2]):
+                return None
+            pa = e[0] | (va & 0xFFF)
+        else:
+            if va + size > self.memory.size:
+                return None
+            pa = va
+        flags = self.memory.page_flags[pa >> PAGE_SHIFT]
+        if flags if write else flags & PAGE_WATCH_READ:
+            return None
+        return pa
 
     def _triple_fault(self, pc: int, chain: list[str]) -> None:
         if self.nonroot:
@@ -670,7 +758,7 @@ class CPU:
     def _run_traced(self, end: int) -> None:
         while self.stop_reason is None:
             if self.steps >= end:
-                self.stop(BUDGET)
+                self.out_of_budget()
                 break
             if not self._service_interrupts() and self.stop_reason is None:
                 self._step()
@@ -784,7 +872,7 @@ class CPU:
         timer = platform.timer
         while self.stop_reason is None:
             if self.retired + self.deliveries >= end:
-                self.stop(BUDGET)
+                self.out_of_budget()
                 break
             if self._service_interrupts():
                 continue  # non-root mode: an injection or a VM exit happened
@@ -807,4 +895,4 @@ def _describe(vector: int, error: int, source: str, address: int | None) -> str:
     return text + ")"
 
 
-__all__ = ["BUDGET", "CPU", "HALTED", "TRIPLE_FAULT", "cause_name", "event_kind"]
+__all__ = ["BUDGET", "CPU", "HALTED", "IDLE", "TRIPLE_FAULT", "cause_name", "event_kind"]

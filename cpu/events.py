@@ -7,6 +7,8 @@ equal event sequences.
 
 from __future__ import annotations
 
+import json
+
 import attrs
 
 from toyvisor.isa.encoding import Decoded, format_instruction
@@ -77,6 +79,49 @@ class StopEvent:
         return f"{self.pc:08x} stop: {self.reason}"
 
 
-Event = InstructionEvent | TrapEvent | StopEvent
+@attrs.frozen
+class ConsoleEvent:
+    """Bytes a console received since the previous event (`interleave_console` emits it before
+    the event it precedes, so the output appears in the trace where it happened)."""
 
-__all__ = ["Event", "InstructionEvent", "StopEvent", "TrapEvent"]
+    data: bytes
+    #: whose console, when a trace covers several (a VM's name); "" for the only one
+    source: str = ""
+
+    @property
+    def text(self) -> str:
+        return self.data.decode("utf-8", errors="replace")
+
+    def __str__(self) -> str:
+        whose = f" of {self.source}" if self.source else ""
+        return f"{'':8} <<< console{whose}: {json.dumps(self.text, ensure_ascii=False)}"
+
+
+Event = InstructionEvent | TrapEvent | StopEvent | ConsoleEvent
+
+
+def interleave_console(trace, consoles):
+    """`trace` wrapped so that before each event it receives a `ConsoleEvent` for whatever each
+    of `consoles` (``(source, console)`` pairs; a console has an ``output`` bytearray) received
+    since the previous event; call the result's ``flush()`` after the run for the rest."""
+    consoles = list(consoles)
+    seen = [len(console.output) for _, console in consoles]
+
+    def flush() -> None:
+        for index, (source, console) in enumerate(consoles):
+            output = console.output
+            if len(output) > seen[index]:
+                data = bytes(output[seen[index]:])
+                seen[index] = len(output)
+                trace(ConsoleEvent(data, source))
+
+    def traced(event) -> None:
+        flush()
+        trace(event)
+
+    traced.flush = flush
+    return traced
+
+
+__all__ = ["ConsoleEvent", "Event", "InstructionEvent", "StopEvent", "TrapEvent",
+           "interleave_console"]

@@ -315,6 +315,8 @@ class VirtualizationUnit:
         self.guest_instructions = 0
         #: Events the hardware delivered through the guest's own table (no exit).
         self.guest_traps = 0
+        #: of which page faults (priced apart: guest_trap:pgfault)
+        self.guest_page_faults = 0
         self._entry_retired = 0
         self._injecting = False
 
@@ -439,6 +441,8 @@ class VirtualizationUnit:
                       guest_linear=address, interruption=(vector, error, source))
             return True
         self.guest_traps += 1
+        if vector == VEC_PF:
+            self.guest_page_faults += 1
         return False
 
     def delivery_fault(self, fault: GuestFault, vector: int, error: int, pc: int,

@@ -56,15 +56,31 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
 
 
 def read_bounded(path: str | os.PathLike, limit: int) -> bytes:
-    """The bytes of the regular file at `path`, at most `limit` of them.
+    """The bytes of the regular file at `path`, at most `limit` of them: the one opener of
+    every input file toyvisor reads.
 
     Raises `OSError` when it cannot be read and `ValueError` (with the reason) when it is not a
-    regular file or is larger than `limit` bytes: a device or FIFO may never end.
+    regular file or is larger than `limit` bytes: a device or FIFO may never end.  The file is
+    opened without blocking (a FIFO with no writer would block ``open`` itself for ever) and
+    refused before a byte is read unless it is a regular file.
     """
-    with open(path, "rb") as stream:
-        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
-            raise ValueError("not a regular file")
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    with os.fdopen(fd, "rb") as stream:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise ValueError(f"not a regular file ({file_kind(mode)})")
+        os.set_blocking(fd, True)
         data = stream.read(limit + 1)
     if len(data) > limit:
         raise ValueError(f"file too large (more than {limit} bytes)")
     return data
+
+
+def file_kind(mode: int) -> str:
+    """What a file of `mode` (``st_mode``) is, in a user's words ("a FIFO", "a directory" …)."""
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "a regular file" if stat.S_ISREG(mode) else "not a file"

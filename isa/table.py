@@ -273,6 +273,27 @@ _def("pop", 0x26, "rd:reg@a", I, """
     R[rd] = v
     """, "Pop into a register.")
 
+# --- the multiprocessor: atomic read-modify-write and the spin-wait hint ------------------------
+# Every instruction is atomic on the toyvisor multiprocessor (the CPUs interleave whole
+# instructions, docs/machine.md "Multiprocessor"); these are the ones locks are built from.
+_def("xadd", 0x27, MEM_RD, I, """
+    ea = (R[base] + disp) & M32
+    v = cpu.load32(ea)
+    cpu.store32(ea, (v + R[rd]) & M32)
+    R[rd] = v
+    """, "Atomically add a register to a word in memory; the register receives the old word "
+    "(fetch-and-add: ticket locks, lock-free counters).")
+_def("cas", 0x28, RRR, I, """
+    ea = R[rt]
+    v = cpu.load32(ea)
+    if v == R[rd]:
+        cpu.store32(ea, R[rs])
+    R[rd] = v
+    """, "Compare-and-swap: if the word at address rt equals rd, store rs there; rd receives the "
+    "old word either way (it equals the expected value iff the swap happened).")
+_def("pause", 0x29, "", I, "cpu.pause()",
+     "Spin-wait hint: does nothing but is counted per CPU (spin loops call it each iteration).")
+
 # --- control transfer ---------------------------------------------------------------------------
 T = "target:rel16@c"
 _def("jmp", 0x30, T, I, "cpu.pc = target", "Jump.", sets_pc=True)
@@ -365,6 +386,10 @@ _def("smsw", 0x53, "rd:reg@a", S, "R[rd] = cpu.read_cr(CR0) & 0xFFFF",
 _def("rdcs", 0x54, "rd:reg@a", S, "R[rd] = cpu.cpl",
      "Read cs, whose low two bits are the current privilege level.", group="protection-system",
      nonroot=GUEST_STATE)
+
+_def("rdpid", 0x55, "rd:reg@a", S, "R[rd] = cpu.cpu_number()",
+     "Read the number of the CPU executing it (0 = the boot CPU; under a VMM it must be the "
+     "virtual CPU's).", group="sensitive-register", nonroot=EXIT)
 
 # --- the "vt" extension: hardware-assisted virtualization (docs/hardware-virtualization.md) -----
 # In non-root mode both exit before executing (the `nonroot` column); what is below is their

@@ -111,6 +111,7 @@ EXIT_REASONS = MappingProxyType({
     1: "external-interrupt",
     2: "triple-fault",
     7: "interrupt-window",
+    10: "rdpid",  # Intel's number for CPUID, the other way a guest learns which CPU it is on
     12: "hlt",
     14: "invlpg",
     18: "vmcall",
@@ -125,6 +126,7 @@ REASON_NUMBERS = MappingProxyType({name: number for number, name in EXIT_REASONS
 INSTRUCTION_REASONS = MappingProxyType({
     "hlt": "hlt", "in": "io", "out": "io", "mtcr": "cr-access", "mfcr": "cr-access",
     "invlpg": "invlpg", "lidt": "lidt", "vmcall": "vmcall", "vmrun": "vmrun",
+    "rdpid": "rdpid",
 })
 
 # -- exit qualifications -------------------------------------------------------------------------

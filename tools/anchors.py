@@ -1,11 +1,14 @@
 """The two reference rates every `toyvisor bench` result is divided by, measured in the same run.
 
-- The **plain-Python ceiling**: `ceiling_loop` is the compute loop of ``guests/bench/compute``
-  written as a Python ``while`` loop, one statement per guest instruction (the ``while`` test
-  stands for the guest's compare and branch).  No CPU written in Python can beat the interpreter
-  running that loop directly, so ``guest instructions/s ÷ ceiling operations/s`` says how close
-  an engine gets to the host.  It computes the guest's checksum (`ceiling_loop` returns the
-  ``acc`` and ``x`` the guest prints), which is what makes it *the same* arithmetic.
+- The **plain-Python ceiling**: the compute loop of ``guests/bench/compute`` written in plain
+  Python, each guest instruction's arithmetic kept (add, xor, shift, add, count down, test).
+  How fast CPython runs it depends on how the loop is spelt, so `CEILING_FORMULATIONS` holds
+  several honest spellings (``for``/``range``, ``while``, statement per instruction or fused
+  expressions), all timed in the same process, and the ceiling is the *fastest* of them: no CPU
+  written in Python can beat the interpreter running that loop directly, so
+  ``guest instructions/s ÷ ceiling operations/s`` never flatters an engine.  Every formulation
+  computes the guest's checksum (each returns the ``acc`` and ``x`` the guest prints), which is
+  what makes it *the same* arithmetic.
 - The **py65 peer**: py65 (a 6502 simulator in pure Python, the optional extra ``peer``) stepping
   an equivalent 6502 loop (`PY65_PROGRAM`).  Its rate is 6502 instructions per second; an 8-bit
   CPU needs about twice as many instructions for the same loop, so this compares emulators the
@@ -70,6 +73,8 @@ class Anchor:
     #: None when the anchor could not be measured (see `note`)
     version: str | None = None
     note: str = ""
+    #: for the ceiling: the seconds of every formulation's runs (the fastest is `runs`)
+    formulations: dict[str, tuple[float, ...]] = attrs.field(factory=dict)
 
     @property
     def measured(self) -> bool:
@@ -90,7 +95,10 @@ class Anchor:
         return {"name": self.name, "unit": self.unit, "count": self.count,
                 "runs": list(self.runs), "median_seconds": self.seconds,
                 "mips": None if rate is None else rate / 1e6, "version": self.version,
-                "note": self.note}
+                "note": self.note,
+                "formulations": {name: {"runs": list(runs),
+                                        "mips": self.count / statistics.median(runs) / 1e6}
+                                 for name, runs in self.formulations.items()}}
 
 
 def ceiling_loop(n: int) -> tuple[int, int]:
@@ -106,6 +114,78 @@ def ceiling_loop(n: int) -> tuple[int, int]:
     return acc, x
 
 
+def _for_range(n: int) -> tuple[int, int]:
+    acc = x = 0
+    for i in range(n, 0, -1):   # addi + cmpi + jnz
+        acc = (acc + i) & M32
+        x ^= acc
+        t = (x << 3) & M32
+        x = (x + t) & M32
+    return acc, x
+
+
+def _for_range_fused(n: int) -> tuple[int, int]:
+    acc = x = 0
+    for i in range(n, 0, -1):
+        acc = (acc + i) & M32
+        x ^= acc
+        x = (x + ((x << 3) & M32)) & M32
+    return acc, x
+
+
+def _while_fused(n: int) -> tuple[int, int]:
+    acc = x = 0
+    i = n
+    while i:
+        acc = (acc + i) & M32
+        x ^= acc
+        x = (x + ((x << 3) & M32)) & M32
+        i -= 1
+    return acc, x
+
+
+#: Honest plain-Python spellings of the compute loop, by name: each does every guest
+#: instruction's arithmetic (no algebra folds ``x + (x << 3)`` into ``9 * x``) and returns the
+#: guest's (acc, x).  `measure_ceiling` keeps the fastest.
+CEILING_FORMULATIONS: dict[str, Callable[[int], tuple[int, int]]] = {
+    "while": ceiling_loop,
+    "for-range": _for_range,
+    "for-range-fused": _for_range_fused,
+    "while-fused": _while_fused,
+}
+
+
+@attrs.frozen
+class CeilingRuns:
+    """The seconds of each timed run of every formulation, in the order measured."""
+
+    iterations: int
+    runs: dict[str, tuple[float, ...]]
+
+    def medians(self) -> dict[str, float]:
+        return {name: statistics.median(r) for name, r in self.runs.items()}
+
+    def fastest(self) -> str:
+        """The formulation whose median run is shortest."""
+        medians = self.medians()
+        return min(medians, key=medians.__getitem__)
+
+    def extend(self, other: CeilingRuns) -> CeilingRuns:
+        return CeilingRuns(self.iterations, {name: self.runs.get(name, ()) + other.runs[name]
+                                             for name in other.runs})
+
+    def anchor(self) -> Anchor:
+        """The ceiling: the fastest formulation's runs, every formulation's rate in `note`."""
+        best = self.fastest()
+        count = self.iterations * OPS_PER_ITERATION
+        rates = ", ".join(f"{name} {count / seconds / 1e6:.2f}"
+                          for name, seconds in self.medians().items())
+        return Anchor("python-ceiling", "operations", count, self.runs[best],
+                      note=f"fastest of {len(self.runs)} formulations: {best} "
+                           f"(M operations/s: {rates})",
+                      formulations={name: tuple(r) for name, r in self.runs.items()})
+
+
 def _timed(action: Callable[[], object], repeat: int) -> tuple[float, ...]:
     runs = []
     for _ in range(repeat):
@@ -115,10 +195,19 @@ def _timed(action: Callable[[], object], repeat: int) -> tuple[float, ...]:
     return tuple(runs)
 
 
+def time_ceiling(iterations: int = DEFAULT_CEILING_ITERATIONS, repeat: int = 1) -> CeilingRuns:
+    """Every formulation of `CEILING_FORMULATIONS` run `repeat` times, interleaved (one run of
+    each per round) so that a busy host slows them alike."""
+    runs: dict[str, list[float]] = {name: [] for name in CEILING_FORMULATIONS}
+    for _ in range(repeat):
+        for name, loop in CEILING_FORMULATIONS.items():
+            runs[name].extend(_timed(lambda: loop(iterations), 1))
+    return CeilingRuns(iterations, {name: tuple(r) for name, r in runs.items()})
+
+
 def measure_ceiling(iterations: int = DEFAULT_CEILING_ITERATIONS, repeat: int = 5) -> Anchor:
-    """The plain-Python ceiling: `ceiling_loop(iterations)`, timed `repeat` times."""
-    runs = _timed(lambda: ceiling_loop(iterations), repeat)
-    return Anchor("python-ceiling", "operations", iterations * OPS_PER_ITERATION, runs)
+    """The plain-Python ceiling: every formulation timed `repeat` times, the fastest kept."""
+    return time_ceiling(iterations, repeat).anchor()
 
 
 def py65_version() -> str | None:
@@ -153,6 +242,6 @@ def measure_py65(steps: int = DEFAULT_PY65_STEPS, repeat: int = 5) -> Anchor:
                   note=f"py65 {version}, MPU 6502, {len(PY65_PROGRAM)}-byte loop")
 
 
-__all__ = ["Anchor", "DEFAULT_CEILING_ITERATIONS", "DEFAULT_PY65_STEPS", "OPS_PER_ITERATION",
+__all__ = ["Anchor", "CEILING_FORMULATIONS", "CeilingRuns", "DEFAULT_CEILING_ITERATIONS", "DEFAULT_PY65_STEPS", "OPS_PER_ITERATION",
            "PY65_MISSING", "PY65_PROGRAM", "ceiling_loop", "measure_ceiling", "measure_py65",
-           "py65_version"]
+           "py65_version", "time_ceiling"]

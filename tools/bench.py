@@ -355,18 +355,17 @@ def measure(workloads: Sequence[str] | None = None, engines: Sequence[str] | Non
 
     runs: dict[tuple[str, Config], list[_Run]] = {key: [] for key in plan}
     double_runs: dict[tuple[str, Config], list[_Run]] = {key: [] for key in plan}
-    ceiling_runs: list[float] = []
+    ceiling_runs = anchors.CeilingRuns(ceiling_iterations, {})
     py65_runs: list[float] = []
     for _ in range(repeat):
-        ceiling = anchors.measure_ceiling(ceiling_iterations, repeat=1)
+        ceiling_runs = ceiling_runs.extend(anchors.time_ceiling(ceiling_iterations, repeat=1))
         py65 = anchors.measure_py65(py65_steps, repeat=1)  # no runs if py65 is not installed
-        ceiling_runs.extend(ceiling.runs)
         py65_runs.extend(py65.runs)
         for key in plan:
             runs[key].append(_execute(guests[key[0]], key[1]))
             if doubles[key[0]] is not None:
                 double_runs[key].append(_execute(doubles[key[0]], key[1]))
-    ceiling = attrs.evolve(ceiling, runs=tuple(ceiling_runs))
+    ceiling = ceiling_runs.anchor()
     py65 = attrs.evolve(py65, runs=tuple(py65_runs))
 
     references = {name: _reference(guests[name], runs, name) for name in guests}

@@ -7,7 +7,6 @@ a message on stderr — never a Python traceback.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
@@ -32,7 +31,8 @@ from . import domains as domain_config
 from . import runner
 from . import scaling as scaling_bench
 from .guest import SOURCE_SUFFIXES, load_guest
-from .clikit import EXIT_PROPERTY_FAILED, include_option, user_errors
+from .clikit import OptionConflict, exit_unless, include_option, no_fail_option, user_errors
+from .progress import Progress
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -82,7 +82,8 @@ def disasm_command(target: Path, includes) -> None:
               help="Instruction budget (default: the guest's, else 5,000,000).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
 @click.option("--trace", is_flag=True,
-              help="Print every instruction (pc, disassembly, source) and every trap.")
+              help="Print every instruction (pc, disassembly, source), every trap, every VMM "
+                   "entry with its cause (with --vmm) and the console output where it happened.")
 @click.option("--input", "console_input", help="Text the console offers for reading.")
 @click.option("--disk", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="File whose contents back the block device.")
@@ -99,11 +100,16 @@ def disasm_command(target: Path, includes) -> None:
               help="Execution engine of a bare-machine run (default interpreter); every engine "
                    "computes the same result.")
 @include_option
+@no_fail_option
 @user_errors
 def run_command(guest: Path, max_steps, as_json, trace, console_input, disk, memory,
-                vmm_name, ring_model, placement, engine, includes) -> None:
+                vmm_name, ring_model, placement, engine, includes, no_fail) -> None:
     """Boot GUEST (a guest directory, an assembly file or an image) on the bare machine, or
-    under a VMM with --vmm."""
+    under a VMM with --vmm.
+
+    Exit status: 0 the guest halted (under --vmm: and the run was equivalent to the bare
+    machine, with no resource violation), 2 it did not (budget, triple fault, not equivalent),
+    1 bad input."""
     loaded = load_guest(guest, include_paths=tuple(includes))
     loaded = runner.with_overrides(
         loaded, max_steps=max_steps, console_input=console_input, disk=disk, memory=memory)
@@ -111,13 +117,16 @@ def run_command(guest: Path, max_steps, as_json, trace, console_input, disk, mem
         raise click.UsageError("--engine applies to bare-machine runs; a VMM strategy (--vmm) "
                                "decides how guest code runs")
     if vmm_name is not None:
-        vm_result = runner.run_vmm(loaded, vmm_name, ring_model=ring_model, placement=placement)
+        tracer = (runner.vmm_tracer(loaded, vmm_name, click.echo, ring_model=ring_model)
+                  if trace else None)
+        vm_result = runner.run_vmm(loaded, vmm_name, ring_model=ring_model, placement=placement,
+                                   trace=tracer)
         if as_json:
             click.echo(json.dumps(vm_result.to_dict(), indent=2))
         else:
             click.echo(runner.vmm_result_text(vm_result), nl=False)
-        if vm_result.stop_reason != "halted":
-            sys.exit(2)
+        exit_unless(vm_result.stop_reason == "halted" and vm_result.equivalent
+                    and not vm_result.resource_violations, no_fail)
         return
     tracer = runner.Tracer(loaded.image, click.echo) if trace else None
     result = runner.run(loaded, trace=tracer, engine=engine or "interpreter")
@@ -125,8 +134,7 @@ def run_command(guest: Path, max_steps, as_json, trace, console_input, disk, mem
         click.echo(json.dumps(runner.result_json(loaded, result), indent=2))
     else:
         click.echo(runner.result_text(loaded, result), nl=False)
-    if result.stop_reason not in ("halted",):
-        sys.exit(2)
+    exit_unless(result.stop_reason == "halted", no_fail)
 
 
 @main.command("compare")
@@ -142,13 +150,21 @@ def run_command(guest: Path, max_steps, as_json, trace, console_input, disk, mem
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per run.")
 @click.option("--markdown", is_flag=True, help="Print the table as Markdown.")
 @include_option
+@no_fail_option
 @user_errors
 def compare_command(guest: Path, specs, cost_model, placement, max_steps, as_json, markdown,
-                    includes) -> None:
-    """Run GUEST natively and under each VMM strategy and compare them in one table."""
+                    includes, no_fail) -> None:
+    """Run GUEST natively and under each VMM strategy and compare them in one table.
+
+    Exit status: 0 every run was equivalent to the bare machine with no resource violation,
+    2 one was not, 1 bad input."""
+    if as_json and markdown:
+        raise OptionConflict("--json and --markdown exclude each other")
     loaded = load_guest(guest, include_paths=tuple(includes))
-    results = comparison.compare(loaded, specs or None, cost_model=cost_model,
-                                 placement=placement, max_steps=max_steps)
+    with Progress("toyvisor compare") as progress:
+        results = comparison.compare(loaded, specs or None, cost_model=cost_model,
+                                     placement=placement, max_steps=max_steps,
+                                     progress=progress)
     model = cost_model or costs.default_model().name
     if as_json:
         click.echo(json.dumps(compare_table.to_json(results), indent=2))
@@ -158,6 +174,7 @@ def compare_command(guest: Path, specs, cost_model, placement, max_steps, as_jso
     else:
         click.echo(f"{loaded.name}: {placement} VMM, cost model {model}\n")
         click.echo(compare_table.table(results, cost_profile=str(model)), nl=False)
+    exit_unless(all(r.equivalent and not r.resource_violations for r in results), no_fail)
 
 
 @main.command("nanobench")
@@ -173,19 +190,25 @@ def compare_command(guest: Path, specs, cost_model, placement, max_steps, as_jso
               show_default=True, help="VMM placement: type 1 (system) or type 2 (hosted).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--markdown", is_flag=True, help="Print the tables as Markdown.")
+@no_fail_option
 @user_errors
-def nanobench_command(specs, benchmarks, cost_model, placement, as_json, markdown) -> None:
-    """Measure the Adams & Agesen nanobenchmarks per iteration under each VMM strategy."""
+def nanobench_command(specs, benchmarks, cost_model, placement, as_json, markdown,
+                      no_fail) -> None:
+    """Measure the Adams & Agesen nanobenchmarks per iteration under each VMM strategy.
+
+    Exit status: 0 every run was equivalent to the bare machine, 2 one was not, 1 bad input."""
     if as_json and markdown:
         raise nanobench_table.NanobenchError("--json and --markdown exclude each other")
-    table = nanobench_table.measure(specs or None, cost_model=cost_model, placement=placement,
-                                    benchmarks=benchmarks or None)
+    with Progress("toyvisor nanobench"):
+        table = nanobench_table.measure(specs or None, cost_model=cost_model,
+                                        placement=placement, benchmarks=benchmarks or None)
     if as_json:
         click.echo(json.dumps(nanobench_table.to_json(table), indent=2))
     elif markdown:
         click.echo(nanobench_table.render_markdown(table), nl=False)
     else:
         click.echo(nanobench_table.render_text(table), nl=False)
+    exit_unless(all(cell.equivalent for cell in table.cells), no_fail)
 
 
 @main.command("ptbench")
@@ -208,11 +231,14 @@ def nanobench_command(specs, benchmarks, cost_model, placement, as_json, markdow
               show_default=True, help="VMM placement: type 1 (system) or type 2 (hosted).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--markdown", is_flag=True, help="Print the tables as Markdown.")
+@no_fail_option
 @user_errors
 def ptbench_command(ns, batch, calls, touch, specs, cost_model, placement, as_json,
-                    markdown) -> None:
+                    markdown, no_fail) -> None:
     """Measure the page-table-heavy benchmark (guests/ptbench): VMM entries and cycles to build
-    an address space of N mappings, per strategy."""
+    an address space of N mappings, per strategy.
+
+    Exit status: 0 every run was equivalent to the bare machine, 2 one was not, 1 bad input."""
     if as_json and markdown:
         raise ptbench_table.PtbenchError("--json and --markdown exclude each other")
     table = ptbench_table.measure(ns or ptbench_table.DEFAULT_NS, specs or None, batch,
@@ -223,6 +249,7 @@ def ptbench_command(ns, batch, calls, touch, specs, cost_model, placement, as_js
         click.echo(ptbench_table.render_markdown(table), nl=False)
     else:
         click.echo(ptbench_table.render_text(table), nl=False)
+    exit_unless(all(cell.equivalent for cell in table.cells), no_fail)
 
 
 @main.command("bench")
@@ -245,11 +272,15 @@ def ptbench_command(ns, batch, calls, touch, specs, cost_model, placement, as_js
               help="Instead: host memory and start-up by guest RAM size and by number of VMs.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--markdown", is_flag=True, help="Print the table as Markdown.")
+@no_fail_option
 @user_errors
 def bench_command(workloads, engines, specs, no_vmm, repeat, scale, scaling, as_json,
-                  markdown) -> None:
+                  markdown, no_fail) -> None:
     """Measure guest instructions per second on this host, per workload, engine and VMM
-    strategy, as ratios to the plain-Python ceiling and py65 (docs/performance.md)."""
+    strategy, as ratios to the plain-Python ceiling and py65 (docs/performance.md).
+
+    Exit status: 0 every run was deterministic and equivalent, 2 one was not, 1 bad input.
+    Speed targets are reported, never an exit status."""
     if as_json and markdown:
         raise bench.BenchError("--json and --markdown exclude each other")
     if no_vmm and specs:
@@ -257,14 +288,17 @@ def bench_command(workloads, engines, specs, no_vmm, repeat, scale, scaling, as_
     if scaling:
         if workloads or engines or specs or no_vmm:
             raise bench.BenchError("--scaling takes no --workload, --engine, --vmm or --no-vmm")
-        report = scaling_bench.measure()
+        with Progress("toyvisor bench --scaling"):
+            report = scaling_bench.measure()
         click.echo(json.dumps(report.to_dict(), indent=2) if as_json
                    else scaling_bench.render_markdown(report), nl=as_json)
         return
-    report = bench.measure(workloads or None, engines or None, () if no_vmm else (specs or None),
-                           repeat=repeat, scale=scale)
+    with Progress("toyvisor bench"):
+        report = bench.measure(workloads or None, engines or None,
+                               () if no_vmm else (specs or None), repeat=repeat, scale=scale)
     click.echo(bench.dumps(report) if as_json else bench.render_markdown(report) if markdown
                else bench.render_text(report), nl=False)
+    exit_unless(all(r.deterministic and r.equivalent for r in report.rows), no_fail)
 
 
 @main.command("check")
@@ -280,18 +314,21 @@ def bench_command(workloads, engines, specs, no_vmm, repeat, scale, scaling, as_
               show_default=True, help="Smallest share of directly executed instructions.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @include_option
+@no_fail_option
 @user_errors
-def check_command(guest: Path, specs, examples, seed, efficiency, as_json, includes) -> None:
+def check_command(guest: Path, specs, examples, seed, efficiency, as_json, includes,
+                  no_fail) -> None:
     """Run adversarial ring-3 programs on top of GUEST's kernel, natively and under each VMM,
     and report every isolation property as held or failed (docs/testing-isolation.md).
     Exit status: 0 every property held, 2 a property failed, 1 bad input."""
     from toyvisor.testing.check import check_kernel  # imports hypothesis: only when checking
 
-    report = check_kernel(load_guest(guest, include_paths=tuple(includes)), specs or None,
-                          examples=examples, seed=seed, efficiency=efficiency)
+    with Progress("toyvisor check") as progress:
+        report = check_kernel(load_guest(guest, include_paths=tuple(includes)), specs or None,
+                              examples=examples, seed=seed, efficiency=efficiency,
+                              progress=progress)
     click.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.text())
-    if not report.held:
-        sys.exit(EXIT_PROPERTY_FAILED)
+    exit_unless(report.held, no_fail)
 
 
 @main.command("isa")
@@ -356,6 +393,10 @@ def _boot_and_report(config_path: Path, commands, as_json: bool, max_steps) -> N
         return
     console = system.console
     click.echo(console, nl=not console.endswith("\n") and bool(console))
+    log = domain_config.hypervisor_log(system)
+    if log:
+        click.echo("\nhypervisor log (refused hypercalls, as xl dmesg shows them):")
+        click.echo(log, nl=False)
     click.echo()
     click.echo(domain_config.render_table(rows), nl=False)
 
@@ -410,8 +451,12 @@ _wrapper("destroy", ("domid",), "Boot CONFIG and have dom0 destroy domain DOMID.
 
 # -- commands defined in modules of their own: one line each --------------------------------------
 # (each such module imports click helpers from .clikit, never from this file)
+from .cluster_cli import cluster_group  # noqa: E402
+from .debug_cli import debug_command  # noqa: E402
 from .migrate_cli import migrate_command  # noqa: E402
 
+main.add_command(cluster_group)
+main.add_command(debug_command)
 main.add_command(migrate_command)
 
 

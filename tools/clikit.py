@@ -15,9 +15,16 @@ import click
 
 from toyvisor.isa.errors import ToyvisorError
 
+#: The exit-code convention of every command (docs/exit-codes.md): 0 everything held, 1 bad
+#: input (one ``error:`` line), 2 a property failed (not equivalent, isolation broken, ...).
+EXIT_OK = 0
 EXIT_USER_ERROR = 1
-EXIT_PROPERTY_FAILED = 2  # toyvisor check: an isolation property failed
+EXIT_PROPERTY_FAILED = 2
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a killed writer
+
+
+class OptionConflict(ToyvisorError):
+    """Options of one command line that exclude each other (bad input: exit status 1)."""
 
 
 def user_errors(command):
@@ -40,6 +47,19 @@ def user_errors(command):
             sys.exit(EXIT_USER_ERROR)
 
     return wrapper
+
+
+no_fail_option = click.option(
+    "--no-fail", is_flag=True,
+    help="Exit 0 even when a property failed (the report still says so); bad input still "
+         "exits 1.")
+
+
+def exit_unless(held: bool, no_fail: bool) -> None:
+    """End the command with `EXIT_PROPERTY_FAILED` when a property did not hold (unless the
+    user asked for the report alone with ``--no-fail``)."""
+    if not held and not no_fail:
+        sys.exit(EXIT_PROPERTY_FAILED)
 
 
 include_option = click.option(

@@ -213,13 +213,24 @@ def domain_rows(system) -> list[dict]:
             "vmm_entries": vm.entries,
             "hypercalls": sum(n for cause, n in vm.by_cause.items()
                               if cause.startswith("hypercall:")),
+            "refused": domain.refusals.total,
+            "refusals": [r.to_dict() for r in domain.refusals.entries],
         })
     return rows
 
 
+def hypervisor_log(system) -> str:
+    """Every domain's refused hypercalls, by time (what ``xl dmesg`` would show), or ''."""
+    refusals = sorted((r for d in system.all_domains for r in d.refusals.entries),
+                      key=lambda r: (r.clock, r.domid))
+    dropped = sum(d.refusals.dropped for d in system.all_domains)
+    lines = [f"(XEN) ({dropped} older refusals dropped)"] if dropped else []
+    return "".join(line + "\n" for line in lines + [r.line() for r in refusals])
+
+
 def render_table(rows: list[dict]) -> str:
-    head = ("id", "name", "state", "pages", "VMM entries", "hypercalls")
-    keys = ("id", "name", "state", "pages", "vmm_entries", "hypercalls")
+    head = ("id", "name", "state", "pages", "VMM entries", "hypercalls", "refused")
+    keys = ("id", "name", "state", "pages", "vmm_entries", "hypercalls", "refused")
     table = [head, *[tuple(str(r[k]) for k in keys) for r in rows]]
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
     lines = []
@@ -231,4 +242,4 @@ def render_table(rows: list[dict]) -> str:
 
 
 __all__ = ["ConfigError", "DomainConfig", "SystemConfig", "boot", "check_command",
-           "domain_rows", "load_config", "render_table"]
+           "domain_rows", "hypervisor_log", "load_config", "render_table"]

@@ -16,6 +16,7 @@ A *guest directory* holds a ``guest.toml`` manifest::
 
 from __future__ import annotations
 
+import stat
 import tomllib
 from pathlib import Path
 
@@ -24,7 +25,7 @@ import attrs
 from toyvisor.asm import Image, assemble_file, load_image
 from toyvisor.asm.assembler import guests_directory
 from toyvisor.isa.errors import ToyvisorError
-from toyvisor.isa.files import read_bounded
+from toyvisor.isa.files import file_kind, read_bounded
 from toyvisor.isa.spec import SECTOR_SIZE
 from toyvisor.vmm.outcome import OutcomeRules, OutcomeRulesError
 
@@ -109,14 +110,33 @@ def read_disk(path: str | Path, what: str = "disk") -> bytes:
         raise GuestError(f"{what} '{path}': {exc}") from None
 
 
+def _named_file(manifest_path: Path, key: str, named: Path) -> Path:
+    """`named` (the manifest's `key`) if it is a regular file; else a `GuestError` saying what
+    it is instead (missing, a directory, a device, a FIFO)."""
+    try:
+        mode = named.stat().st_mode
+    except FileNotFoundError:
+        raise GuestError(f"{manifest_path}: {key} '{named}' not found") from None
+    except OSError as exc:
+        raise GuestError(f"{manifest_path}: {key} '{named}': {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        raise GuestError(f"{manifest_path}: {key} '{named}': not a regular file "
+                         f"({file_kind(mode)})")
+    return named
+
+
 def _load_directory(path: Path, include_paths: tuple[Path, ...]) -> Guest:
     manifest_path = path / MANIFEST
-    if not manifest_path.is_file():
+    if not manifest_path.exists():
         raise GuestError(f"{path}: not a guest directory (no {MANIFEST})")
     try:
-        manifest = tomllib.loads(read_bounded(manifest_path, MAX_TOML_SIZE).decode("utf-8"))
+        raw = read_bounded(manifest_path, MAX_TOML_SIZE)
     except OSError as exc:
         raise GuestError(f"{manifest_path}: cannot read: {exc.strerror or exc}") from None
+    except ValueError as exc:  # a device or FIFO may never end
+        raise GuestError(f"{manifest_path}: {exc}") from None
+    try:
+        manifest = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
         raise GuestError(f"{manifest_path}: invalid TOML: {exc}") from None
     for key, value in manifest.items():
@@ -134,15 +154,11 @@ def _load_directory(path: Path, include_paths: tuple[Path, ...]) -> Guest:
     max_steps = manifest.get("max_steps", DEFAULT_MAX_STEPS)
     if max_steps <= 0:
         raise GuestError(f"{manifest_path}: 'max_steps' must be positive")
-    source = path / manifest["entry_source"]
-    if not source.is_file():
-        raise GuestError(f"{manifest_path}: entry_source '{source}' not found")
+    source = _named_file(manifest_path, "entry_source", path / manifest["entry_source"])
     image = assemble_file(source, include_paths=(path, *include_paths)).image
     pv_image = None
     if "pv_source" in manifest:
-        pv_source = path / manifest["pv_source"]
-        if not pv_source.is_file():
-            raise GuestError(f"{manifest_path}: pv_source '{pv_source}' not found")
+        pv_source = _named_file(manifest_path, "pv_source", path / manifest["pv_source"])
         pv_image = assemble_file(pv_source, include_paths=(path, *include_paths)).image
     port_outcome = None
     if "port_outcome" in manifest:
@@ -152,9 +168,7 @@ def _load_directory(path: Path, include_paths: tuple[Path, ...]) -> Guest:
             raise GuestError(f"{manifest_path}: {exc}") from None
     disk = None
     if "disk" in manifest:
-        disk_path = path / manifest["disk"]
-        if not disk_path.is_file():
-            raise GuestError(f"{manifest_path}: disk '{disk_path}' not found")
+        disk_path = _named_file(manifest_path, "disk", path / manifest["disk"])
         disk = read_disk(disk_path, f"{manifest_path}: disk")
     return Guest(
         name=manifest.get("name", path.name),

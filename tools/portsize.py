@@ -21,10 +21,11 @@ from pathlib import Path
 import attrs
 
 from toyvisor.asm import assemble_file
-from toyvisor.asm.assembler import guests_directory
+from toyvisor.asm.assembler import MAX_SOURCE_SIZE, guests_directory
 from toyvisor.isa.errors import ToyvisorError
+from toyvisor.isa.files import read_bounded
 
-from .guest import MANIFEST, GuestError
+from .guest import MANIFEST, MAX_TOML_SIZE, GuestError
 
 
 @attrs.frozen
@@ -91,7 +92,10 @@ def _diff(native: list[str], port: list[str]) -> tuple[int, int]:
 
 
 def _read(path: Path) -> list[str]:
-    return path.read_text(encoding="utf-8").splitlines()
+    try:
+        return read_bounded(path, MAX_SOURCE_SIZE).decode("utf-8").splitlines()
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+        raise GuestError(f"{path}: {exc}") from None
 
 
 def measure(directory: str | Path) -> PortSize:
@@ -104,9 +108,11 @@ def measure(directory: str | Path) -> PortSize:
     if not manifest_path.is_file():
         raise GuestError(f"{directory}: not a guest directory (no {MANIFEST})")
     try:
-        manifest = tomllib.loads(manifest_path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        manifest = tomllib.loads(read_bounded(manifest_path, MAX_TOML_SIZE).decode("utf-8"))
+    except (tomllib.TOMLDecodeError, ValueError) as exc:  # not UTF-8, too large
         raise GuestError(f"{manifest_path}: invalid TOML: {exc}") from None
+    except OSError as exc:
+        raise GuestError(f"{manifest_path}: cannot read: {exc.strerror or exc}") from None
     for key in ("entry_source", "pv_source"):
         if key in manifest and not (directory / str(manifest[key])).is_file():
             raise GuestError(f"{manifest_path}: {key} '{manifest[key]}' not found")

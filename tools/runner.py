@@ -11,6 +11,7 @@ import attrs
 
 from toyvisor.asm import Image
 from toyvisor.cpu import InstructionEvent, Machine, RunResult, TrapEvent
+from toyvisor.cpu.events import interleave_console
 
 from .guest import Guest, read_disk
 
@@ -42,8 +43,16 @@ def boot(guest: Guest) -> Machine:
 def run(guest: Guest, trace: Callable | None = None, max_steps: int | None = None,
         engine: str = "interpreter") -> RunResult:
     """Boot `guest` on the bare machine and run it with `engine` (one of
-    `toyvisor.cpu.ENGINES`) until it stops or its budget runs out."""
-    return boot(guest).run(max_steps=max_steps or guest.max_steps, trace=trace, engine=engine)
+    `toyvisor.cpu.ENGINES`) until it stops or its budget runs out.  With `trace`, the console
+    output reaches it too, as `ConsoleEvent`s where it happened."""
+    machine = boot(guest)
+    if trace is None:
+        return machine.run(max_steps=max_steps or guest.max_steps, engine=engine)
+    traced = interleave_console(trace, [("", machine.console)])
+    try:
+        return machine.run(max_steps=max_steps or guest.max_steps, trace=traced, engine=engine)
+    finally:
+        traced.flush()
 
 
 def result_json(guest: Guest, result: RunResult) -> dict[str, Any]:
@@ -67,11 +76,23 @@ def result_text(guest: Guest, result: RunResult) -> str:
 
 
 def run_vmm(guest: Guest, strategy: str, *, ring_model: str | None = None,
-            placement: str = "system"):
-    """Run `guest` under a VMM strategy, compared with the bare machine (`toyvisor.vmm`)."""
+            placement: str = "system", trace: Callable | None = None):
+    """Run `guest` under a VMM strategy, compared with the bare machine (`toyvisor.vmm`);
+    `trace` sees the VM's run: guest instructions, traps, VMM entries, console output."""
     from toyvisor.vmm import run_guest
 
-    return run_guest(guest, strategy, ring_model=ring_model, placement=placement)
+    return run_guest(guest, strategy, ring_model=ring_model, placement=placement, trace=trace)
+
+
+def vmm_tracer(guest: Guest, strategy: str, echo: Callable[[str], None], *,
+               ring_model: str | None = None) -> Tracer:
+    """A `Tracer` for `guest` under `strategy`: source lines from the image the VM runs (the
+    paravirtual port's for a strategy that runs it)."""
+    from toyvisor.vmm.strategies import make_strategy
+
+    runs_port = make_strategy(strategy, ring_model).runs_port
+    image = guest.pv_image if runs_port and guest.pv_image is not None else guest.image
+    return Tracer(image, echo)
 
 
 def vmm_result_text(result) -> str:
@@ -90,13 +111,18 @@ def vmm_result_text(result) -> str:
         lines.append(f"--- divergence: {result.divergence}\n")
     for violation in result.resource_violations:
         lines.append(f"--- resource violation: {violation}\n")
+    if result.refusals:
+        lines.append(f"--- hypervisor log: {len(result.refusals):,} refused hypercalls "
+                     "(as xl dmesg shows them)\n")
+        lines.extend(refusal.line() + "\n" for refusal in result.refusals)
     if result.fault_report:
         lines.append(result.fault_report.rstrip("\n") + "\n")
     return "".join(lines)
 
 
 class Tracer:
-    """A trace callback that prints each instruction with its source line and each trap."""
+    """A trace callback that prints each instruction with its source line, each trap, each VMM
+    entry with its cause and the console output where it happened."""
 
     def __init__(self, image: Image, echo: Callable[[str], None]):
         self._echo = echo

@@ -16,12 +16,15 @@ from .vm import VM, VMError, VMSnapshot
 
 def run_guest(guest, strategy: str = "native", *, ring_model: str | None = None,
               placement: str = "system", max_steps: int | None = None,
-              check_equivalence: bool = True) -> VMRunResult:
+              check_equivalence: bool = True, trace=None) -> VMRunResult:
     """Run `guest` under `strategy` (``"trap-emulate"``, ``"trap-emulate:0/3/3"``, ...).
 
     Unless `check_equivalence` is False the guest also runs natively with the same budget, and
     the result carries ``equivalent``, ``divergence`` (first divergent instruction and why) and
     ``slowdown``.  `ring_model` is the variant of ``trap-emulate`` when the spec names none.
+    `trace` receives every trace event of the VM's run (guest instructions and traps on the
+    real CPU, `toyvisor.vmm.hypervisor.VMMEntryEvent` for each VMM entry); the native run of
+    the equivalence check is not traced.
     """
     from .equivalence import check, check_outcome
 
@@ -29,7 +32,7 @@ def run_guest(guest, strategy: str = "native", *, ring_model: str | None = None,
     if chosen.runs_port and getattr(guest, "pv_image", None) is None:
         raise StrategyError(f"{chosen.name}: guest '{guest.name}' has no paravirtual port "
                             "(add pv_source to its guest.toml)")
-    result = chosen.run(guest, placement=placement, max_steps=max_steps)
+    result = chosen.run(guest, placement=placement, max_steps=max_steps, trace=trace)
     if check_equivalence and chosen.runs_port:
         result = check_outcome(guest, result, strategy=chosen, placement=placement,
                                max_steps=max_steps)

@@ -27,7 +27,8 @@ WIDTH = 100
 
 #: The fields `to_json` emits, in order.
 JSON_FIELDS = (
-    "strategy", "placement", "equivalent", "equivalence_basis", "divergence", "guest_instructions",
+    "strategy", "placement", "stop_reason", "equivalent", "equivalence_basis", "divergence",
+    "guest_instructions",
     "vmm_entries",
     "by_cause", "events", "emulated_instructions", "callouts", "blocks_translated", "cache_hits",
     "cache_misses", "cycles", "slowdown", "efficiency",
@@ -52,6 +53,10 @@ class Row:
     efficiency: float | None
     equivalent: bool
     divergence: str | None
+    #: how the run ended (``halted``, ``budget``, ``triple-fault`` ...)
+    stop_reason: str = "halted"
+    events: Mapping[str, int] = attrs.field(factory=dict)
+    placement: str | None = None
 
 
 def vmm_causes(by_cause: Mapping[str, int] | None) -> list[tuple[str, int]]:
@@ -85,8 +90,67 @@ def build_rows(results: Iterable[object], top: int = TOP_CAUSES) -> list[Row]:
             efficiency=getattr(result, "efficiency", None),
             equivalent=bool(getattr(result, "equivalent", True)),
             divergence=getattr(result, "divergence", None),
+            stop_reason=str(getattr(result, "stop_reason", None) or "halted"),
+            events=dict(getattr(result, "events", None) or {}),
+            placement=getattr(result, "placement", None),
         ))
     return rows
+
+
+def _verdict(row: Row, note: int | None) -> str:
+    verdict = "yes" if note is None else f"NO [{note}]"
+    return verdict if row.stop_reason == "halted" else f"{verdict}, {row.stop_reason}"
+
+
+#: What an event a VMM saves stands for, for the note under the table.
+_SAVED = {
+    "port_io": "natively {count:,} port accesses wait on the real device ({price:,} cycles "
+               "each), under a VMM on an emulated one ({other:,})",
+}
+
+
+def placement_note(rows: Sequence[Row]) -> str | None:
+    """One line naming the strategies that ran with another placement than native (asked for
+    ``hosted``, a type-1-only strategy runs as a system VMM), or None."""
+    native = next((r for r in rows if r.strategy == "native"), None)
+    if native is None or native.placement is None:
+        return None
+    other = [r for r in rows if r.placement is not None and r.placement != native.placement]
+    if not other:
+        return None
+    names = ", ".join(r.strategy for r in other)
+    return (f"note: {names} ran as a {other[0].placement} VMM: {native.placement} placement "
+            "does not apply (a Xen-style hypervisor is type 1: dom0 drives the real devices, "
+            "there is no host OS under it to call).")
+
+
+def cheaper_note(rows: Sequence[Row], cost_profile: str | None) -> str | None:
+    """One line saying why some strategy is estimated cheaper than native, or None."""
+    from . import costs
+
+    native = next((r for r in rows if r.strategy == "native"), None)
+    cheaper = [r for r in rows if r is not native and r.slowdown is not None and r.slowdown < 1]
+    if native is None or not cheaper or not native.events:
+        return None
+    try:
+        model = costs.resolve(cost_profile)
+        base = model.breakdown(native.events)
+        saved: dict[str, int] = {}
+        for row in cheaper:
+            theirs = model.breakdown(row.events)
+            for key, cycles in base.items():
+                saved[key] = saved.get(key, 0) + cycles - theirs.get(key, 0)
+    except costs.CostModelError:
+        return None
+    key = max(saved, key=saved.__getitem__)
+    names = ", ".join(f"{r.strategy} ({_slowdown(r.slowdown)})" for r in cheaper)
+    verb = "costs" if len(cheaper) == 1 else "cost"
+    if key in _SAVED:
+        why = _SAVED[key].format(count=native.events.get(key, 0), price=model.cost(key),
+                                 other=model.cost("device_access"))
+    else:
+        why = f"they spend fewer cycles on {key} than the native run ({base[key]:,})"
+    return f"note: {names} {verb} less than native: {why}."
 
 
 # -- text --------------------------------------------------------------------------------------
@@ -141,14 +205,14 @@ def render_text(rows: Sequence[Row], *, cost_profile: str | None = None) -> str:
     notes: list[tuple[int, Row]] = []
     cost_cells = []
     for row in rows:
-        if row.equivalent:
-            verdict = "yes"
-        else:
+        note = None
+        if not row.equivalent:
             notes.append((len(notes) + 1, row))
-            verdict = f"NO [{len(notes)}]"
+            note = len(notes)
         cost_cells.append([
             row.strategy, _number(row.guest_instructions), _number(row.vmm_entries),
-            _number(row.cycles), _slowdown(row.slowdown), _share(row.efficiency), verdict,
+            _number(row.cycles), _slowdown(row.slowdown), _share(row.efficiency),
+            _verdict(row, note),
         ])
     lines = _table(
         ["strategy", "guest instr", "VMM entries", "est. cycles", "slowdown", "efficiency",
@@ -175,6 +239,9 @@ def render_text(rows: Sequence[Row], *, cost_profile: str | None = None) -> str:
     if cost_profile:
         lines += ["", f"est. cycles: cost profile '{cost_profile}' (docs/cost-model.md); "
                       "slowdown = cycles / native cycles"]
+    for note in (cheaper_note(rows, cost_profile), placement_note(rows)):
+        if note:
+            lines += textwrap.wrap(note, WIDTH, subsequent_indent="    ")
     if notes:
         lines.append("")
         for number, row in notes:
@@ -213,10 +280,11 @@ def render_markdown(rows: Sequence[Row], *, cost_profile: str | None = None) -> 
             causes += f", +{row.other_causes} more"
         translated = ("-" if not (row.blocks_translated or row.cache_hits)
                       else f"{row.blocks_translated:,} / {row.cache_hits:,}")
-        verdict = "yes"
+        note = None
         if not row.equivalent:
             notes.append(row)
-            verdict = f"NO [{len(notes)}]"
+            note = len(notes)
+        verdict = _verdict(row, note)
         lines.append(
             f"| `{row.strategy}` | {_number(row.guest_instructions)} | {_number(row.vmm_entries)} "
             f"| {causes} | {_number(row.emulated_instructions)} | {_number(row.callouts)} "
@@ -225,6 +293,9 @@ def render_markdown(rows: Sequence[Row], *, cost_profile: str | None = None) -> 
     if cost_profile:
         lines += ["", f"Estimated cycles with the cost profile `{cost_profile}`; slowdown = cycles / "
                       "native cycles."]
+    for note in (cheaper_note(rows, cost_profile), placement_note(rows)):
+        if note:
+            lines += ["", note[0].upper() + note[1:]]
     for number, row in enumerate(notes, 1):
         text = " ".join((row.divergence or "no divergence reported").split())
         lines += ["", f"[{number}] `{row.strategy}`: {text}"]

@@ -53,10 +53,12 @@ def reprice(results: Sequence[VMRunResult], model: costs.CostModel) -> list[VMRu
 
 def compare(guest, specs: Sequence[str] | None = None, *,
             cost_model: str | Path | costs.CostModel | None = None,
-            placement: str = "system", max_steps: int | None = None) -> list[VMRunResult]:
+            placement: str = "system", max_steps: int | None = None,
+            progress=None) -> list[VMRunResult]:
     """Run `guest` under each strategy spec (default: all) and price every run with one model.
 
     The native run always comes first (it is the reference for equivalence and slowdown).
+    `progress`, if given, is called as ``progress(spec, runs done, runs in all)`` before each run.
     """
     from . import run_guest
 
@@ -67,7 +69,11 @@ def compare(guest, specs: Sequence[str] | None = None, *,
     if "native" not in specs:
         specs.insert(0, "native")
     specs.sort(key=lambda s: s != "native")
-    results = [run_guest(guest, spec, placement=placement, max_steps=max_steps) for spec in specs]
+    results = []
+    for done, spec in enumerate(specs):
+        if progress is not None:
+            progress(spec, done, len(specs))
+        results.append(run_guest(guest, spec, placement=placement, max_steps=max_steps))
     return reprice(results, model)
 
 

@@ -93,11 +93,20 @@ class GuestCPU:
     def port_out(self, port: int, value: int) -> None:
         self.vm.devices.port_out(port, value)
 
+    def cpu_number(self) -> int:
+        """`rdpid` under the VMM: the virtual CPU's number (0 for a one-vCPU VM)."""
+        return getattr(self.vcpu, "index", 0)
+
     def software_interrupt(self, vector: int, npc: int) -> None:
         self.vm.deliver(vector, 0, npc, "software")
 
     def iret(self) -> None:
         CPU.iret(self)  # the CPU's own code, run against the vCPU
+
+    def _frame_pa(self, va: int, ring: int, write: bool, size: int = 20) -> None:
+        """`CPU._frame_pa`: the CPU's shortcut for frames in one plain page does not apply, every
+        word of an emulated frame goes through the guest's own translation."""
+        return None
 
     def halt(self, npc: int) -> None:
         """``hlt`` at virtual CPL 0 (docs/machine.md, Time): idle the virtual clock to the next

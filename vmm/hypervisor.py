@@ -36,7 +36,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import attrs
+
 from toyvisor.cpu.cpu import BUDGET, CPU
+from toyvisor.cpu.events import interleave_console
 from toyvisor.cpu.machine import Machine
 from toyvisor.cpu.monitor import Monitor
 from toyvisor.isa.faults import GuestFault
@@ -67,6 +70,23 @@ _FOREVER = 1 << 62
 MAX_VIOLATIONS = 20
 
 
+@attrs.frozen
+class VMMEntryEvent:
+    """A trace event: the VMM was entered for `vm` at guest pc `pc` — by a ``trap`` (an
+    exception, software interrupt or IRQ on the real CPU), a ``callout`` (translated code) or a
+    hardware VM ``exit`` — and counted `causes` (``vmm:privileged``, a reflected ``page-fault``
+    …) while it handled the entry."""
+
+    pc: int
+    vm: str
+    how: str
+    causes: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return (f"{self.pc:08x} [vmm] === {self.vm}: VMM entry by {self.how}: "
+                f"{', '.join(self.causes) or 'no cause counted'}")
+
+
 class Hypervisor(Monitor):
     """A VMM hosting several VMs on one real `Machine` with one `Strategy`."""
 
@@ -86,6 +106,8 @@ class Hypervisor(Monitor):
         self.current: VM | None = None
         self.violations: list[str] = []
         self.in_vmm = True
+        #: the trace callback of the current `run` (None: not tracing)
+        self.trace = None
         self._slice_end = 0
         self._last_retired = 0
         self._last_clock = 0
@@ -188,7 +210,18 @@ class Hypervisor(Monitor):
         self._retiring = 0  # anything the CPU still had to count happened before it returned
         self._load(queue[0])
         self.in_vmm = False
-        self.strategy.execute(self.cpu, _FOREVER, trace)
+        if trace is not None:  # console output appears in the trace where it happened
+            many = len(self.vms) > 1
+            trace = interleave_console(trace, [
+                *((vm.name if many else "", vm.devices.platform.console) for vm in self.vms),
+                ("the real machine", self.machine.platform.console)])
+        self.trace = trace
+        try:
+            self.strategy.execute(self.cpu, _FOREVER, trace)
+        finally:
+            self.trace = None
+            if trace is not None:
+                trace.flush()
         self.in_vmm = True
 
     def _runnable_after(self, vm: VM | None) -> VM | None:
@@ -210,13 +243,16 @@ class Hypervisor(Monitor):
         self._exit(vm)
         vm.entries += 1
         vm.count_event(self.strategy.entry_event(vm, event))
+        before = vm.by_cause if self.trace is not None else None
         try:
             self.strategy.handle(vm, event)
         except GuestFault:
             # a software interrupt the guest's table refuses: a fault of the `int` instruction,
             # which the real CPU now raises (and hands back to us as an exception)
+            self._traced_entry(vm, event.pc, "trap", before)
             self._enter(vm, switch=False)
             raise
+        self._traced_entry(vm, event.pc, "trap", before)
         if event.source == "software":
             # the `int n` retires on the real CPU when we return; count it for the VM now
             vm.retired_direct += 1
@@ -237,7 +273,9 @@ class Hypervisor(Monitor):
         self._exit(vm)
         platform.clock += 1
         vm.entries += 1
+        before = vm.by_cause if self.trace is not None else None
         self.strategy.handle_callout(vm, decoded)
+        self._traced_entry(vm, decoded.pc, f"callout ({decoded.definition.mnemonic})", before)
         self._retiring = 1  # the translator retires the instruction on the real CPU when we return
         self._resume(vm, cpu)
 
@@ -250,8 +288,21 @@ class Hypervisor(Monitor):
         self.in_vmm = True
         self._exit(vm)  # virtual time and retired instructions; the registers are the strategy's
         vm.entries += 1
+        before = vm.by_cause if self.trace is not None else None
         self.strategy.handle_exit(vm, exit)
+        self._traced_entry(vm, exit.pc, "exit", before)
         self._resume(vm, cpu)
+
+    def _traced_entry(self, vm: VM, pc: int, how: str, before: dict | None) -> None:
+        """Trace one VMM entry with the causes its handling counted (`before`: the VM's counts
+        when it began; None when not tracing)."""
+        if before is None or self.trace is None:
+            return
+        after = vm.by_cause
+        causes = tuple(f"{cause}" if after[cause] - before.get(cause, 0) == 1
+                       else f"{cause} x{after[cause] - before.get(cause, 0)}"
+                       for cause in after if after[cause] != before.get(cause, 0))
+        self.trace(VMMEntryEvent(pc, vm.name, how, causes))
 
     def _resume(self, vm: VM, cpu: CPU) -> bool:
         """The end of a VMM entry: the instruction boundary, scheduling, then back to a guest."""
@@ -382,4 +433,4 @@ class Hypervisor(Monitor):
         return found
 
 
-__all__ = ["DEFAULT_QUANTUM", "DEFAULT_VMM_REGION", "Hypervisor", "PLACEMENTS"]
+__all__ = ["DEFAULT_QUANTUM", "DEFAULT_VMM_REGION", "Hypervisor", "PLACEMENTS", "VMMEntryEvent"]

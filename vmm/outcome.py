@@ -45,6 +45,9 @@ def _compile(where: str, pattern: object) -> re.Pattern[str]:
         return re.compile(pattern)
     except re.error as error:
         raise OutcomeRulesError(f"{where}: bad regular expression {pattern!r}: {error}") from None
+    except (RecursionError, OverflowError):  # the parser recurses once per nested group
+        raise OutcomeRulesError(f"{where}: regular expression too complex "
+                                f"({pattern[:40]!r}…, {len(pattern)} characters)") from None
 
 
 def _named_rules(where: str, table: object) -> tuple[tuple[str, re.Pattern[str]], ...]:

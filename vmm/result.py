@@ -48,11 +48,15 @@ class VMRunResult:
     slowdown: float = 0.0
     #: For a triple fault: the report (pc, cause chain, registers).
     fault_report: str | None = None
+    #: For a paravirtual run: the hypercalls the VMM refused and why, oldest first
+    #: (`toyvisor.vmm.paravirt.log.Refusal`; what Xen's ``xl dmesg`` shows).
+    refusals: tuple = attrs.field(default=(), converter=tuple)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict."""
         data = attrs.asdict(self)
         data["resource_violations"] = list(self.resource_violations)
+        data["refusals"] = [r.to_dict() for r in self.refusals]
         return data
 
 

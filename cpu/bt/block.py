@@ -97,7 +97,7 @@ class Block:
 
     __slots__ = ("pc", "pa", "end_pa", "mode", "key", "fn", "cells", "exits", "n", "body_n",
                  "insns", "pcs", "lines", "tail", "tail_handler", "incoming", "valid", "source",
-                 "linkable", "heat", "hot", "handlers")
+                 "linkable", "heat", "hot", "handlers", "chains_tail")
 
     def __init__(self, pc: int, pa: int, mode: int, body: list[CodeEntry],
                  tail: CodeEntry | None):
@@ -127,6 +127,9 @@ class Block:
         self.lines: list[int] = []
         self.tail = tail
         self.tail_handler = None
+        #: whether the engine may run the tail and go on to the next block without leaving its
+        #: dispatch loop (a software interrupt or `iret`: `Translator._chain_tail`)
+        self.chains_tail = False
         #: (block, cell) pairs chained to this block (unlinked when it is invalidated)
         self.incoming: list = []
         self.valid = True

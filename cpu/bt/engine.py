@@ -37,7 +37,8 @@ while a whole further pass fits in it.
 **Cold and hot.**  A new block runs on the interpreter's handler closures (`toyvisor.cpu.bt.cold`)
 and is compiled to Python after `hot_threshold` entries; both forms behave identically (same
 exits, chaining, statistics), so what is counted as translated does not depend on it.  Nested
-("vt" non-root) guests run on the interpreter, whose careful path makes their VM exits.
+("vt" non-root) guests run as direct execution (below): the careful path of their blocks'
+tails, delivery and the interrupt check make their VM exits.
 
 **Adaptation.**  A user (a VMM) may mark the physical address of an innocuous memory-writing
 instruction for a callout with `adapt` — VMware's *adaptive* binary translation: an instruction
@@ -71,7 +72,7 @@ import attrs
 
 from toyvisor.isa.encoding import DecodeError, decode_word
 from toyvisor.isa.faults import GuestFault
-from toyvisor.isa.spec import CR0_PG, PAGE_MASK, PAGE_SHIFT
+from toyvisor.isa.spec import CR0_PG, FLAG_IF, PAGE_MASK, PAGE_SHIFT
 
 from ..cpu import BUDGET, CPU
 from ..decode import CodeEntry
@@ -130,6 +131,9 @@ class TranslatorStats:
     adaptations: int = 0
     #: instruction addresses currently marked
     adapted: int = 0
+    #: software-interrupt and `iret` tails after which the dispatcher went straight on to the
+    #: next block (`Translator._chain_tail`)
+    tails_chained: int = 0
 
     def events(self) -> dict[str, int]:
         """The engine's share of the cost model's events (docs/vmm-design.md)."""
@@ -186,6 +190,7 @@ class Translator:
         #: physical addresses of instructions marked for a callout by adaptation
         self._adapted: set[int] = set()
         self._adaptations = 0
+        self._tails_chained = 0
         #: physical address of the translated instruction whose fault is being delivered
         self.faulting_pa: int | None = None
         self._attach()
@@ -269,6 +274,7 @@ class Translator:
             early_exits=self._signal.early_exits,
             adaptations=self._adaptations,
             adapted=len(self._adapted),
+            tails_chained=self._tails_chained,
         )
 
     #: the fields of `counters`, in order
@@ -365,6 +371,8 @@ class Translator:
         if tail is not None and not tail.decoded.definition.sensitive \
                 and not adaptable(tail.decoded):
             block.tail_handler = tail.handler  # a software interrupt: the machine delivers it
+        block.chains_tail = tail is not None and (
+            block.tail_handler is not None or tail.decoded.definition.mnemonic == "iret")
         self._blocks[key] = block
         page = pa >> PAGE_SHIFT
         self._pages.setdefault(page, []).append(block)
@@ -588,6 +596,25 @@ class Translator:
             return
         cpu.retired += 1
 
+    def _chain_tail(self, block: Block) -> bool:
+        """Run `block`'s software interrupt or `iret` tail (as `_run_tail`, with the retired
+        count and the clock up to date) and tell whether the dispatcher may go straight on to
+        the next block: False when the tail stopped the CPU, asked for attention (a frame
+        written over code), made an interrupt deliverable (`iret` setting IF) or left the
+        translated rings or root mode.  Nothing else the dispatcher checks between blocks can
+        change: the timer deadline and the IRQ lines move only with the clock and port accesses,
+        which are not such tails.  A tail that faults is delivered as its exception: one budget
+        step, as the room counted it, and no tick, so the room stays within the deadline."""
+        cpu = self.cpu
+        self._run_tail(block)
+        if cpu.stop_reason is not None or self._signal.exit \
+                or cpu.nonroot or cpu.cpl not in self._translate_cpls:
+            return False
+        if cpu.flags & FLAG_IF and cpu.platform.pic.deliverable():
+            return False
+        self._tails_chained += 1
+        return True
+
     def _deliver_block_fault(self, block: Block, index: int, fault: GuestFault) -> None:
         """Deliver `fault`, raised by instruction `index` of `block`, as its exception."""
         cpu = self.cpu
@@ -612,26 +639,24 @@ class Translator:
         try:
             while cpu.stop_reason is None:
                 if cpu.retired + cpu.deliveries >= end:
-                    cpu.stop(BUDGET)
+                    cpu.out_of_budget()
                     break
-                service()
+                if service():
+                    continue  # non-root mode: an injection or a VM exit; re-examine first
                 if cpu.stop_reason is not None:
                     break
                 room = end - cpu.retired - cpu.deliveries
                 deadline = timer.deadline
                 if deadline is not None and deadline - platform.clock < room:
                     room = deadline - platform.clock
-                if cpu.nonroot:
-                    # The guest of the "vt" extension (whose sensitive instructions may be VM
-                    # exits) runs on the interpreter.
-                    self._run_direct(room)
-                    continue
                 # Code of a ring that is not translated runs "directly": its blocks' bodies run
                 # like translated ones (they hold no sensitive instruction, so this is exactly
                 # executing them on the real CPU), but are counted as direct instructions and
                 # are no translations, and their last sensitive instruction or `int` runs on the
-                # interpreter's careful path, as the real CPU would execute it.
-                direct = cpu.cpl not in translate_cpls
+                # interpreter's careful path, as the real CPU would execute it.  So does the
+                # guest of the "vt" extension: only such a tail (on the careful path), a fault
+                # (through `CPU.deliver`) or the interrupt check can make its VM exits.
+                direct = cpu.nonroot or cpu.cpl not in translate_cpls
                 block = lookup(False, direct)
                 if block is not None and block.n > room:
                     block = lookup(True, direct)
@@ -641,6 +666,10 @@ class Translator:
                 signal.exit = False
                 start = room
                 tail = None
+                # Software interrupts and `iret` run at block ends without leaving this loop
+                # (`_chain_tail`) when nothing else sees them: no monitor, the real callouts.
+                chain_tails = cpu.monitor is None and not direct \
+                    and type(self.callouts) is DirectCallouts
                 try:
                     while block.n <= room:
                         successor, room = block.fn(room)
@@ -648,6 +677,19 @@ class Translator:
                             if signal.exit:
                                 break
                             if block.tail is not None:
+                                if chain_tails and block.chains_tail:
+                                    ran = start - room - 1
+                                    cpu.retired += ran
+                                    platform.clock += ran
+                                    executed += ran
+                                    start = room
+                                    if not self._chain_tail(block):
+                                        break
+                                    successor = lookup(False, False)
+                                    if successor is None:
+                                        break
+                                    block = successor
+                                    continue
                                 tail = block
                                 break
                             pc = cpu.pc
@@ -694,7 +736,7 @@ class Translator:
         signal = self._signal
         while cpu.stop_reason is None:
             if cpu.steps >= end:
-                cpu.stop(BUDGET)
+                cpu.out_of_budget()
                 break
             cpu._service_interrupts()
             if cpu.stop_reason is not None:

@@ -17,7 +17,8 @@
 ; sched_op block. When no domU is left running, the commands still waiting run before dom0
 ; shuts down. Only the first letter of the command word is looked at (the toolstack in
 ; tools/domains.py validated the whole syntax). Results go to the real console, one line each,
-; prefixed "[dom0] " (numbers in decimal, errors as the negative error code).
+; prefixed "[dom0] " (numbers in decimal, errors as the negative error code and its errno
+; name, "error -22 EINVAL"; the hypervisor's log says why: `toyvisor domains boot` prints it).
 ;
 ;   mgmt_init()   parse the commands, note the ring grant handles, run what is due.
 ;   mgmt_wait()   run what is due; then sched_op yield if commands wait, else sched_op block.
@@ -265,13 +266,15 @@ mg_result:
 .err:   push    r1
         li      r1, s_error
         call    mg_puts
-        pop     r1
+        ld      r1, [sp]
         neg     r1, r1
         push    r1
         li      r1, '-'
         call    mg_putc
         pop     r1
         call    mg_putn
+        pop     r1
+        call    mg_errno
 mg_nl:  li      r1, '\n'
         jmp     mg_putc
 
@@ -392,6 +395,21 @@ mg_move:                                ; copy r3 bytes (a multiple of 4) from r
 .done:  ret
 
 ; real-console output through physdev_op (dom0 is the only domain allowed to do it)
+mg_errno:                               ; r1 = error code: " EINVAL" if named  clobbers: r1..r7
+        li      r7, mg_errnos
+.next:  ld      r2, [r7]
+        cmpi    r2, 0
+        jz      .none
+        cmp     r2, r1
+        jz      .found
+        addi    r7, r7, 8
+        jmp     .next
+.found: li      r1, ' '
+        call    mg_putc
+        ld      r1, [r7 + 4]
+        jmp     mg_puts
+.none:  ret
+
 mg_putc:                                ; r1 = byte                          clobbers: r1..r4
         mov     r3, r1
         li      r1, PHYSDEVOP_out
@@ -446,6 +464,23 @@ s_colon:        .asciz  ": "
 s_pages:        .asciz  " pages"
 s_ok:           .asciz  ": ok"
 s_error:        .asciz  ": error "
+        .align  4
+mg_errnos:      .word   PV_EPERM, e_perm, PV_ENOENT, e_noent, PV_ESRCH, e_srch
+                .word   PV_EAGAIN, e_again, PV_ENOMEM, e_nomem, PV_EACCES, e_acces
+                .word   PV_EFAULT, e_fault, PV_EBUSY, e_busy, PV_EEXIST, e_exist
+                .word   PV_EINVAL, e_inval, PV_ENOSPC, e_nospc, PV_ENOSYS, e_nosys, 0
+e_perm:         .asciz  "EPERM"
+e_noent:        .asciz  "ENOENT"
+e_srch:         .asciz  "ESRCH"
+e_again:        .asciz  "EAGAIN"
+e_nomem:        .asciz  "ENOMEM"
+e_acces:        .asciz  "EACCES"
+e_fault:        .asciz  "EFAULT"
+e_busy:         .asciz  "EBUSY"
+e_exist:        .asciz  "EEXIST"
+e_inval:        .asciz  "EINVAL"
+e_nospc:        .asciz  "ENOSPC"
+e_nosys:        .asciz  "ENOSYS"
 s_bad:          .asciz  "unknown command"
 s_running:      .asciz  "running"
 s_blocked:      .asciz  "blocked"

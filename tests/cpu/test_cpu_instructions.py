@@ -274,6 +274,44 @@ def test_memory_instructions(cpl):
     assert regs[15] == 0x10000 - 4 and memory.read32(0x10000 - 4) == 0x81
 
 
+@semantic("xadd", "cas", "pause")
+@CPLS
+def test_atomic_read_modify_write(cpl):
+    source = """
+        li   r1, data
+        li   r2, 5
+        xadd r2, [r1]           ; fetch-and-add: r2 = old 40, word = 45
+        li   r3, 45
+        li   r4, 99
+        cas  r3, r4, r1         ; 45 == 45: swap in 99; r3 = old 45
+        li   r5, 7
+        li   r6, 1
+        cas  r5, r6, r1         ; 99 != 7: no swap; r5 = old 99
+        li   r7, 0xFFFFFFFF
+        xadd r7, [r1 + 4]       ; wraps: 0 + -1
+        pause
+        pause
+        brk
+        .align 16
+    data:
+        .word 40, 0
+    """
+    machine, event = execute(source, cpl)
+    ended_at_brk(event, machine)
+    regs, memory = machine.cpu.regs, machine.memory
+    data = assemble(source)["data"]
+    assert regs[2] == 40 and regs[3] == 45 and regs[5] == 99
+    assert memory.read32(data) == 99 and memory.read32(data + 4) == 0xFFFFFFFF and regs[7] == 0
+    assert machine.cpu.pauses == 2
+
+
+def test_a_faulting_cas_or_xadd_leaves_no_trace():
+    machine, event = execute("li r1, 2\nli r2, 3\nli r3, 4\ncas r2, r3, r1\nbrk", 0)
+    assert event.cause == "alignment-check" and machine.cpu.regs[2] == 3
+    machine, event = execute("li r1, 0x7FFFFFF0\nli r2, 3\nxadd r2, [r1]\nbrk", 0)
+    assert event.cause == "general-protection" and machine.cpu.regs[2] == 3
+
+
 # -- interrupts ----------------------------------------------------------------------------------
 
 @semantic("int", "brk")
@@ -471,6 +509,14 @@ def test_smsw_reveals_cr0(cpl):
     cpu.monitor = TrapRecorder()
     machine.run(max_steps=10)
     assert cpu.regs[1] == CR0_PG
+
+
+@semantic("rdpid")
+@CPLS
+def test_rdpid_reads_the_cpu_number_in_every_ring(cpl):
+    machine, event = execute("li r1, 9\nrdpid r1\nbrk", cpl)
+    ended_at_brk(event, machine)
+    assert machine.cpu.regs[1] == 0 and machine.cpu.sensitive_executed == 1
 
 
 @semantic("rdcs")

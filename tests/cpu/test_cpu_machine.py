@@ -293,8 +293,6 @@ def test_a_hook_that_stops_the_cpu_inside_the_fast_loop_takes_effect_at_once():
 
 
 def test_cpus_share_memory_devices_and_the_decode_cache():
-    from toyvisor.cpu import CPU
-
     source = """
     start:  addi r1, r1, 1
             jmp  start
@@ -303,10 +301,9 @@ def test_cpus_share_memory_devices_and_the_decode_cache():
             out  PORT_CONSOLE_DATA, r7
             hlt
     """
-    machine = boot(source, memory_size=1 << 16)
-    second = CPU(machine.memory, machine.platform, machine.code, index=1)
-    machine.cpus.append(second)
-    first = machine.cpu
+    machine = boot(source, memory_size=1 << 16, cpus=2)
+    first, second = machine.cpus
+    machine.started[1] = True  # driven by hand here: no start IPI
     first.run(100)
     assert first.regs[1] == 50
     second.pc = 0x100

@@ -71,7 +71,7 @@ def test_with_the_vt_extension_both_theorems_hold_in_non_root_mode():
     assert verdict.virtualizable and verdict.hybrid_virtualizable
     assert verdict.sensitive_unprivileged == ()
     assert set(verdict.exiting) == {"hlt", "lidt", "mtcr", "mfcr", "invlpg", "in", "out",
-                                    "vmrun", "vmcall"}
+                                    "vmrun", "vmcall", "rdpid"}
     assert "popf" in verdict.guest_state and "vmcall" in verdict.sensitive
     assert "holds — virtualizable" in verdict.report()
 

@@ -17,16 +17,20 @@ from toyvisor.vmm.shadow import ShadowPager
 BROKEN = Path(__file__).resolve().parent / "broken_kernel"
 
 
-def test_the_broken_kernel_is_caught_with_a_shrunk_counterexample():
+def test_the_broken_kernel_is_caught_by_the_walk_with_a_standalone_counterexample():
     report = check_kernel(load_guest(BROKEN), ["trap-emulate"], examples=5, seed=3)
     failed = {p.name: p for p in report.properties if not p.held}
     assert set(failed) == {"kernel-isolation"} and not report.held
     assert len(report.properties) == 5  # the kernel's property and four under trap-emulate
     finding = failed["kernel-isolation"]
+    assert [str(e) for e in finding.exposures] == [
+        "write linear 0x00011000 -> frame 0x00011000: the page table of linear "
+        "0x00000000-0x003fffff; KPT"]
     assert finding.counterexample.splitlines() == [
-        "        li r13, 0x11000                 ; page tables", "        st [r13], r1"]
+        "        li r13, 0x11000                 ; page table", "        li r1, 0x0",
+        "        st [r13], r1"]
     assert finding.access.startswith("write of 4 byte(s) at physical 0x00011000 (KPT + 0x0")
-    assert finding.access.endswith("by the instruction at pc 0x0000100c")
+    assert finding.access.endswith("by the instruction at pc 0x00001014")
 
 
 def test_a_random_program_s_ring_3_store_into_kernel_memory_is_caught_and_shrunk():
@@ -90,6 +94,7 @@ def test_check_of_the_broken_kernel_exits_2_with_the_counterexample():
     assert result.exit_code == 2
     assert "FAILED  kernel-isolation  native" in result.output
     assert "li r13, 0x11000" in result.output and "first offending access" in result.output
+    assert "write linear 0x00011000 -> frame 0x00011000: the page table" in result.output
 
 
 def test_check_is_deterministic_for_a_seed():

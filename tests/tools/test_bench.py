@@ -5,6 +5,7 @@ instruction counts are deterministic and that every engine computes the same thi
 """
 
 import json
+import statistics
 import platform
 import sys
 from pathlib import Path
@@ -270,3 +271,37 @@ def test_the_scaling_command_prints_json_and_markdown(monkeypatch):
 def test_bad_scaling_requests_are_errors(kwargs, message):
     with pytest.raises(scaling.ScalingError, match=message):
         scaling.measure(**kwargs)
+
+
+# -- the honest ceiling (issue 10, item 6) -------------------------------------------------------
+
+@pytest.mark.parametrize("name", sorted(anchors.CEILING_FORMULATIONS))
+def test_every_ceiling_formulation_computes_the_compute_guests_checksum(name):
+    acc, x = anchors.CEILING_FORMULATIONS[name](1234)
+    assert f"acc {acc:#010x}, x {x:#010x}" in run_bench_guest("compute", 1234).console
+
+
+def test_the_ceiling_measures_several_formulations_including_for_range_and_while():
+    assert {"while", "for-range"} <= set(anchors.CEILING_FORMULATIONS)
+    assert len(anchors.CEILING_FORMULATIONS) >= 3
+
+
+def test_the_reported_ceiling_is_the_fastest_measured_formulation(tiny_report):
+    ceiling = tiny_report.ceiling
+    assert set(ceiling.formulations) == set(anchors.CEILING_FORMULATIONS)
+    rates = {name: ceiling.count / statistics.median(runs)
+             for name, runs in ceiling.formulations.items()}
+    assert all(len(runs) == tiny_report.repeat for runs in ceiling.formulations.values())
+    assert ceiling.rate == max(rates.values())
+    fastest = max(rates, key=rates.__getitem__)
+    assert ceiling.runs == ceiling.formulations[fastest]
+    assert f"fastest of {len(rates)} formulations: {fastest}" in ceiling.note
+    data = tiny_report.to_dict()["ceiling"]
+    assert max(f["mips"] for f in data["formulations"].values()) == data["mips"]
+
+
+def test_a_faster_formulation_becomes_the_ceiling():
+    slow, fast = (0.5, 0.6, 0.4), (0.2, 0.1, 0.3)
+    runs = anchors.CeilingRuns(1000, {"while": slow, "for-range": fast})
+    assert runs.fastest() == "for-range"
+    assert runs.anchor().runs == fast and runs.anchor().seconds == 0.2

@@ -6,6 +6,7 @@ out with domctl."""
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -123,11 +124,51 @@ def test_destroy_removes_a_domain(plain):
     assert system.dom0.vm.stop_reason == "halted"
 
 
-def test_refused_commands_print_the_error_code():
+def test_refused_commands_print_the_error_code_and_its_errno_name():
     system = boot("destroy 0", "pause 7", "balloon 1 5000", "unpause 1")
     assert lines_of(system.console, "[dom0] ")[:4] == [
-        "destroy 0: error -22", "pause 7: error -3", "balloon 1 5000: error -22",
-        "unpause 1: error -22"]
+        "destroy 0: error -22 EINVAL", "pause 7: error -3 ESRCH",
+        "balloon 1 5000: error -22 EINVAL", "unpause 1: error -22 EINVAL"]
+
+
+def test_the_hypervisor_log_says_why_each_command_was_refused():
+    system = boot("destroy 0", "pause 7", "balloon 1 5000", "unpause 1")
+    log = domains.hypervisor_log(system).splitlines()
+    assert [line.split("] ", 1)[1] for line in log] == [
+        "d0 domctl destroy: -22 EINVAL: use sched_op shutdown",
+        "d0 domctl pause: -3 ESRCH: no domain 7",
+        "d0 domctl balloon: -22 EINVAL: target beyond the domain's 1024 pfns",
+        "d0 domctl unpause: -22 EINVAL: domain 1 is running, not paused"]
+    assert all(line.startswith("(XEN) [t=") for line in log)
+    row = rows_by_id(system)[0]
+    assert row["refused"] == 4
+    assert [r["error"] for r in row["refusals"]] == ["EINVAL", "ESRCH", "EINVAL", "EINVAL"]
+    assert row["refusals"][0]["hypercall"] == "domctl destroy"
+
+
+def test_the_example_configurations_own_command_works():
+    """guests/domains/example.toml's comment names a command: it runs and does what it says."""
+    text = EXAMPLE.read_text()
+    comment = " ".join(line.lstrip("# ").rstrip("\\ ") for line in text.splitlines()
+                       if line.startswith("#   toyvisor") or line.startswith("#       --do"))
+    args = shlex.split(comment)[1:]
+    assert args[:3] == ["domains", "boot", "guests/domains/example.toml"]
+    args[2] = str(EXAMPLE)
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    mgmt = lines_of(result.output, "[dom0] ")
+    assert "pause 1: ok" in mgmt and "unpause 1: ok" in mgmt and "  d1 paused 1024 pages" in mgmt
+    assert "error" not in result.output and "hypervisor log" not in result.output
+    assert lines_of(result.output, "[d1] ")[-1].endswith("shutting down")
+
+
+def test_a_command_timed_after_the_domains_finished_is_refused_with_a_reason():
+    result = CliRunner().invoke(main, ["domains", "boot", str(EXAMPLE), "--do", "@400000 pause 1"])
+    assert result.exit_code == 0, result.output
+    assert "[dom0] pause 1: error -22 EINVAL" in result.output
+    assert "hypervisor log (refused hypercalls, as xl dmesg shows them):" in result.output
+    assert ("d0 domctl pause: -22 EINVAL: domain 1 is shutdown: only a running or blocked "
+            "domain can be paused") in result.output
 
 
 def test_cli_wrappers_and_json():
@@ -135,7 +176,8 @@ def test_cli_wrappers_and_json():
     assert result.exit_code == 0, result.output
     assert "[dom0] list: 3 domains" in result.output
     table = result.output.rstrip().splitlines()[-4:]
-    assert table[0].split() == ["id", "name", "state", "pages", "VMM", "entries", "hypercalls"]
+    assert table[0].split() == ["id", "name", "state", "pages", "VMM", "entries", "hypercalls",
+                                "refused"]
     assert table[2].split()[:4] == ["1", "alpha", "shutdown", "1024"]
     result = CliRunner().invoke(main, ["domains", "balloon", str(EXAMPLE), "2", "900", "--json"])
     assert result.exit_code == 0, result.output

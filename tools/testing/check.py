@@ -21,15 +21,18 @@ from toyvisor.tools.guest import Guest
 
 from . import strategies
 from .defaults import DEFAULT_EFFICIENCY, DEFAULT_EXAMPLES, DEFAULT_SEED
-from .harness import HarnessError, fits, kernel_targets, user_guest
+from .harness import HarnessError, fits, kernel_targets, reach, user_guest
 from .program import Instr, Program
 from .properties import (
     KERNEL_PROPERTIES,
     PROPERTIES,
+    Finding,
     PropertyViolation,
+    exposure_reason,
     kernel_isolation,
     run_under,
 )
+from .reach import Exposure, Survey
 
 
 def default_vmms() -> tuple[str, ...]:
@@ -51,6 +54,9 @@ class PropertyReport:
     reason: str | None = None
     counterexample: str | None = None
     access: str | None = None
+    #: For ``kernel-isolation``: the kernel pages ring 3 can reach (found by walking the page
+    #: tables at ring-3 entries, before any search).
+    exposures: tuple[Exposure, ...] = ()
 
     def to_dict(self) -> dict:
         return attrs.asdict(self)
@@ -79,6 +85,7 @@ class CheckReport:
             lines.append(f"{'held  ' if p.held else 'FAILED'}  {p.name:<17} {p.strategy}")
             if not p.held:
                 lines.append(f"        {p.reason}")
+                lines += [f"          {exposure}" for exposure in p.exposures]
                 if p.access:
                     lines.append(f"        first offending access: {p.access}")
                 if p.counterexample:
@@ -90,25 +97,36 @@ class CheckReport:
         return "\n".join(lines)
 
 
-def adversarial_programs(kernel: Guest):
-    """The programs `check_kernel` tries on `kernel`."""
+def adversarial_programs(kernel: Guest, targets: strategies.Targets | None = None):
+    """The programs `check_kernel` tries on `kernel` (`targets`: `kernel_targets`'s)."""
     return strategies.programs(privileged=True, sensitive=True, wild=True,
-                               targets=kernel_targets(kernel), self_modifying=True,
-                               max_size=12, access_weight=4)
+                               targets=kernel_targets(kernel) if targets is None else targets,
+                               self_modifying=True, max_size=12, access_weight=4)
 
 
-def sweep(kernel: Guest) -> list[Program]:
+def probe(exposure: Exposure) -> Program:
+    """The program that touches an exposed page: a load, or a store of 0 for a writable one."""
+    what = exposure.holds.split(";")[0].split(" (")[0].split(" of ")[0].removeprefix("the ")
+    address = Instr("li", (strategies.ADDRESS_REGISTER, exposure.va), what)
+    if exposure.access == "write":
+        return Program((address, Instr("li", (1, 0)),
+                        Instr("st", ((strategies.ADDRESS_REGISTER, 0), 1))))
+    return Program((address, Instr("ld", (1, (strategies.ADDRESS_REGISTER, 0)))))
+
+
+def sweep(kernel: Guest, targets: strategies.Targets | None = None) -> list[Program]:
     """One store and one load at each of the kernel's own targets (its code and data, its page
     tables): the cheapest probes of its protection, tried before the random programs."""
-    targets = kernel_targets(kernel)
+    targets = kernel_targets(kernel) if targets is None else targets
     found = []
     for what, address in targets.addresses():
         if what not in ("kernel", "page_tables"):
             continue
         for op, values in (("st", ((strategies.ADDRESS_REGISTER, 0), 1)),
                            ("ld", (1, (strategies.ADDRESS_REGISTER, 0)))):
+            setup = (Instr("li", (1, 0)),) if op == "st" else ()
             found.append(Program((Instr("li", (strategies.ADDRESS_REGISTER, address),
-                                        what.replace("_", " ")), Instr(op, values))))
+                                        what.replace("_", " ")), *setup, Instr(op, values))))
     return found
 
 
@@ -138,32 +156,64 @@ def _search(programs, test, examples: int, seed: int,
     return None
 
 
-def _reports(names, strategy, test, programs, examples, seed,
-             explicit=()) -> list[PropertyReport]:
+def _standalone(violation: PropertyViolation, test, registers, kernel) -> PropertyViolation:
+    """The violation with its program made to set every register it reads (to the values the
+    kernel leaves at its first ring-3 entry), when that program still fails the same way."""
+    program = violation.program
+    if program is None or registers is None:
+        return violation
+    whole = program.standalone(registers)
+    if whole == program or not fits(kernel, whole):
+        return violation
+    try:
+        test(whole, [violation.finding.name])
+    except PropertyViolation as again:
+        if again.finding.name == violation.finding.name:
+            return again
+    return violation
+
+
+def _report(strategy: str, finding: Finding, program: Program | None) -> PropertyReport:
+    return PropertyReport(finding.name, strategy, False, finding.reason,
+                          program.source() if program is not None else None,
+                          str(finding.access) if finding.access is not None else None,
+                          finding.exposures)
+
+
+def _reports(kernel, names, strategy, test, programs, examples, seed,
+             explicit=(), registers=None, progress=None) -> list[PropertyReport]:
     remaining = list(names)
     reports = []
     while remaining:
-        violation = _search(programs, lambda p: test(p, remaining), examples, seed, explicit)
+        tried = [0]
+
+        def counted(program, tried=tried):
+            tried[0] += 1
+            if progress is not None:
+                progress(f"{', '.join(remaining)} under {strategy}",
+                         min(tried[0], examples), examples)
+            test(program, remaining)
+
+        violation = _search(programs, counted, examples, seed, explicit)
         if violation is None:
             reports += [PropertyReport(name, strategy, True) for name in remaining]
             break
-        finding = violation.finding
-        reports.append(PropertyReport(
-            finding.name, strategy, False, finding.reason,
-            violation.program.source() if violation.program is not None else None,
-            str(finding.access) if finding.access is not None else None))
-        remaining.remove(finding.name)
+        violation = _standalone(violation, test, registers, kernel)
+        reports.append(_report(strategy, violation.finding, violation.program))
+        remaining.remove(violation.finding.name)
     order = {name: i for i, name in enumerate(names)}
     return sorted(reports, key=lambda r: order[r.name])
 
 
 def native_test_for(kernel: Guest, max_steps: int | None = None):
     """``test(program, properties)``: raise `PropertyViolation` if `program` on `kernel` breaks
-    the kernel's own property (natively) and it is among `properties`."""
+    the kernel's own property (natively) and it is among `properties` (accesses only: the
+    page-table walk is `exposed`'s, done once per kernel)."""
 
     def test(program: Program, remaining) -> None:
-        assume(fits(kernel, program))
-        finding = kernel_isolation(user_guest(kernel, program), max_steps=max_steps)
+        if not fits(kernel, program):
+            assume(False)
+        finding = kernel_isolation(user_guest(kernel, program), max_steps=max_steps, walk=False)
         if finding is not None and finding.name in remaining:
             raise PropertyViolation(finding, program, "native")
 
@@ -175,7 +225,8 @@ def vmm_test_for(kernel: Guest, spec: str, efficiency: float = DEFAULT_EFFICIENC
     """``test(program, properties)`` for the `PROPERTIES` under the strategy `spec`."""
 
     def test(program: Program, remaining) -> None:
-        assume(fits(kernel, program))
+        if not fits(kernel, program):
+            assume(False)
         run = run_under(user_guest(kernel, program), spec, program=program,
                         efficiency=efficiency, max_steps=max_steps, properties=remaining)
         for finding in run.findings:
@@ -183,6 +234,29 @@ def vmm_test_for(kernel: Guest, spec: str, efficiency: float = DEFAULT_EFFICIENC
                 raise PropertyViolation(finding, program, spec)
 
     return test
+
+
+def exposed(kernel: Guest, surveyed: Survey,
+            max_steps: int | None = None) -> PropertyReport | None:
+    """``kernel-isolation`` FAILED at once when the page tables at some ring-3 entry map a
+    kernel page user-accessible (`toyvisor.testing.reach`), with a program that touches the
+    first such page the user program can reach (checked by running it); None when none is."""
+    if not surveyed.exposures:
+        return None
+    test = native_test_for(kernel, max_steps)
+    for exposure in surveyed.exposures[:8]:
+        program = probe(exposure)
+        if not fits(kernel, program):
+            continue
+        try:
+            test(program, ["kernel-isolation"])
+        except PropertyViolation as violation:
+            finding = attrs.evolve(violation.finding, reason=exposure_reason(surveyed.exposures),
+                                   exposures=tuple(surveyed.exposures))
+            return _report("native", finding, program)
+    finding = Finding("kernel-isolation", exposure_reason(surveyed.exposures),
+                      exposures=tuple(surveyed.exposures))
+    return _report("native", finding, None)
 
 
 def budget(kernel: Guest) -> int:
@@ -197,31 +271,49 @@ def budget(kernel: Guest) -> int:
 
 def check_kernel(kernel: Guest, vmms=None, *, examples: int = DEFAULT_EXAMPLES,
                  seed: int = DEFAULT_SEED, efficiency: float = DEFAULT_EFFICIENCY,
-                 max_steps: int | None = None) -> CheckReport:
+                 max_steps: int | None = None, progress=None) -> CheckReport:
     """Check `kernel` (a guest following the user-program convention) natively and under each
     strategy spec of `vmms` (None: `default_vmms`; empty: the kernel's own property only);
-    `max_steps` defaults to `budget`."""
+    `max_steps` defaults to `budget`.  `progress`, if given, is called as
+    ``progress(what is searched, programs tried, programs per search)`` (`toyvisor.tools.progress`)."""
     from toyvisor.vmm.strategies import make_strategy
 
+    from toyvisor.vmm.strategies import StrategyError
+
+    if not 0.0 <= efficiency <= 1.0:  # nan compares false both ways: refused too
+        raise HarnessError(f"the efficiency threshold must be a number from 0 to 1, "
+                           f"not {efficiency!r}")
     vmms = default_vmms() if vmms is None else tuple(vmms)
     for spec in vmms:  # bad names fail before any search starts
-        if make_strategy(spec).runs_port:
-            from toyvisor.vmm.strategies import StrategyError
-
+        strategy = make_strategy(spec)
+        if strategy.name == "native":
+            raise StrategyError("native is the bare machine, not a VMM: the kernel's own property "
+                                "is always checked on it (choose a VMM strategy for --vmm)")
+        if strategy.runs_port:
             raise StrategyError(f"{spec} runs a port of the kernel; toyvisor check runs the "
                                 "kernel's own image (choose another --vmm)")
     if max_steps is None:
         max_steps = budget(kernel)
-    programs = adversarial_programs(kernel)
+    if progress is not None:
+        progress("walking the page tables at ring-3 entries", 0, 0)
+    surveyed = reach(kernel, max_steps)
+    targets = kernel_targets(kernel, surveyed)
+    programs = adversarial_programs(kernel, targets)
+    registers = surveyed.entry_registers
 
-    reports = _reports(KERNEL_PROPERTIES, "native", native_test_for(kernel, max_steps),
-                       programs, examples, seed, tuple(sweep(kernel)))
+    found = exposed(kernel, surveyed, max_steps)
+    if found is not None:  # no search needed
+        reports = [found]
+    else:
+        reports = _reports(kernel, KERNEL_PROPERTIES, "native", native_test_for(kernel, max_steps),
+                           programs, examples, seed, tuple(sweep(kernel, targets)), registers,
+                           progress)
     for spec in vmms:
-        reports += _reports(PROPERTIES, make_strategy(spec).spec,
+        reports += _reports(kernel, PROPERTIES, make_strategy(spec).spec,
                             vmm_test_for(kernel, spec, efficiency, max_steps), programs,
-                            examples, seed)
+                            examples, seed, registers=registers, progress=progress)
     return CheckReport(kernel.name, seed, examples, tuple(reports))
 
 
-__all__ = ["CheckReport", "PropertyReport", "adversarial_programs", "check_kernel",
-           "budget", "default_vmms", "native_test_for", "sweep", "vmm_test_for"]
+__all__ = ["CheckReport", "PropertyReport", "adversarial_programs", "budget", "check_kernel",
+           "default_vmms", "exposed", "native_test_for", "probe", "sweep", "vmm_test_for"]

@@ -24,6 +24,7 @@ from toyvisor.isa.spec import PORT_TIMER_PERIOD, PAGE_SIZE
 from toyvisor.tools.guest import Guest
 
 from .program import Instr, Program
+from .reach import Survey, survey, user_memory
 
 #: Layout of `bare_guest`: code, data the program's registers point at, stack, interrupt table.
 BARE_PROGRAM = 0x1000
@@ -134,34 +135,33 @@ def _place(image: Image, program: Program, what: str) -> Image:
     return attrs.evolve(image, segments=segments)
 
 
-def user_memory(guest: Guest) -> list[tuple[str, int, int]]:
-    """The ``(name, start, end)`` physical ranges the kernel lets ring 3 touch
-    (``user_memory_<name>`` / ``user_memory_<name>_end`` symbols)."""
-    symbols = guest.image.symbols
-    found = []
-    for name, start in sorted(symbols.items()):
-        if name.startswith("user_memory_") and not name.endswith("_end") \
-                and f"{name}_end" in symbols:
-            found.append((name[len("user_memory_"):], start, symbols[f"{name}_end"]))
-    return found
+def reach(kernel: Guest, max_steps: int | None = None) -> Survey:
+    """`toyvisor.testing.reach.survey` of `kernel` running an empty user program (the kernel
+    alone, when it does not accept programs): what its page tables let ring 3 reach."""
+    guest = user_guest(kernel, Program(())) if accepts_user_programs(kernel) else kernel
+    return survey(guest, max_steps=max_steps)
 
 
-def kernel_targets(guest: Guest):
-    """`toyvisor.testing.strategies.Targets` for programs on top of `guest`'s kernel: its code
-    and data, the pages outside the user ranges, the page below the VMM's first VM slice."""
+def kernel_targets(guest: Guest, surveyed: Survey | None = None):
+    """`toyvisor.testing.strategies.Targets` for programs on top of `guest`'s kernel, from the
+    machine (`reach`; pass `surveyed` to reuse one): the linear addresses at which ring 3
+    reaches kernel frames, the kernel's image and ring-3-entry frames, its page tables, the
+    VMM's region and the memory past the guest (another VM's, on a host)."""
     from .strategies import DEFAULT_TARGETS, Targets
 
-    symbols = guest.image.symbols
+    found = reach(guest) if surveyed is None else surveyed
     user = user_memory(guest)
-    kernel = sorted({0, PAGE_SIZE, *(s.address for s in guest.image.segments)})
-    tables = tuple(sorted({v for k, v in symbols.items()
-                           if any(w in k.lower() for w in ("pd", "pt", "page_dir", "page_table"))
-                           and isinstance(v, int) and 0 < v < guest.memory_size
-                           and v % PAGE_SIZE == 0})[:6])
-    return Targets(kernel=tuple(kernel[:6]), page_tables=tables, vmm=DEFAULT_TARGETS.vmm,
+    exposed = [e.va for e in found.exposures]
+    tables = sorted(found.page_table_frames)
+    kernel = sorted({0, PAGE_SIZE, *(s.address & ~(PAGE_SIZE - 1) for s in guest.image.segments),
+                     *(f for f in found.frames if f not in found.page_table_frames)})
+    exposed_tables = [e.va for e in found.exposures if e.frame in found.page_table_frames]
+    return Targets(kernel=tuple(dict.fromkeys([*exposed, *kernel]))[:8],
+                   page_tables=tuple(dict.fromkeys([*exposed_tables, *tables]))[:6],
+                   vmm=DEFAULT_TARGETS.vmm,
                    other_vms=(guest.memory_size, guest.memory_size + PAGE_SIZE),
                    user=tuple(start for _, start, _ in user[:3]))
 
 
 __all__ = ["BARE_MEMORY", "BARE_PROGRAM", "HarnessError", "accepts_user_programs", "bare_guest",
-           "fits", "kernel_targets", "user_guest", "user_memory"]
+           "fits", "kernel_targets", "reach", "user_guest", "user_memory"]

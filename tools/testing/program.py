@@ -24,7 +24,7 @@ from collections.abc import Iterator
 import attrs
 
 from toyvisor.isa.encoding import decode, encode, format_instruction
-from toyvisor.isa.spec import Privilege
+from toyvisor.isa.spec import SP, Privilege
 from toyvisor.isa.table import BY_MNEMONIC, Instruction, Kind
 
 END_LABEL = "end"
@@ -84,6 +84,48 @@ class Program:
     def has(self, privilege: Privilege) -> bool:
         """Whether some instruction is of `privilege` class (e.g. ``Privilege.SENSITIVE``)."""
         return any(i.definition.privilege is privilege for i in self.instructions)
+
+    def inputs(self) -> tuple[int, ...]:
+        """The registers the program reads before it has surely set them (a set after the first
+        branch may be skipped), in order; sp too when an instruction uses the stack."""
+        written: set[int] = set()
+        found: list[int] = []
+        branched = False
+        for instr in self.instructions:
+            semantics = instr.definition.semantics
+            used, sets = [], []
+            for op, value in zip(instr.definition.operands, instr.values):
+                if op.kind is Kind.MEM:
+                    used.append(value[0])
+                elif op.kind is Kind.REG:
+                    if re.search(rf"R\[{op.name}\](?!\s*=[^=])", semantics):
+                        used.append(value)
+                    if re.search(rf"R\[{op.name}\]\s*=[^=]", semantics):
+                        sets.append(value)
+            if "R[SP]" in semantics:
+                used.append(SP)
+            for register in used:
+                if register not in written and register not in found:
+                    found.append(register)
+            if not branched:  # after a branch, a set may have been skipped
+                written.update(sets)
+            branched = branched or bool(instr.targets) or instr.definition.sets_pc
+        return tuple(found)
+
+    def standalone(self, registers) -> Program:
+        """This program, preceded by an ``li`` of each of its `inputs` to its value in
+        `registers` (the 16 registers as the program finds them): it reads the same and
+        tells the whole story."""
+        prefix = tuple(Instr("li", (r, registers[r] & 0xFFFFFFFF), "as the kernel leaves it")
+                       for r in self.inputs())
+        if not prefix:
+            return self
+        shift = len(prefix)
+        moved = tuple(attrs.evolve(instr, values=tuple(
+            v + shift if op.kind is Kind.REL16 else v
+            for op, v in zip(instr.definition.operands, instr.values)))
+            for instr in self.instructions)
+        return Program(prefix + moved, self.timer_period)
 
     def addresses(self, origin: int = 0) -> list[int]:
         """The address of every instruction at `origin`, and of the end."""

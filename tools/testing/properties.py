@@ -29,7 +29,7 @@ from toyvisor.isa.spec import PAGE_MASK, Privilege
 from toyvisor.tools.guest import Guest
 
 from .defaults import DEFAULT_EFFICIENCY
-from .harness import user_memory
+from .reach import Exposure, Survey, user_memory
 from .program import Program
 
 PROPERTIES = ("equivalence", "resource-control", "efficiency", "vm-isolation")
@@ -65,6 +65,8 @@ class Finding:
     name: str
     reason: str
     access: Access | None = None
+    #: For ``kernel-isolation``: the kernel frames the page tables map at ring 3 (`reach`).
+    exposures: tuple[Exposure, ...] = ()
 
 
 class PropertyViolation(AssertionError):
@@ -76,6 +78,7 @@ class PropertyViolation(AssertionError):
         self.strategy = strategy
         lines = [f"property '{finding.name}' failed"
                  + (f" under {strategy}" if strategy else "") + f": {finding.reason}"]
+        lines += [f"  {exposure}" for exposure in finding.exposures]
         if finding.access is not None:
             lines.append(f"first offending access: {finding.access}")
         if program is not None:
@@ -199,10 +202,20 @@ def _page_name(guest: Guest, pa: int) -> str:
     return f"{where}outside the kernel's user memory"
 
 
-def kernel_isolation(guest: Guest, *, max_steps: int | None = None) -> Finding | None:
+def exposure_reason(exposures) -> str:
+    """The reason of a ``kernel-isolation`` finding made by walking the page tables."""
+    pages = "1 kernel page" if len(exposures) == 1 else f"{len(exposures)} kernel pages"
+    return f"ring 3 can reach {pages}: the page tables at a ring-3 entry map it user-accessible" \
+        .replace(" it ", " them " if len(exposures) != 1 else " it ")
+
+
+def kernel_isolation(guest: Guest, *, max_steps: int | None = None,
+                     walk: bool = True) -> Finding | None:
     """Run `guest` natively with every page audited; the first ring-3 load or store outside the
     kernel's ``user_memory_*`` ranges is a finding (page walks and interrupt delivery, which the
-    hardware does on the kernel's behalf, are not counted)."""
+    hardware does on the kernel's behalf, are not counted).  With `walk`, every ring-3 entry's
+    page tables are walked too (`toyvisor.testing.reach`): a user-accessible mapping of a kernel
+    frame is a finding whether or not the program touched it."""
     from toyvisor.vmm.strategies.native import boot_native
 
     ranges = user_memory(guest)
@@ -210,6 +223,7 @@ def kernel_isolation(guest: Guest, *, max_steps: int | None = None) -> Finding |
         return Finding("kernel-isolation", f"{guest.name} declares no user_memory_* ranges "
                                            "(docs/testing-isolation.md)")
     machine = boot_native(guest)
+    surveyed = Survey(guest, machine) if walk else None
     cpu, memory = machine.cpu, machine.memory
     hardware = [0]  # > 0 while the MMU walks tables or the CPU delivers an interrupt
     first: list[Access] = []
@@ -243,6 +257,10 @@ def kernel_isolation(guest: Guest, *, max_steps: int | None = None) -> Finding |
     memory.audit = audit
     memory.watch(0, memory.size, read=True, write=True)
     machine.run(max_steps=guest.max_steps if max_steps is None else max_steps)
+    exposures = tuple(surveyed.exposures) if surveyed is not None else ()
+    if exposures:
+        return Finding("kernel-isolation", exposure_reason(exposures),
+                       first[0] if first else None, exposures)
     if first:
         return Finding("kernel-isolation", "ring 3 reached kernel memory", first[0])
     return None

@@ -57,3 +57,4 @@ class HypercallError(Exception):
     def __init__(self, code: int, why: str = "") -> None:
         super().__init__(f"{ERRORS.get(code, code)}: {why}" if why else ERRORS.get(code, code))
         self.code = code
+        self.why = why

@@ -69,6 +69,7 @@ from .abi import (
 )
 from .events import EventChannels
 from .grants import GrantTable
+from .log import Refusal, RefusalLog
 from .memory import PD, PT, P2MMemory
 
 if TYPE_CHECKING:
@@ -149,6 +150,8 @@ class Domain:
         self.first_free_pfn = 0
         self.events = EventChannels(self)
         self.grants = GrantTable(self)
+        #: refused hypercalls and why (`toyvisor.vmm.paravirt.log`, like ``xl dmesg``)
+        self.refusals = RefusalLog()
         frames = system.hypervisor.frames
         #: VMM frames: the hole's page table and the real interrupt table of fast system calls
         self.hole_table = frames.alloc()
@@ -321,6 +324,11 @@ class Domain:
         vm.count_event("interrupt_injection")
         vm.guest_causes["upcall"] = vm.guest_causes.get("upcall", 0) + 1
         return True
+
+    def refuse(self, hypercall: str, code: int, reason: str) -> None:
+        """Record a refused hypercall in the domain's log (the guest only gets `code`)."""
+        clock = self.system.hypervisor.cpu.platform.clock
+        self.refusals.record(Refusal(clock, self.domid, hypercall, code, reason))
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def wake(self) -> None:

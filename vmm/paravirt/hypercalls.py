@@ -266,7 +266,9 @@ def dispatch(domain: Domain, number: int, args: tuple[int, ...], *, nested: bool
     """Run hypercall `number` with raw register values `args` (r2…r6) for `domain`.
 
     Returns the result (≥ 0), an error code (< 0), or `NO_RESULT` (a successful ``iret``).  Only
-    `HypercallError` is turned into an error code: any other exception is a VMM bug."""
+    `HypercallError` is turned into an error code, and recorded with its reason in the domain's
+    `refusals` log: any other exception is a VMM bug."""
+    call = command = None
     try:
         call = BY_NUMBER.get(number)
         if call is None:
@@ -286,6 +288,10 @@ def dispatch(domain: Domain, number: int, args: tuple[int, ...], *, nested: bool
         converted = [KINDS[a.kind].convert(domain, v) for a, v in zip(spec, values)]
         result = handler(domain, *converted)
     except HypercallError as error:
+        name = "unknown" if call is None else call.name
+        if command is not None:
+            name = f"{name} {command.name}"
+        domain.refuse(name, error.code, error.why or "refused")
         return error.code
     return result
 

@@ -388,15 +388,18 @@ _STATE_CODES = {"running": 0, "blocked": 1, "paused": 2, "shutdown": 3}
 
 
 def domctl_pause(d: Domain, target: Domain) -> int:
-    if target is d or target.vm.state != "runnable":
-        raise HypercallError(EINVAL, "cannot pause it")
+    if target is d:
+        raise HypercallError(EINVAL, "a domain cannot pause itself")
+    if target.vm.state != "runnable":
+        raise HypercallError(EINVAL, f"domain {target.domid} is {target.state}: only a running "
+                                     "or blocked domain can be paused")
     target.vm.pause()
     return 0
 
 
 def domctl_unpause(d: Domain, target: Domain) -> int:
     if target.vm.state != "paused":
-        raise HypercallError(EINVAL, "not paused")
+        raise HypercallError(EINVAL, f"domain {target.domid} is {target.state}, not paused")
     target.vm.resume()
     vm = target.vm
     vm.step_limit = max(vm.step_limit, vm.steps + vm.guest.max_steps)

@@ -15,7 +15,8 @@ What a strategy implements (all hooks have do-nothing defaults except `handle`):
 | ``unload(vm, cpu)`` | `vm` leaves the real CPU | forget real-CPU bindings |
 | ``handle(vm, event)`` | every VMM entry by a trap (`toyvisor.cpu.events.TrapEvent`) | emulate / fill / reflect; the vCPU holds the guest state; raise `GuestFault` only to turn a refused ``int n`` into a fault of that instruction |
 | ``handle_callout(vm, decoded)`` | every VMM entry by a callout from translated code (`Hypervisor.callout`) | emulate the instruction against the vCPU (a fault is the strategy's to reflect); only strategies that translate guest code |
-| ``execute(cpu, max_steps, trace)`` | by `Hypervisor.run`, to run the guests on the real CPU | the default is ``cpu.run``; a binary translator runs the CPU through its translation cache instead |
+| ``execute(cpu, max_steps, trace)`` | by `Hypervisor.run`, to run the guests on the real CPU | the default runs the CPU through the strategy's `engine` |
+| ``make_engine(hypervisor)`` | once, in ``bind`` | the `toyvisor.cpu.bt.Translator` that runs guest code: by default one that translates no ring, so guest code runs by *direct execution* in compiled blocks (it needs no VMM; what does — a trap, a sensitive instruction on the careful path, a VM exit — enters it exactly as on the interpreter); a binary translator translates the rings its guest kernel runs at |
 | ``retired(vm, n, software=False)`` | at every VMM entry: `n` guest instructions of `vm` retired on the real CPU since it was entered (``software``: the ``int n`` the VMM just delivered, which the CPU retires when the VMM returns) | price them: ``instruction`` by default; a translator splits them into ``instruction`` and ``translated_instruction`` |
 | ``handle_exit(vm, exit)`` | every VMM entry by a hardware VM exit (`Hypervisor.vm_exit`, a `toyvisor.cpu.vt.VMExit`) | read the guest state from the VM's control structure into the vCPU, then emulate / fill / inject; only strategies built on the "vt" extension |
 | ``service_interrupts(vm)`` | at the instruction boundary after every VMM entry | the VM's virtual interrupts: by default `VM.service_interrupts` (virtual timer, then deliver the lowest pending IRQ if the virtual IF allows); a hardware-assisted VMM only updates the timer and injects at VM entry |
@@ -33,6 +34,7 @@ import importlib.util
 import time
 from typing import TYPE_CHECKING, ClassVar
 
+from toyvisor.cpu.bt import Translator
 from toyvisor.cpu.cpu import HALTED
 from toyvisor.isa.errors import ToyvisorError
 
@@ -83,6 +85,11 @@ class Strategy:
     # -- hooks ------------------------------------------------------------------------------------
     def bind(self, hypervisor: Hypervisor) -> None:
         self.hypervisor = hypervisor
+        #: what runs guest code on the real CPU (`execute`)
+        self.engine = self.make_engine(hypervisor)
+
+    def make_engine(self, hypervisor: Hypervisor) -> Translator:
+        return Translator(hypervisor.cpu, hypervisor, translate_cpls=())
 
     def attach(self, vm: VM) -> None:
         pass
@@ -121,15 +128,16 @@ class Strategy:
         return 0
 
     def execute(self, cpu: CPU, max_steps: int, trace=None) -> str:
-        return cpu.run(max_steps, trace)
+        return self.engine.run(max_steps, trace)
 
     def retired(self, vm: VM, n: int, software: bool = False) -> None:
         vm.count_event("instruction", n)
 
     # -- running ----------------------------------------------------------------------------------
     def run(self, guest: Guest, *, placement: str = "system",
-            max_steps: int | None = None) -> VMRunResult:
-        """Run `guest` alone in a fresh `Hypervisor` with this strategy."""
+            max_steps: int | None = None, trace=None) -> VMRunResult:
+        """Run `guest` alone in a fresh `Hypervisor` with this strategy (`trace`: a callback for
+        the real CPU's trace events and the hypervisor's `VMMEntryEvent`s)."""
         from ..hypervisor import Hypervisor
 
         hypervisor = Hypervisor(self, memory_size=(1 << 20) + _round_up(guest.memory_size),
@@ -137,7 +145,7 @@ class Strategy:
         vm = hypervisor.create_vm(guest)
         vm.boot()
         started = time.perf_counter()
-        hypervisor.run(max_steps=max_steps)
+        hypervisor.run(max_steps=max_steps, trace=trace)
         self.wall_time = time.perf_counter() - started
         self.last_vm = vm
         return vm_result(self, hypervisor, vm)
@@ -182,8 +190,12 @@ def register(cls: type[Strategy]) -> type[Strategy]:
 
 
 def make_strategy(spec: str, variant: str | None = None) -> Strategy:
-    """``"trap-emulate:0/3/3"`` (or name + `variant`) → a strategy instance."""
+    """``"trap-emulate:0/3/3"`` (or name + `variant`) → a strategy instance; a spec that names
+    a variant and a different `variant` contradict each other (a `StrategyError`)."""
     name, _, spelled = spec.partition(":")
+    if spelled and variant is not None and spelled != variant:
+        raise StrategyError(f"'{spec}' names the variant {spelled} and the option asks for "
+                            f"{variant}: choose one")
     load_builtin()
     cls = STRATEGIES.get(name)
     if cls is None:

@@ -112,10 +112,13 @@ class BinaryTranslation(TrapEmulate):
         return 1
 
     # -- the real machine -------------------------------------------------------------------------
+    def make_engine(self, hypervisor) -> Translator:
+        return Translator(hypervisor.cpu, hypervisor, max_block=self.max_block,
+                          translate_cpls=self.translated_rings)
+
     def bind(self, hypervisor) -> None:
         super().bind(hypervisor)
-        self.translator = Translator(hypervisor.cpu, hypervisor, max_block=self.max_block,
-                                     translate_cpls=self.translated_rings)
+        self.translator = self.engine
         #: the VM the translator's counters are currently attributed to
         self._owner = None
         self._marks = self._read_stats()
@@ -123,9 +126,6 @@ class BinaryTranslation(TrapEmulate):
         #: host-physical address of a translated store -> its ptemod traps so far (below the
         #: threshold)
         self._ptemod_traps: dict[int, int] = {}
-
-    def execute(self, cpu, max_steps: int, trace=None) -> str:
-        return self.translator.run(max_steps, trace)
 
     # -- per VM -----------------------------------------------------------------------------------
     def attach(self, vm) -> None:
@@ -233,9 +233,10 @@ class BinaryTranslation(TrapEmulate):
             vm.deliver(fault.vector, fault.error, decoded.pc, "exception", fault.address)
 
     # -- results ----------------------------------------------------------------------------------
-    def run(self, guest, *, placement: str = "system", max_steps: int | None = None):
+    def run(self, guest, *, placement: str = "system", max_steps: int | None = None,
+            trace=None):
         """Run `guest` alone in a fresh `Hypervisor`; the result has the translator's fields."""
-        super().run(guest, placement=placement, max_steps=max_steps)
+        super().run(guest, placement=placement, max_steps=max_steps, trace=trace)
         return self.result(self.hypervisor, self.last_vm)
 
     def result(self, hypervisor, vm):

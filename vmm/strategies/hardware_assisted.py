@@ -40,7 +40,7 @@ delivers the event itself (`VM.deliver`) so that the #DF / triple fault is exact
 Counting: ``vm_exit`` per exit (``vm_exit:pgfault`` for #PF and nested-page-fault exits, part of
 the plain count), ``instruction`` for instructions retired in non-root mode, ``guest_trap`` for the
 events the hardware delivered through the guest's table on its own (``cpu.vt.guest_traps``
-minus the VMM's injections), ``interrupt_injection`` for every event the VMM injects or
+minus the VMM's injections; ``guest_trap:pgfault`` for the page faults among them), ``interrupt_injection`` for every event the VMM injects or
 delivers, ``emulated_instruction``, ``shadow_sync`` (generation 1), ``device_access``,
 ``host_syscall`` (hosted), ``world_switch`` and ``tlb_flush``.  The guest-visible causes and
 delivery steps the hardware counts on the real CPU are credited to the VM that was running.
@@ -202,7 +202,7 @@ class HardwareAssisted(Strategy):
     def execute(self, cpu, max_steps: int, trace=None) -> str:
         self._trace = trace  # exiting instructions never reach the CPU's trace: we report them
         try:
-            return cpu.run(max_steps, trace)
+            return super().execute(cpu, max_steps, trace)
         finally:
             self._trace = None
 
@@ -281,7 +281,8 @@ class HardwareAssisted(Strategy):
         if vm.step_limit - vm.steps <= self.hypervisor.quantum:
             bitmap = _ALL_EXCEPTIONS
         vmcs[V.EXCEPTION_BITMAP] = bitmap
-        hw.marks = (cpu.deliveries, cpu.vt.guest_traps, dict(cpu.by_cause), cpu.retired)
+        hw.marks = (cpu.deliveries, cpu.vt.guest_traps, dict(cpu.by_cause), cpu.retired,
+                    cpu.vt.guest_page_faults)
         cpu.vm_enter(vmcs.address)
 
     def entry_steps(self, vm) -> int:
@@ -309,7 +310,7 @@ class HardwareAssisted(Strategy):
         reason = exit.reason
         vm.count_entry(f"exit:{reason}")
         vm.count_event("vm_exit")
-        if reason in ("hlt", "io", "cr-access", "invlpg"):
+        if reason in ("hlt", "io", "cr-access", "invlpg", "rdpid"):
             self._emulate(vm, exit)
         elif reason == "exception":
             vector, error, _source = exit.interruption
@@ -359,11 +360,15 @@ class HardwareAssisted(Strategy):
         """What the real CPU counted for the guest since the entry: delivery steps (the exit
         itself is one step, not the guest's), its own traps, the guest-visible causes."""
         hw = vm.hardware
-        deliveries, traps, causes, _retired = hw.marks
+        deliveries, traps, causes, _retired, page_faults = hw.marks
         vm.deliveries += cpu.deliveries - deliveries - 1
         own = cpu.vt.guest_traps - traps - (1 if hw.injected is not None else 0)
         if own:
             vm.count_event("guest_trap", own)
+        injected_pf = hw.injected is not None and hw.injected[0] == VEC_PF
+        own_page_faults = cpu.vt.guest_page_faults - page_faults - injected_pf
+        if own_page_faults:
+            vm.count_event("guest_trap:pgfault", own_page_faults)
         guest_causes = vm.guest_causes
         for cause, count in cpu.by_cause.items():
             delta = count - causes.get(cause, 0)
@@ -384,6 +389,8 @@ class HardwareAssisted(Strategy):
             vm.deliveries -= 1
         if hardware_trap:
             vm.count_event("guest_trap", -1)
+            if vector == VEC_PF:
+                vm.count_event("guest_trap:pgfault", -1)
 
     def _vectoring_was_injected(self, vm, exit) -> bool:
         hw = vm.hardware

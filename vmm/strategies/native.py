@@ -2,18 +2,23 @@
 
 No VMM: ``vmm_entries`` is 0, ``events`` counts ``instruction`` (retired instructions) and
 ``guest_trap`` (every exception, IRQ and software interrupt the hardware delivered through the
-guest's own table) and ``port_io`` (port accesses that reached the real devices), efficiency is 1.
+guest's own table; ``guest_trap:pgfault`` for the page faults among them, which the
+cost profiles price apart) and ``port_io`` (port accesses that reached the real devices), efficiency is 1.
 """
 
 from __future__ import annotations
 
 import time
 
-from toyvisor.cpu.cpu import HALTED
+from toyvisor.cpu.cpu import HALTED, cause_name
 from toyvisor.cpu.machine import Machine
+from toyvisor.isa.spec import VEC_PF
 
 from ..result import VMRunResult, cost_cycles
 from . import Strategy, register
+
+#: the by_cause name of a page fault (#PF)
+PAGE_FAULT = cause_name(VEC_PF, "exception")
 
 
 def boot_native(guest) -> Machine:
@@ -42,6 +47,7 @@ class Native(Strategy):
         self.machine = machine
         events = {"instruction": result.guest_instructions,
                   "guest_trap": sum(result.by_cause.values()),
+                  "guest_trap:pgfault": result.by_cause.get(PAGE_FAULT, 0),
                   "port_io": machine.platform.port_accesses}
         return VMRunResult(
             strategy=self.spec, placement=placement, guest=guest.name,

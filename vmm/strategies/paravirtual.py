@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import time
 
+import attrs
+
 from toyvisor.isa.spec import PAGE_SIZE, VEC_GP, VEC_PF
 
 from ..paravirt.abi import HYPERCALL_VECTOR, PV_IDT_VA, VIRQ_TIMER
@@ -265,23 +267,31 @@ class Paravirtual(Strategy):
         domain.write_real_idt()
 
     # -- running ---------------------------------------------------------------------------------------
-    def run(self, guest, *, placement: str = "system", max_steps: int | None = None):
+    #: the placements this VMM can have: a Xen-style hypervisor is type 1 (dom0 drives the real
+    #: devices itself; there is no host OS under it whose system calls could be priced)
+    placements = ("system",)
+
+    def run(self, guest, *, placement: str = "system", max_steps: int | None = None,
+            trace=None):
         """Run `guest` as dom0 (privileged), alone, with a free pool as large as its memory.
-        The guest's disk is the real machine's: dom0 drives it through ``physdev_op``."""
+        The guest's disk is the real machine's: dom0 drives it through ``physdev_op``.
+        `placement` is ignored: the result says ``system`` (see `placements`)."""
         from ..hypervisor import Hypervisor
 
         size = -(-guest.memory_size // PAGE_SIZE) * PAGE_SIZE
-        hypervisor = Hypervisor(self, memory_size=(1 << 20) + 2 * size, placement=placement)
+        hypervisor = Hypervisor(self, memory_size=(1 << 20) + 2 * size,
+                                placement=self.placements[0])
         if guest.disk:
             hypervisor.machine.platform.disk.load(guest.disk)
         domain = self.create_domain(guest, privileged=True)
         started = time.perf_counter()
-        hypervisor.run(max_steps=max_steps)
+        hypervisor.run(max_steps=max_steps, trace=trace)
         self.wall_time = time.perf_counter() - started
         self.last_vm = domain.vm
         if domain.vm.blocked and domain.vm.stop_reason is None:
             domain.vm.stop_reason = "blocked"
-        return vm_result(self, hypervisor, domain.vm)
+        return attrs.evolve(vm_result(self, hypervisor, domain.vm),
+                            refusals=domain.refusals.entries)
 
     def disk_contents(self) -> bytes:
         """The real disk after the last `run` (dom0 drives it)."""
