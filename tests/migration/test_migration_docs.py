@@ -49,6 +49,25 @@ def test_migration_round_plot_is_what_migrate_draws(monkeypatch, tmp_path):
         "docs/migration-rounds.svg is stale: run this file to regenerate"
 
 
+def test_the_constants_the_document_quotes_are_the_codes():
+    from toyvisor.vmm.migration.methods.post_copy import PREPAGE
+    from toyvisor.vmm.migration.session import STATE_BYTES
+    from toyvisor.vmm.migration.stop_rules import QemuRule, XenRule
+    from toyvisor.vmm.migration.throttle import AutoConverge
+
+    text = DOC.read_text(encoding="utf-8")
+    assert f"registers ({STATE_BYTES} bytes)" in text
+    assert f"brings the next {PREPAGE} pages" in text
+    xen = XenRule()
+    assert (f"{xen.max_rounds} rounds are done, or fewer than {xen.min_dirty} pages were dirtied "
+            f"in the round, or more than {xen.max_factor}× the VM's memory") in text
+    assert f"a cap of {QemuRule().max_rounds} rounds" in text
+    ac = AutoConverge()
+    assert (f"exceed {ac.trigger:.0%} of those sent for the second time, the vCPU loses "
+            f"{ac.initial:.0%} of its time, then {ac.increment:.0%} more each time, at most "
+            f"{ac.maximum:.0%}").replace("%", " %") in text
+
+
 if __name__ == "__main__":  # regenerate the document's tables and its plot
     import os
 
