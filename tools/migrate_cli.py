@@ -6,9 +6,11 @@ import json
 import sys
 from pathlib import Path
 
+import attrs
 import click
 
 from toyvisor.vmm.migration import Link, MigrationError, compare, parse_size
+from toyvisor.vmm.migration.link import link_between
 from toyvisor.vmm.migration.compress import parse_methods
 from toyvisor.vmm.migration.report import (
     comparison_table,
@@ -51,10 +53,12 @@ def rounds_chart(results) -> charts.Chart:
                    "post-copy or stop-and-copy; repeat it to compare (default pre-copy).")
 @click.option("--at", "at", type=int, default=DEFAULT_AT, show_default=True, metavar="TICK",
               help="Guest steps the VM runs at the source before the migration starts.")
-@click.option("--bandwidth", default="64", show_default=True,
-              help="Link bandwidth in bytes per tick (K and M suffixes allowed).")
-@click.option("--latency", type=int, default=50, show_default=True,
-              help="Link latency in ticks, one way.")
+@click.option("--bandwidth", help="Link bandwidth in bytes per tick (K and M suffixes allowed; "
+                                   "default 64).")
+@click.option("--latency", type=int, help="Link latency in ticks, one way (default 50).")
+@click.option("--network", metavar="KIND:NODES:SRC:DST",
+              help="Take bandwidth and latency from the multicomputer's interconnect: the "
+                   "route from node SRC to node DST of that topology (e.g. torus:16:0:10).")
 @click.option("--downtime-limit", type=int, default=1000, show_default=True, metavar="TICKS",
               help="QEMU's rule: switch over when the rest fits in this many ticks.")
 @click.option("--compress", "compression", default="none", show_default=True,
@@ -71,7 +75,7 @@ def rounds_chart(results) -> charts.Chart:
               help="Draw the rounds (SVG, or PNG with the 'plot' extra).")
 @include_option
 @user_errors
-def migrate_command(guest, vmm_name, methods, at, bandwidth, latency, downtime_limit,
+def migrate_command(guest, vmm_name, methods, at, bandwidth, latency, network, downtime_limit,
                     compression, dest_memory, fail_at, console_input, max_steps, as_json,
                     markdown, plot, includes) -> None:
     """Migrate GUEST, running under --vmm, from one host to another while it runs: one row per
@@ -80,7 +84,14 @@ def migrate_command(guest, vmm_name, methods, at, bandwidth, latency, downtime_l
     Exit status: 0 every migration was equivalent, 2 one was not, 1 bad input."""
     if as_json and markdown:
         raise click.UsageError("--json and --markdown exclude each other")
-    link = Link(parse_size(bandwidth, "the bandwidth"), latency, fail_at)
+    if network is not None:
+        if bandwidth is not None or latency is not None:
+            raise MigrationError("--network sets the link's bandwidth and latency: give it "
+                                 "without --bandwidth and --latency")
+        link = attrs.evolve(link_between(network), fails_at=fail_at)
+    else:
+        link = Link(parse_size(bandwidth or "64", "the bandwidth"),
+                    50 if latency is None else latency, fail_at)
     loaded = runner.with_overrides(load_guest(guest, include_paths=tuple(includes)),
                                    console_input=console_input, max_steps=max_steps)
     if at < 0:

@@ -39,6 +39,13 @@ def test_json_carries_rounds_phases_and_totals():
     assert one["bytes_saved"] > 0 and one["downtime_ticks"] > 0
 
 
+def test_a_migration_between_two_nodes_of_the_interconnect():
+    result = _run("guests/migration/dirty", "--network", "torus:16:0:10", "--method", "post-copy",
+                  "--at", "1000", "--input", "256 400 200", "--max-steps", "200000")
+    assert result.exit_code == 0, result.output
+    assert "(4 bytes/tick, latency 16 ticks)" in result.output
+
+
 def test_a_link_that_fails_mid_migration_leaves_the_vm_at_the_source():
     result = _run("guests/migration/dirty", "--fail-at", "10000", *SLOW)
     assert result.exit_code == 0, result.output
@@ -59,6 +66,9 @@ def test_a_link_that_fails_mid_migration_leaves_the_vm_at_the_source():
     (["guests/migration/dirty", "--compress", "lz4"], "unknown compression 'lz4'"),
     (["guests/migration/dirty", "--downtime-limit", "0"], "downtime limit must be positive"),
     (["guests/migration/dirty", "--at", "-1"], "must not be negative"),
+    (["guests/migration/dirty", "--network", "torus:16:0:99"], "node 99 does not exist"),
+    (["guests/migration/dirty", "--network", "torus:16:0:3", "--bandwidth", "8"],
+     "without --bandwidth"),
     (["guests/migration/dirty", "--at", "900000", *SLOW], "before the migration time"),
 ])
 def test_bad_input_is_one_line_and_exit_1(args, message):

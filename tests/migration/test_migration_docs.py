@@ -11,6 +11,10 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from toyvisor.tools.cli import main
+from toyvisor.vmm.migration.methods.post_copy import PREPAGE
+from toyvisor.vmm.migration.session import STATE_BYTES
+from toyvisor.vmm.migration.stop_rules import QemuRule, XenRule
+from toyvisor.vmm.migration.throttle import AutoConverge
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "migration.md"
@@ -50,11 +54,6 @@ def test_migration_round_plot_is_what_migrate_draws(monkeypatch, tmp_path):
 
 
 def test_the_constants_the_document_quotes_are_the_codes():
-    from toyvisor.vmm.migration.methods.post_copy import PREPAGE
-    from toyvisor.vmm.migration.session import STATE_BYTES
-    from toyvisor.vmm.migration.stop_rules import QemuRule, XenRule
-    from toyvisor.vmm.migration.throttle import AutoConverge
-
     text = DOC.read_text(encoding="utf-8")
     assert f"registers ({STATE_BYTES} bytes)" in text
     assert f"brings the next {PREPAGE} pages" in text

@@ -6,7 +6,9 @@ import attrs
 import pytest
 
 from migration_support import LINK, SLOW, dirty_guest, reference
+from toyvisor.cpu.net import LinkParams
 from toyvisor.tools.guest import load_guest
+from toyvisor.vmm.migration.link import link_between
 from toyvisor.vmm.migration import Link, MigrationError, migrate
 from toyvisor.vmm.migration.session import Session, guest_state, unmigrated
 from toyvisor.vmm.migration.methods import make_method
@@ -76,3 +78,17 @@ def test_minikernel_migrates_by_every_method_mid_run():
         result = migrate(guest, "trap-emulate", method, link=Link(1024, 20), at=30_000,
                          reference=ref)
         assert result.equivalent, (method, result.divergence)
+
+
+def test_a_link_between_two_nodes_of_the_interconnect():
+    # 4×4 torus, node 0 → node 10 = (2, 2): 4 hops of t_r = 4 ticks, 4 bytes per tick
+    assert link_between("torus:16:0:10") == Link(4.0, 16)
+    assert link_between("mesh:16:0:15") == Link(4.0, 24)  # 6 hops
+    saf = LinkParams(switching="store-and-forward", bandwidth=8)
+    flits = -(-(4096 + 8) // 8)
+    assert link_between("mesh:16:0:15", saf) == Link(8.0, 6 * (4 + flits) - flits)
+    for bad, message in [("torus:16:0", "KIND:NODES"), ("torus:16:0:99", "node 99 does not"),
+                         ("blob:16:0:1", "unknown topology"), ("ring:8:3:3", "both node 3"),
+                         ("ring:x:0:1", "whole numbers")]:
+        with pytest.raises(MigrationError, match=message):
+            link_between(bad)
