@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import attrs
@@ -21,7 +20,7 @@ from toyvisor.vmm.migration.report import (
 
 from . import plot as charts
 from . import runner
-from .clikit import EXIT_PROPERTY_FAILED, include_option, user_errors
+from .clikit import OptionConflict, exit_unless, include_option, no_fail_option, user_errors
 from .guest import load_guest
 
 DEFAULT_AT = 20_000
@@ -73,17 +72,19 @@ def rounds_chart(results) -> charts.Chart:
 @click.option("--markdown", is_flag=True, help="Print the tables as Markdown.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Draw the rounds (SVG, or PNG with the 'plot' extra).")
+@no_fail_option
 @include_option
 @user_errors
 def migrate_command(guest, vmm_name, methods, at, bandwidth, latency, network, downtime_limit,
                     compression, dest_memory, fail_at, console_input, max_steps, as_json,
-                    markdown, plot, includes) -> None:
+                    markdown, plot, no_fail, includes) -> None:
     """Migrate GUEST, running under --vmm, from one host to another while it runs: one row per
     round, then the totals and whether the guest's outcome equals a run that never migrated.
 
-    Exit status: 0 every migration was equivalent, 2 one was not, 1 bad input."""
+    Exit status: 0 every migration was equivalent, 2 one was not (or had a resource violation),
+    1 bad input."""
     if as_json and markdown:
-        raise click.UsageError("--json and --markdown exclude each other")
+        raise OptionConflict("--json and --markdown exclude each other")
     if network is not None:
         if bandwidth is not None or latency is not None:
             raise MigrationError("--network sets the link's bandwidth and latency: give it "
@@ -114,5 +115,4 @@ def migrate_command(guest, vmm_name, methods, at, bandwidth, latency, network, d
                 click.echo(f"--- {title}\n{phases_text(r)}{rounds_table(r)}{summary_text(r)}")
         if len(results) > 1:
             click.echo(comparison_table(results, markdown), nl=False)
-    if not all(r.equivalent for r in results):
-        sys.exit(EXIT_PROPERTY_FAILED)
+    exit_unless(all(r.equivalent and not r.resource_violations for r in results), no_fail)

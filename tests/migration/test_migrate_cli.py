@@ -39,6 +39,16 @@ def test_json_carries_rounds_phases_and_totals():
     assert one["bytes_saved"] > 0 and one["downtime_ticks"] > 0
 
 
+def test_a_vm_lost_by_post_copy_exits_2_unless_no_fail():
+    args = ["guests/migration/dirty", "--method", "post-copy", "--fail-at", "5000", *SLOW]
+    result = _run(*args)
+    assert result.exit_code == 2, result.output
+    assert "outcome: lost" in result.output and "equivalent to the unmigrated run: NO" in \
+        result.output
+    assert _run(*args, "--no-fail").exit_code == 0
+    assert _run("guests/migration/dirty", "--json", "--markdown").exit_code == 1
+
+
 def test_a_migration_between_two_nodes_of_the_interconnect():
     result = _run("guests/migration/dirty", "--network", "torus:16:0:10", "--method", "post-copy",
                   "--at", "1000", "--input", "256 400 200", "--max-steps", "200000")
