@@ -260,8 +260,10 @@ class _Stop(Exception):
 
 
 def _is_file(path: Path) -> bool:
+    """Whether an include candidate is there and not a directory (a FIFO or device counts, so
+    the reader refuses it by name instead of the search reporting it missing)."""
     try:
-        return path.is_file()
+        return path.exists() and not path.is_dir()
     except (OSError, ValueError):  # e.g. a name too long for the file system
         return False
 

@@ -14,7 +14,11 @@ are marked with one ``>`` per level of expansion.
 
 from __future__ import annotations
 
-from .assembler import Assembly, ListingLine
+from pathlib import Path
+
+import attrs
+
+from .assembler import Assembly, ListingLine, guests_directory
 
 __all__ = ["listing", "format_listing_lines"]
 
@@ -28,8 +32,19 @@ def _hex(data: bytes) -> str:
     return " ".join(data[i:i + 4].hex() for i in range(0, len(data), 4))
 
 
+def _shown(file: str) -> str:
+    """A bundled library file as ``guests/lib/NAME``: the same text wherever toyvisor is installed
+    (its absolute path would make listings differ from one checkout to the next)."""
+    bundled = guests_directory().resolve()
+    try:
+        return str(Path("guests") / Path(file).resolve().relative_to(bundled))
+    except ValueError:
+        return file
+
+
 def format_listing_lines(lines: tuple[ListingLine, ...] | list[ListingLine]) -> list[str]:
     """The listing's text lines (without newlines)."""
+    lines = [attrs.evolve(line, file=_shown(line.file)) for line in lines]
     width = max((len(f"{line.file}:{line.line}") for line in lines), default=0)
     out = []
     for line in lines:

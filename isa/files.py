@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+import tomllib
 from pathlib import Path
 
 
@@ -74,6 +75,15 @@ def read_bounded(path: str | os.PathLike, limit: int) -> bytes:
     if len(data) > limit:
         raise ValueError(f"file too large (more than {limit} bytes)")
     return data
+
+
+def parse_toml(text: str) -> dict:
+    """`tomllib.loads`, with a document nested too deeply for its recursive parser reported as
+    the `tomllib.TOMLDecodeError` (a `ValueError`) it is, not a `RecursionError`."""
+    try:
+        return tomllib.loads(text)
+    except RecursionError:
+        raise tomllib.TOMLDecodeError("arrays or tables nested too deeply") from None
 
 
 def file_kind(mode: int) -> str:

@@ -113,6 +113,9 @@ def run_command(guest: Path, max_steps, as_json, trace, console_input, disk, mem
     loaded = load_guest(guest, include_paths=tuple(includes))
     loaded = runner.with_overrides(
         loaded, max_steps=max_steps, console_input=console_input, disk=disk, memory=memory)
+    if vmm_name is None and ring_model is not None:
+        raise OptionConflict("--ring-model chooses the ring model of trap-emulate: it needs "
+                             "--vmm trap-emulate")
     if vmm_name is not None and engine is not None:
         raise click.UsageError("--engine applies to bare-machine runs; a VMM strategy (--vmm) "
                                "decides how guest code runs")
@@ -241,8 +244,10 @@ def ptbench_command(ns, batch, calls, touch, specs, cost_model, placement, as_js
     Exit status: 0 every run was equivalent to the bare machine, 2 one was not, 1 bad input."""
     if as_json and markdown:
         raise ptbench_table.PtbenchError("--json and --markdown exclude each other")
-    table = ptbench_table.measure(ns or ptbench_table.DEFAULT_NS, specs or None, batch,
-                                  cost_model, calls=calls, touch=touch, placement=placement)
+    with Progress("toyvisor ptbench"):
+        table = ptbench_table.measure(ns or ptbench_table.DEFAULT_NS, specs or None, batch,
+                                      cost_model, calls=calls, touch=touch,
+                                      placement=placement)
     if as_json:
         click.echo(ptbench_table.dumps(table), nl=False)
     elif markdown:

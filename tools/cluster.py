@@ -55,7 +55,7 @@ from toyvisor.cpu.net.network import Fault, LinkParams, Network
 from toyvisor.cpu.net.nic import WIRE_HEADER, InterfaceConfig, Message, NetworkInterface
 from toyvisor.cpu.net.topology import Topology, build
 from toyvisor.isa.errors import ToyvisorError
-from toyvisor.isa.files import read_bounded
+from toyvisor.isa.files import parse_toml, read_bounded
 from toyvisor.isa.spec import FLAG_IF
 
 from .guest import MAX_TOML_SIZE, load_guest
@@ -116,7 +116,7 @@ def load_cluster(path: str | Path, *, topology: str | None = None, nodes: int | 
             path = from_guests
     try:
         text = read_bounded(path, MAX_TOML_SIZE).decode("utf-8")
-        data = tomllib.loads(text)
+        data = parse_toml(text)
     except OSError as exc:
         raise ClusterError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import attrs
 from toyvisor.isa.errors import ToyvisorError
-from toyvisor.isa.files import read_bounded
+from toyvisor.isa.files import parse_toml, read_bounded
 from toyvisor.isa.spec import PAGE_SIZE
 
 from .guest import MAX_MEMORY, MAX_TOML_SIZE, Guest, GuestError, load_guest, read_disk
@@ -115,12 +115,16 @@ def _guest(path: Path, where: str, table: dict, pv: bool) -> Guest:
 def load_config(path: str | Path) -> SystemConfig:
     """Read and validate a domain configuration (one-line `ConfigError` naming file and key)."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"{path}: no such file")
     try:
-        data = tomllib.loads(read_bounded(path, MAX_TOML_SIZE).decode("utf-8"))
+        raw = read_bounded(path, MAX_TOML_SIZE)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except ValueError as exc:  # a device or FIFO may never end
+        raise ConfigError(f"{path}: {exc}") from None
+    try:
+        data = parse_toml(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     _check_keys(str(path), data, _TOP_KEYS)

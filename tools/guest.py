@@ -25,7 +25,7 @@ import attrs
 from toyvisor.asm import Image, assemble_file, load_image
 from toyvisor.asm.assembler import guests_directory
 from toyvisor.isa.errors import ToyvisorError
-from toyvisor.isa.files import file_kind, read_bounded
+from toyvisor.isa.files import file_kind, parse_toml, read_bounded
 from toyvisor.isa.spec import SECTOR_SIZE
 from toyvisor.vmm.outcome import OutcomeRules, OutcomeRulesError
 
@@ -136,7 +136,7 @@ def _load_directory(path: Path, include_paths: tuple[Path, ...]) -> Guest:
     except ValueError as exc:  # a device or FIFO may never end
         raise GuestError(f"{manifest_path}: {exc}") from None
     try:
-        manifest = tomllib.loads(raw.decode("utf-8"))
+        manifest = parse_toml(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
         raise GuestError(f"{manifest_path}: invalid TOML: {exc}") from None
     for key, value in manifest.items():

@@ -23,7 +23,7 @@ import attrs
 from toyvisor.asm import assemble_file
 from toyvisor.asm.assembler import MAX_SOURCE_SIZE, guests_directory
 from toyvisor.isa.errors import ToyvisorError
-from toyvisor.isa.files import read_bounded
+from toyvisor.isa.files import parse_toml, read_bounded
 
 from .guest import MANIFEST, MAX_TOML_SIZE, GuestError
 
@@ -108,7 +108,7 @@ def measure(directory: str | Path) -> PortSize:
     if not manifest_path.is_file():
         raise GuestError(f"{directory}: not a guest directory (no {MANIFEST})")
     try:
-        manifest = tomllib.loads(read_bounded(manifest_path, MAX_TOML_SIZE).decode("utf-8"))
+        manifest = parse_toml(read_bounded(manifest_path, MAX_TOML_SIZE).decode("utf-8"))
     except (tomllib.TOMLDecodeError, ValueError) as exc:  # not UTF-8, too large
         raise GuestError(f"{manifest_path}: invalid TOML: {exc}") from None
     except OSError as exc:

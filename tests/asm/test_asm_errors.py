@@ -86,7 +86,7 @@ def test_syntax_errors(source, expected):
 
 def test_unknown_mnemonic_and_directive_suggest_close_matches():
     assert one_error("  pussh r1") == (1, 3, "unknown instruction 'pussh' (did you mean 'push' "
-                                             "or 'pushf'?)")
+                                             "or 'pushf' or 'pause'?)")
     assert one_error("  .wrod 1") == (1, 3, "unknown directive '.wrod' (did you mean '.word'?)")
     assert one_error("  frobnicate") == (1, 3, "unknown instruction 'frobnicate'")
 

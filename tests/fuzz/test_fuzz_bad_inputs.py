@@ -76,14 +76,35 @@ def test_the_issue_s_500_paren_outcome_regex_is_one_error_for_run_compare_check(
         _one_line(cli(command, tmp_path), "port_outcome.lines.a")
 
 
+@settings(max_examples=8, deadline=None)
+@given(st.integers(100, 6000), st.sampled_from(["array", "inline table"]),
+       st.sampled_from(["guest.toml", "domains.toml", "cluster.toml"]))
+def test_toml_nested_any_depth_is_one_error(tmp_path_factory, depth, kind, name):
+    from toyvisor.tools.cluster import ClusterError, load_cluster
+    from toyvisor.tools.domains import ConfigError, load_config
+
+    loaders = {"guest.toml": lambda root: load_guest(root),
+               "domains.toml": lambda root: load_config(root / name),
+               "cluster.toml": lambda root: load_cluster(root / name)}
+    root = tmp_path_factory.mktemp("toml")
+    value = "[" * depth + "]" * depth if kind == "array" else "{a=" * depth + "1" + "}" * depth
+    (root / name).write_text(f"entry_source = 'k.s'\nx = {value}\n")
+    (root / "k.s").write_text(TINY)
+    with no_hang(FAST):
+        with pytest.raises((GuestError, ConfigError, ClusterError)) as caught:
+            loaders[name](root)
+    assert f"{name}: " in str(caught.value) and "\n" not in str(caught.value)
+
+
 # -- FIFOs and devices as input files ------------------------------------------------------------
 
 @pytest.fixture
 def fifos(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    for name in ("f.s", "f.tvimg", "d.bin", "c.toml"):
+    for name in ("f.s", "f.tvimg", "d.bin", "c.toml", "ff.s", "domains.toml"):
         os.mkfifo(tmp_path / name)
     (tmp_path / "tiny.s").write_text(TINY)
+    (tmp_path / "inc.s").write_text('.include "ff.s"\n' + TINY)
     guest = tmp_path / "g"
     guest.mkdir()
     (guest / "k.s").write_text(TINY)
@@ -94,7 +115,7 @@ def fifos(tmp_path, monkeypatch):
 @pytest.mark.parametrize("args", [
     ["asm", "f.s"], ["disasm", "f.s"], ["run", "f.s"], ["run", "f.tvimg"], ["disasm", "f.tvimg"],
     ["run", "tiny.s", "--disk", "d.bin"], ["compare", "tiny.s", "--cost-model", "c.toml"],
-    ["run", "g"], ["check", "f.s"],
+    ["run", "g"], ["check", "f.s"], ["asm", "inc.s"], ["domains", "boot", "domains.toml"],
 ], ids=" ".join)
 def test_a_fifo_given_as_any_input_file_is_refused_without_blocking(fifos, args):
     with no_hang(FAST):
@@ -156,6 +177,7 @@ def test_the_issue_s_28_doubling_macros_are_one_located_error(tmp_path):
     (["run", "tiny.s", "--vmm", "trap-emulate:0/1/3", "--ring-model", "0/3/3"], "choose one"),
     (["run", "tiny.s", "--vmm", "trap-emulate:0/3/3", "--ring-model", "0/1/3"], "choose one"),
     (["run", "tiny.s", "--vmm", "hardware-assisted:2", "--ring-model", "0/3/3"], "choose one"),
+    (["run", "tiny.s", "--ring-model", "0/3/3"], "it needs --vmm trap-emulate"),
 ], ids=lambda v: " ".join(v) if isinstance(v, list) else "")
 def test_contradictory_options_are_bad_input(tmp_path, monkeypatch, args, says):
     monkeypatch.chdir(tmp_path)

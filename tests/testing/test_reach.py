@@ -90,7 +90,7 @@ def test_a_search_counterexample_sets_every_register_it_reads():
     assert [str(i.values) for i in whole.instructions[:3]] == ["(1, 101)", "(2, 102)",
                                                                "(15, 115)"]
     kernel = load_guest(Path(__file__).resolve().parent / "broken_kernel")
-    test = check.native_test_for(kernel)
+    test = check.native_test_for(kernel, walk=False)
     with pytest.raises(PropertyViolation) as caught:
         test(program, ["kernel-isolation"])
     registers = reach(kernel).entry_registers
@@ -99,3 +99,65 @@ def test_a_search_counterexample_sets_every_register_it_reads():
     assert lines[0].startswith(f"        li r1, {registers[1]:#x}")
     assert lines[2].startswith(f"        li sp, {registers[15]:#x}")
     assert standalone.finding.name == "kernel-isolation"
+
+
+def test_the_docs_check_example_is_what_check_prints(monkeypatch):
+    import re
+
+    from click.testing import CliRunner
+
+    from toyvisor.tools.cli import main
+
+    repo = Path(__file__).resolve().parents[2]
+    docs = (repo / "docs" / "testing-isolation.md").read_text(encoding="utf-8")
+    match = re.search(r"<!-- generate: \$ toyvisor check (.*?) -->\n```\n\$ toyvisor check \1\n(.*?)```",
+                      docs, re.S)
+    assert match, "the check example block of docs/testing-isolation.md is missing"
+    monkeypatch.chdir(repo)
+    result = CliRunner().invoke(main, ["check", *match.group(1).split()])
+    assert result.exit_code == 2
+    assert match.group(2) == result.output
+
+
+def test_a_kernel_that_never_enters_ring_3_is_bad_input_not_a_vacuous_pass(tmp_path):
+    from click.testing import CliRunner
+
+    from toyvisor.tools.cli import main
+
+    source = tmp_path / "never.s"  # follows the convention, but halts before any ring-3 entry
+    source.write_text("start: cli\n hlt\n.align PAGE_SIZE\nuser_program: .space PAGE_SIZE\n"
+                      "user_program_end:\nuser_memory_u = user_program\n"
+                      "user_memory_u_end = user_program_end\n")
+    result = CliRunner().invoke(main, ["check", str(source), "--vmm", "trap-emulate"])
+    assert result.exit_code == 1
+    assert result.output.startswith("error: never: the kernel never entered ring 3") \
+        and "halted after 2 instructions" in result.output
+
+
+def test_a_system_call_that_exposes_a_page_is_found_by_the_search_and_shrunk():
+    # sound at boot: the walk of the empty program finds nothing; `int 0x81` maps KTAB at PL3
+    kernel = load_guest(KERNELS / "syscall_maps")
+    surveyed = reach(kernel)
+    assert surveyed.exposures == [] and {0x80, 0x81} <= surveyed.vectors
+    report = check_kernel(kernel)  # the default settings
+    [failed] = [p for p in report.properties if not p.held]
+    assert (failed.name, failed.strategy) == ("kernel-isolation", "native")
+    assert [(e.va, e.access) for e in failed.exposures] == [(0x11000, "write")]
+    assert [line.split(";")[0].strip() for line in failed.counterexample.splitlines()] \
+        == ["int 129"]
+
+
+def test_programs_raise_the_kernel_s_own_vectors():
+    from hypothesis import given, settings
+
+    from toyvisor.testing import strategies
+
+    seen = set()
+
+    @settings(max_examples=60, database=None)
+    @given(strategies.programs(vectors=(0x81,), max_size=6))
+    def collect(program):
+        seen.update(i.values[0] for i in program if i.mnemonic == "int")
+
+    collect()
+    assert 0x81 in seen

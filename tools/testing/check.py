@@ -1,13 +1,18 @@
-"""`check_kernel`: search for adversarial user programs that break a kernel's or a VMM's isolation.
+"""`check_kernel`: find what breaks a kernel's or a VMM's isolation.
 
-For the kernel's own property (``kernel-isolation``, natively) and for every chosen VMM strategy
-(``equivalence``, ``resource-control``, ``efficiency``, ``vm-isolation``) hypothesis generates
-`examples` user programs (privileged and sensitive instructions, wild jumps, accesses aimed at
-the kernel, its page tables, the VMM region, other VMs and device ports, self-modifying code;
-for the kernel's property after a `sweep` of one store and one load at each of its own
-targets), runs each on top of the kernel (`toyvisor.testing.harness.user_guest`) and, on a failure, shrinks the
-program to a small counterexample.  A property that failed is reported and the search goes on for
-the others.  The same `seed` gives the same report.
+First the machine is asked (`toyvisor.testing.reach`): the kernel boots with an empty user
+program and, at every ring-3 entry, its live page tables are walked; each user-accessible
+mapping of a frame the kernel uses fails ``kernel-isolation`` at once (`exposed`), with a probe
+program that touches it.  Then, for what a walk cannot see, hypothesis generates `examples` user
+programs for the kernel's own property (natively; after a `sweep` of one store and one load at
+each of its targets, when the walk found nothing) and for every chosen VMM strategy
+(``equivalence``, ``resource-control``, ``efficiency``, ``vm-isolation``): privileged and
+sensitive instructions, wild jumps, accesses aimed at the pages the walk found reachable, the
+kernel's frames and page tables, the VMM region, other VMs and device ports, self-modifying
+code.  Each runs on top of the kernel (`toyvisor.testing.harness.user_guest`); a failure is
+shrunk, then made to stand alone (`toyvisor.testing.program.Program.standalone`).  A property
+that failed is reported and the search goes on for the others.  The same `seed` gives the same
+report.
 """
 
 from __future__ import annotations
@@ -33,6 +38,11 @@ from .properties import (
     run_under,
 )
 from .reach import Exposure, Survey
+
+
+#: Exposures `CheckReport.text` lists (a kernel that maps all memory at PL3 exposes every
+#: frame; the JSON report has them all).
+SHOWN_EXPOSURES = 12
 
 
 def default_vmms() -> tuple[str, ...]:
@@ -85,7 +95,10 @@ class CheckReport:
             lines.append(f"{'held  ' if p.held else 'FAILED'}  {p.name:<17} {p.strategy}")
             if not p.held:
                 lines.append(f"        {p.reason}")
-                lines += [f"          {exposure}" for exposure in p.exposures]
+                lines += [f"          {exposure}" for exposure in p.exposures[:SHOWN_EXPOSURES]]
+                if len(p.exposures) > SHOWN_EXPOSURES:
+                    lines.append(f"          ... and {len(p.exposures) - SHOWN_EXPOSURES} more "
+                                 "(--json lists them all)")
                 if p.access:
                     lines.append(f"        first offending access: {p.access}")
                 if p.counterexample:
@@ -97,11 +110,14 @@ class CheckReport:
         return "\n".join(lines)
 
 
-def adversarial_programs(kernel: Guest, targets: strategies.Targets | None = None):
-    """The programs `check_kernel` tries on `kernel` (`targets`: `kernel_targets`'s)."""
+def adversarial_programs(kernel: Guest, targets: strategies.Targets | None = None,
+                         vectors=()):
+    """The programs `check_kernel` tries on `kernel` (`targets`: `kernel_targets`'s;
+    `vectors`: the system-call vectors its interrupt table opens to ring 3)."""
     return strategies.programs(privileged=True, sensitive=True, wild=True,
                                targets=kernel_targets(kernel) if targets is None else targets,
-                               self_modifying=True, max_size=12, access_weight=4)
+                               self_modifying=True, max_size=12, access_weight=4,
+                               vectors=tuple(sorted(vectors)))
 
 
 def probe(exposure: Exposure) -> Program:
@@ -114,11 +130,13 @@ def probe(exposure: Exposure) -> Program:
     return Program((address, Instr("ld", (1, (strategies.ADDRESS_REGISTER, 0)))))
 
 
-def sweep(kernel: Guest, targets: strategies.Targets | None = None) -> list[Program]:
+def sweep(kernel: Guest, targets: strategies.Targets | None = None,
+          vectors=()) -> list[Program]:
     """One store and one load at each of the kernel's own targets (its code and data, its page
-    tables): the cheapest probes of its protection, tried before the random programs."""
+    tables), and each of its system-call `vectors` once: the cheapest probes of its protection,
+    tried before the random programs."""
     targets = kernel_targets(kernel) if targets is None else targets
-    found = []
+    found = [Program((Instr("int", (vector,), "system call"),)) for vector in sorted(vectors)]
     for what, address in targets.addresses():
         if what not in ("kernel", "page_tables"):
             continue
@@ -205,15 +223,16 @@ def _reports(kernel, names, strategy, test, programs, examples, seed,
     return sorted(reports, key=lambda r: order[r.name])
 
 
-def native_test_for(kernel: Guest, max_steps: int | None = None):
+def native_test_for(kernel: Guest, max_steps: int | None = None, *, walk: bool = True):
     """``test(program, properties)``: raise `PropertyViolation` if `program` on `kernel` breaks
-    the kernel's own property (natively) and it is among `properties` (accesses only: the
-    page-table walk is `exposed`'s, done once per kernel)."""
+    the kernel's own property (natively) and it is among `properties`.  With `walk` the page
+    tables are walked at the program's ring-3 entries too, so a program that makes the kernel
+    expose a page (a system call that maps it at PL3) fails even if it never touches it."""
 
     def test(program: Program, remaining) -> None:
         if not fits(kernel, program):
             assume(False)
-        finding = kernel_isolation(user_guest(kernel, program), max_steps=max_steps, walk=False)
+        finding = kernel_isolation(user_guest(kernel, program), max_steps=max_steps, walk=walk)
         if finding is not None and finding.name in remaining:
             raise PropertyViolation(finding, program, "native")
 
@@ -243,7 +262,7 @@ def exposed(kernel: Guest, surveyed: Survey,
     first such page the user program can reach (checked by running it); None when none is."""
     if not surveyed.exposures:
         return None
-    test = native_test_for(kernel, max_steps)
+    test = native_test_for(kernel, max_steps, walk=False)  # the probe's own access
     for exposure in surveyed.exposures[:8]:
         program = probe(exposure)
         if not fits(kernel, program):
@@ -297,8 +316,13 @@ def check_kernel(kernel: Guest, vmms=None, *, examples: int = DEFAULT_EXAMPLES,
     if progress is not None:
         progress("walking the page tables at ring-3 entries", 0, 0)
     surveyed = reach(kernel, max_steps)
+    if not surveyed.entries:  # every property would hold, vacuously
+        raise HarnessError(
+            f"{kernel.name}: the kernel never entered ring 3 with an empty user program (it "
+            f"stopped: {surveyed.machine.cpu.stop_reason or 'budget'} after "
+            f"{surveyed.machine.cpu.retired:,} instructions), so no user program can be checked")
     targets = kernel_targets(kernel, surveyed)
-    programs = adversarial_programs(kernel, targets)
+    programs = adversarial_programs(kernel, targets, surveyed.vectors)
     registers = surveyed.entry_registers
 
     found = exposed(kernel, surveyed, max_steps)
@@ -306,8 +330,8 @@ def check_kernel(kernel: Guest, vmms=None, *, examples: int = DEFAULT_EXAMPLES,
         reports = [found]
     else:
         reports = _reports(kernel, KERNEL_PROPERTIES, "native", native_test_for(kernel, max_steps),
-                           programs, examples, seed, tuple(sweep(kernel, targets)), registers,
-                           progress)
+                           programs, examples, seed,
+                           tuple(sweep(kernel, targets, surveyed.vectors)), registers, progress)
     for spec in vmms:
         reports += _reports(kernel, PROPERTIES, make_strategy(spec).spec,
                             vmm_test_for(kernel, spec, efficiency, max_steps), programs,

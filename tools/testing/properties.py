@@ -78,7 +78,9 @@ class PropertyViolation(AssertionError):
         self.strategy = strategy
         lines = [f"property '{finding.name}' failed"
                  + (f" under {strategy}" if strategy else "") + f": {finding.reason}"]
-        lines += [f"  {exposure}" for exposure in finding.exposures]
+        lines += [f"  {exposure}" for exposure in finding.exposures[:12]]
+        if len(finding.exposures) > 12:
+            lines.append(f"  ... and {len(finding.exposures) - 12} more (Finding.exposures)")
         if finding.access is not None:
             lines.append(f"first offending access: {finding.access}")
         if program is not None:

@@ -25,6 +25,8 @@ import attrs
 
 from toyvisor.isa.spec import (
     CR0_PG,
+    GATE_DPL_SHIFT,
+    GATE_P,
     GATE_SIZE,
     NUM_VECTORS,
     PAGE_MASK,
@@ -220,6 +222,23 @@ def exposures(guest: Guest, machine) -> list[Exposure]:
             for va, frame, writable in user_mappings(memory, cr3) if frame in frames]
 
 
+def user_vectors(machine) -> set[int]:
+    """The vectors ring 3 may raise with ``int n`` (present gates of DPL 3 in the interrupt
+    table at ``idtr``): the kernel's system calls."""
+    cpu, memory = machine.cpu, machine.memory
+    if not cpu.idtr:
+        return set()
+    paging, cr3 = bool(cpu.cr0 & CR0_PG), cpu.mmu.cr3
+    found = set()
+    for vector in range(NUM_VECTORS):
+        pa = supervisor_translate(memory, cr3, paging, cpu.idtr + vector * GATE_SIZE + 4)
+        if pa is not None and pa + 4 <= memory.size:
+            word = _read32(memory, pa)
+            if word & GATE_P and (word >> GATE_DPL_SHIFT) & 3 == 3:
+                found.add(vector)
+    return found
+
+
 class Survey:
     """Watches a native machine's ring-3 entries and collects every `Exposure` (deduplicated by
     linear address, frame and access) and the registers at the first entry.
@@ -234,6 +253,8 @@ class Survey:
         self.page_table_frames: set[int] = set()
         self.frames: dict[int, str] = {}
         self.entry_registers: tuple[int, ...] | None = None
+        #: vectors ring 3 may raise with ``int n`` at some entry (`user_vectors`)
+        self.vectors: set[int] = set()
         self.entries = 0
         self._seen: set = set()
         self._states: set = set()
@@ -270,6 +291,7 @@ class Survey:
         self._states.add(state)
         if cpu.cr0 & CR0_PG:
             self.page_table_frames |= set(page_tables(self.machine.memory, cpu.mmu.cr3))
+        self.vectors |= user_vectors(self.machine)
         for frame, what in kernel_frames(self.guest, self.machine).items():
             self.frames.setdefault(frame, what)
         for exposure in exposures(self.guest, self.machine):
@@ -290,4 +312,4 @@ def survey(guest: Guest, *, max_steps: int | None = None) -> Survey:
 
 
 __all__ = ["Exposure", "Survey", "exposures", "kernel_frames", "page_tables",
-           "supervisor_translate", "survey", "user_mappings", "user_memory"]
+           "supervisor_translate", "survey", "user_mappings", "user_memory", "user_vectors"]

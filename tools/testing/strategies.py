@@ -179,14 +179,17 @@ def _registers(registers):
     return st.sampled_from(tuple(registers))
 
 
-def _single(pool_names, chosen, registers):
+def _single(pool_names, chosen, registers, vectors=None):
     regs = _registers(registers)
+    # the kernel's own vectors half the time, any vector otherwise
+    vector_values = (None if not vectors else
+                     st.one_of(st.sampled_from(tuple(sorted(vectors))), st.integers(0, 255)))
 
     @st.composite
     def one(draw):
         pool = draw(st.sampled_from(pool_names))
         definition = draw(st.sampled_from(chosen[pool]))
-        values = draw(operand_values(definition, registers=regs))
+        values = draw(operand_values(definition, registers=regs, vectors=vector_values))
         return (Instr(definition.mnemonic, values),)
 
     return one()
@@ -215,6 +218,15 @@ def _access(targets: Targets, registers):
                                     else Instr("in", (reg, port), "device port"),),
             st.sampled_from(targets.ports), st.booleans(), regs))
     return st.one_of(choices)
+
+
+def _syscall(vectors, registers):
+    """``int n`` on one of the kernel's own vectors, after setting r1 (the usual call number
+    register) to a small number."""
+    regs = _registers(registers)
+    return st.builds(lambda vector, number, reg: (Instr("li", (reg, number)),
+                                                   Instr("int", (vector,), "system call")),
+                     st.sampled_from(tuple(sorted(vectors))), st.integers(0, 8), regs)
 
 
 def _patch(count_limit):
@@ -284,8 +296,8 @@ def programs(*, privileged: bool = False, sensitive: bool = False, wild: bool = 
              targets: Targets | None = None, self_modifying: bool = False,
              interrupts: bool = False, loop: bool = False, branches: bool = True,
              extension: str | None = None, registers: Sequence[int] = GENERAL_REGISTERS,
-             min_size: int = 1, max_size: int = 16,
-             access_weight: int = 1) -> st.SearchStrategy[Program]:
+             min_size: int = 1, max_size: int = 16, access_weight: int = 1,
+             vectors: Sequence[int] = ()) -> st.SearchStrategy[Program]:
     """Guest programs (`Program` values) of `min_size`..`max_size` snippets.
 
     The default mix is innocuous only (arithmetic, memory through random registers, software
@@ -295,19 +307,23 @@ def programs(*, privileged: bool = False, sensitive: bool = False, wild: bool = 
     program's own later instructions; `interrupts` draws a timer period of 4–64 instructions (for
     bare-metal runs; 0 otherwise); `loop` runs the body 1–4 times (counted in r12); `extension`
     (``"vt"``) includes that ISA extension's instructions in the privileged/sensitive pools;
-    `access_weight` makes targeted accesses that many times as likely as other snippets.
+    `access_weight` makes targeted accesses that many times as likely as other snippets;
+    `vectors` (e.g. a kernel's system-call vectors) are what ``int n`` raises half the time, and
+    adds system-call snippets (``li`` of a small number into a register, ``int n``).
     """
     chosen = pools(privileged=privileged, sensitive=sensitive, wild=wild, extension=extension)
     names = list(chosen)
     # weight the innocuous arithmetic so programs compute something between the risky parts
     weighted = ["alu", "alu", *names]
-    kinds = [_single(weighted, chosen, registers)]
+    kinds = [_single(weighted, chosen, registers, vectors)]
     if branches:
         kinds.append(_branch(3))
     if targets is not None:
         kinds += [_access(targets, registers)] * access_weight
     if self_modifying:
         kinds.append(_patch(3))
+    if vectors:
+        kinds.append(_syscall(vectors, registers))
     snippets = st.lists(st.one_of(kinds), min_size=min_size, max_size=max_size)
     periods = st.integers(4, 64) if interrupts else st.just(0)
     loops = st.integers(1, 4) if loop else st.just(0)

@@ -1,10 +1,12 @@
 ; exposing.s — the kernel of toyvisor.testing's exposure tests (tests/testing/kernels/*/kernel.s).
 ;
-; Each kernel.s next to this file sets BUG_PAGE and BUG_FLAGS and includes it.  The kernel runs
+; Each kernel.s next to this file defines the macros `variant_mapping` (r2 = a linear page,
+; r3 = its page-table entry: a mapping made at boot) and `variant_syscall` (what `int 0x81`
+; does before it returns to ring 3; empty in most) and includes it.  The kernel runs
 ; one user program at ring 3 (the user-program convention of docs/testing-isolation.md) in an
 ; address space that identity-maps the first 4 MiB at PL0, the user text page read-only at PL3
-; and the user stack page writable at PL3; then it maps BUG_PAGE with BUG_FLAGS | PTE_P — in
-; `sound` that is the user stack again (no bug), in the others a kernel page.  The labels name
+; and the user stack page writable at PL3; then it makes the variant's mapping — in `sound`
+; the user stack again (no bug), in the others a kernel page.  The labels name
 ; nothing the checker could recognise (KDIR, KTAB, KVARS): it must find the pages from the
 ; machine.  Any fault or `int 0x80` (the program's exit) stops the machine.
 
@@ -25,6 +27,10 @@ start:  li      sp, KSTACK_TOP
         li      r3, stop
         li      r4, GATE_P | GATE_DPL3 | GATE_RING0
         call    idt_set
+        li      r2, 0x81                ; ... and `int 0x81`, the variant's system call
+        li      r3, sys81
+        li      r4, GATE_P | GATE_DPL3 | GATE_RING0
+        call    idt_set
         lidt    r1
         li      r1, KTAB
         li      r2, 0
@@ -38,8 +44,7 @@ start:  li      sp, KSTACK_TOP
         li      r2, USTACK              ; user stack: writable, PL3
         li      r3, USTACK | PTE_P | PTE_W | PTE_PL3
         call    pt_set
-        li      r2, BUG_PAGE            ; the variant's mapping
-        li      r3, BUG_PAGE | PTE_P | BUG_FLAGS
+        variant_mapping                 ; the variant's mapping
         call    pt_set
         li      r1, KDIR
         li      r2, 0
@@ -67,6 +72,8 @@ start:  li      sp, KSTACK_TOP
         iret
 stop:   cli
         hlt
+sys81:  variant_syscall
+        iret
 
         .include "idt.s"
         .include "paging.s"

@@ -1,4 +1,8 @@
 ; data_page: The kernel's data page is mapped user-writable (see ../exposing.s)
-BUG_PAGE = KVARS
-BUG_FLAGS = PTE_W | PTE_PL3
+.macro variant_mapping
+        li      r2, KVARS
+        li      r3, KVARS | PTE_P | PTE_W | PTE_PL3
+.endm
+.macro variant_syscall
+.endm
         .include "../exposing.s"
