@@ -191,10 +191,17 @@ class Hypervisor(Monitor):
         """Run every runnable VM, time-sliced, until each has stopped or used `max_steps` more
         steps (default: its guest's budget).  `trace` receives the real CPU's trace events."""
         queue = [vm for vm in self.vms if vm.runnable]
+        resumed = [vm for vm in queue if vm.stop_reason == BUDGET]
         for vm in queue:
             vm.step_limit = vm.steps + (vm.guest.max_steps if max_steps is None else max_steps)
             vm.stop_reason = None
-        queue = [vm for vm in queue if vm.steps < vm.step_limit and not vm.blocked]
+        # A VM whose budget ran out at a VMM entry stopped before that entry's interrupt check:
+        # it resumes at that instruction boundary, so its virtual interrupts come first (as the
+        # bare CPU checks them before every instruction) — a run split in pieces is the same run.
+        for vm in resumed:
+            self._boundary(vm)
+        queue = [vm for vm in queue if vm.runnable and vm.stop_reason is None
+                 and vm.steps < vm.step_limit and not vm.blocked]
         for vm in self.vms:
             if vm.runnable and vm.steps >= vm.step_limit:
                 vm.stop(BUDGET)

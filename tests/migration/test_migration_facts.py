@@ -18,6 +18,7 @@ def test_every_method_is_equivalent_under_every_memory_virtualizing_strategy(str
         assert result.outcome == "migrated"
         assert result.equivalent, (method, result.divergence)
         assert result.stale_pages == ()
+        assert result.resource_violations == ()
 
 
 def test_below_the_bandwidth_rounds_shrink_geometrically():

@@ -38,6 +38,7 @@ class DirtyLog:
         self.vmm_pages: set[int] = set()
         self._memory_hook = vm.memory.on_write
         self._walker_memory = getattr(vm.mmu, "memory", None)
+        self.active = False
 
     def start(self) -> None:
         """Start logging (every page counts as clean from now on)."""
@@ -49,6 +50,7 @@ class DirtyLog:
             if hook is not None:
                 hook(gpa, size)
 
+        self.active = True
         vm.memory.on_write = on_write
         if self._walker_memory is not None and hasattr(self._walker_memory, "on_write"):
             self._walker_memory.on_write = self._vmm_write
@@ -66,6 +68,9 @@ class DirtyLog:
 
     def stop(self) -> None:
         """Stop logging (the VM's mappings become writable again lazily)."""
+        if not self.active:
+            return
+        self.active = False
         self.vm.memory.on_write = self._memory_hook
         if self._walker_memory is not None and hasattr(self._walker_memory, "on_write"):
             self._walker_memory.on_write = None
@@ -91,6 +96,10 @@ class ShadowDirtyLog(DirtyLog):
     """Write-protection in the shadow page tables."""
 
     mechanism = "shadow write-protection"
+
+    def __init__(self, vm) -> None:
+        super().__init__(vm)
+        self._faults_at_start = vm.pager.log_faults
 
     def _arm(self) -> None:
         pager = self.vm.pager

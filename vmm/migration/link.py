@@ -6,14 +6,18 @@ the source as the round takes ticks.  A link has a bandwidth (bytes per tick) an
 (ticks from one end to the other) and may fail at a given tick (a fault to test).
 
 It is a small value class on purpose: the multicomputer's interconnect (issue 14) can replace it
-by anything with the same three members (`transfer_ticks`, `latency`, `fails_by`).
+by anything with the same three members (`transfer_ticks`, `latency`, `fails_by`).  Until it
+does, `link_between` derives one from the interconnect's parameters: the channel bandwidth and
+the zero-load latency of the route between two of its nodes (`toyvisor.cpu.net`).
 """
 
 from __future__ import annotations
 
 import attrs
 
+from toyvisor.cpu.net import LinkParams, NetworkError, build, regular_path
 from toyvisor.isa.errors import ToyvisorError
+from toyvisor.isa.spec import PAGE_SIZE
 
 
 class MigrationError(ToyvisorError):
@@ -57,6 +61,37 @@ class Link:
         return self.fails_at is not None and tick >= self.fails_at
 
 
+def link_between(spec: str, params: LinkParams | None = None) -> Link:
+    """``"torus:16:0:10"`` (topology, nodes, source node, destination node) → the `Link` a page
+    stream between those two nodes sees at zero load: `params`' channel bandwidth, and as latency
+    the route's zero-load latency for one page less the page's own transfer (wormhole and
+    cut-through: hops × t_r; store-and-forward pays each hop in full; circuit switching its probe
+    and acknowledgement too).  A `MigrationError` for a malformed spec or a node that does not
+    exist."""
+    params = params or LinkParams()
+    parts = spec.split(":")
+    if len(parts) != 4:
+        raise MigrationError(f"--network wants KIND:NODES:SOURCE:DESTINATION (got '{spec}')")
+    kind, *numbers = parts
+    try:
+        nodes, src, dst = (int(n) for n in numbers)
+    except ValueError:
+        raise MigrationError(f"--network: nodes, source and destination are whole numbers "
+                             f"(got '{spec}')") from None
+    try:
+        topology = build(kind, nodes)
+        for node in (src, dst):
+            topology.check_node(node)
+    except NetworkError as error:
+        raise MigrationError(f"--network: {error}") from None
+    if src == dst:
+        raise MigrationError(f"--network: source and destination are both node {src}")
+    hops = len(regular_path(topology, src, dst)) - 1
+    page = PAGE_SIZE + 8
+    latency = params.zero_load_latency(hops, page) - params.flits(page)
+    return Link(float(params.bandwidth), latency)
+
+
 def parse_size(text: str, what: str) -> float:
     """``"64"``, ``"4K"``, ``"1.5M"`` → a number (K = 1024, M = 1024²); a `MigrationError` for
     anything else, or for a value that is not positive."""
@@ -75,4 +110,4 @@ def parse_size(text: str, what: str) -> float:
     return value
 
 
-__all__ = ["Link", "LinkFailure", "MigrationError", "parse_size"]
+__all__ = ["Link", "LinkFailure", "MigrationError", "link_between", "parse_size"]

@@ -64,6 +64,8 @@ def summary_text(result: MigrationResult) -> str:
     if r.dirty_log:
         lines.append(f"dirty log: {r.dirty_log}, {r.dirty_log_faults:,} VMM entries; "
                      f"{r.cycles:,} cycles vs {r.unmigrated_cycles:,} unmigrated")
+    for violation in r.resource_violations:
+        lines.append(f"resource control: {violation}")
     lines.append("equivalent to the unmigrated run: " + (
         "yes" if r.equivalent else f"NO ({r.divergence})"))
     return "\n".join(lines) + "\n"

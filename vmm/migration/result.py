@@ -73,6 +73,8 @@ class MigrationResult:
     divergence: str | None
     cycles: int
     unmigrated_cycles: int
+    #: the resource-control findings of the hypervisor the VM ended on (docs/vmm-design.md)
+    resource_violations: tuple[str, ...] = ()
     log: tuple[str, ...] = attrs.field(repr=False, default=())
     #: the console of the migrated run (what the guest printed, at the source then the
     #: destination)
@@ -90,6 +92,7 @@ class MigrationResult:
         data["compression"] = list(self.compression)
         data["stale_pages"] = list(self.stale_pages)
         data["log"] = list(self.log)
+        data["resource_violations"] = list(self.resource_violations)
         data["bytes_saved"] = self.bytes_saved
         return data
 

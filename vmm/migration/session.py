@@ -121,8 +121,10 @@ class Session:
         self.stale: tuple[int, ...] = ()
         self.network_faults = 0
         self.fault_stall = 0
+        self.violations: tuple[str, ...] = ()
         self.throttle = None
-        self._reference = reference
+        #: (final guest state, cycles) of the unmigrated run, computed on first need if None
+        self.reference_run = reference
         self._ran = False
         self._sent_data = b""
 
@@ -270,8 +272,8 @@ class Session:
         if self._ran:
             raise MigrationError("a migration session runs once")
         self._ran = True
-        self.start()
         try:
+            self.start()
             self.method.migrate(self)
         except LinkFailure as failure:
             self._link_failed(failure)
@@ -315,6 +317,7 @@ class Session:
             if self.stale and divergence is None:
                 divergence = f"{len(self.stale)} stale page(s) at the switch-over"
             cycles, console = cost_cycles(vm.events), vm.console
+            self.violations = tuple(hypervisor.resource_violations(vm))
         downtime = (self.resumed_at - self.suspended_at) if self.resumed_at is not None else 0
         end = self.committed_at if self.committed_at is not None else self.clock
         encodings = dict(self.encoder.stats.pages)
@@ -331,14 +334,15 @@ class Session:
             dirty_log=self.log_dirty.mechanism if self.method.logs_dirty else "",
             dirty_log_faults=self.log_dirty.faults if self.method.logs_dirty else 0,
             stale_pages=self.stale, equivalent=equivalent, divergence=divergence,
-            cycles=cycles, unmigrated_cycles=reference_cycles, log=tuple(self.messages),
+            cycles=cycles, unmigrated_cycles=reference_cycles,
+            resource_violations=self.violations, log=tuple(self.messages),
             console=console)
 
     def reference(self) -> tuple:
         """(final guest state, cycles) of the same guest under the same strategy, unmigrated."""
-        if self._reference is None:
-            self._reference = unmigrated(self.guest, self.strategy)
-        return self._reference
+        if self.reference_run is None:
+            self.reference_run = unmigrated(self.guest, self.strategy)
+        return self.reference_run
 
 
 def unmigrated(guest, strategy: str) -> tuple:

@@ -7,7 +7,7 @@
 ; Output: "io <i>: sector <s> sum 0x........ timer <n>" per iteration, then "io: done, <n> timer
 ; interrupts", then halt.
 
-ITERATIONS      = 120
+ITERATIONS      = 60
 SPIN            = 400                   ; busy-loop iterations between two requests
 STACK_TOP       = 0x6F00
 IDT             = 0x9000
