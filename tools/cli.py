@@ -454,10 +454,12 @@ _wrapper("destroy", ("domid",), "Boot CONFIG and have dom0 destroy domain DOMID.
 from .cluster_cli import cluster_group  # noqa: E402
 from .debug_cli import debug_command  # noqa: E402
 from .migrate_cli import migrate_command  # noqa: E402
+from .sched_cli import sched_command  # noqa: E402
 
 main.add_command(cluster_group)
 main.add_command(debug_command)
 main.add_command(migrate_command)
+main.add_command(sched_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -81,15 +81,20 @@ class MultilevelQueue:
     def push(self, vcpu, level: int) -> None:
         self.levels[max(0, min(self.LEVELS - 1, level))].append(vcpu)
 
-    def pop(self, prefer=None):
-        """The first vCPU of the highest non-empty level; with `prefer`, the first (in that
-        order) for which ``prefer(vcpu)`` holds, if any does."""
+    def pop(self, prefer=None, window: int = 0):
+        """The first vCPU of the highest non-empty level; with `prefer`, the first of that
+        level's first `window` vCPUs for which ``prefer(vcpu)`` holds, if one does (the window
+        bounds how far a preference may pass others, so no vCPU starves)."""
         if prefer is not None:
             for level in self.levels:
-                for vcpu in level:
-                    if prefer(vcpu):
-                        level.remove(vcpu)
-                        return vcpu
+                if level:
+                    for position, vcpu in enumerate(level):
+                        if position >= window:
+                            break
+                        if prefer(vcpu):
+                            level.remove(vcpu)
+                            return vcpu
+                    break
         for level in self.levels:
             if level:
                 return level.popleft()
