@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from toyvisor.cpu.cache import parse_geometry
-from toyvisor.vmm.sched import SchedError, load_workload, policy_names, simulate
+from toyvisor.vmm.sched import (SchedError, Unschedulable, load_workload, policy_names,
+                                 simulate)
 from toyvisor.vmm.sched.report import comparison_table, matrix_table
 
 from . import plot
@@ -70,7 +71,7 @@ def sched_command(workload, policies, pcpus, quantum, slot, cache_text, lock_cos
         try:
             runs.extend(simulate(loaded, [name], pcpus=pcpus, quantum=quantum, slot=slot,
                                  lock_cost=lock_cost, **options))
-        except SchedError as exc:
+        except Unschedulable as exc:
             if policies:  # asked for by name: bad input
                 raise
             refused[name] = str(exc)

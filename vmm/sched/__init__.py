@@ -7,11 +7,11 @@ under one of the seed's policies (docs/scheduling.md).
     ('A0', 'A1', 'A2', 'A3', 'A4', 'A5')
 """
 
-from .errors import SchedError
+from .errors import SchedError, Unschedulable
 from .policy import Policy, QueueLock, SchedParams, load_policy, policy_names
 from .result import PolicyRun
 from .simulate import simulate
 from .workload import Workload, load_workload
 
 __all__ = ["Policy", "PolicyRun", "QueueLock", "SchedError", "SchedParams", "Workload",
-           "load_policy", "load_workload", "policy_names", "simulate"]
+           "load_policy", "load_workload", "policy_names", "simulate", "Unschedulable"]

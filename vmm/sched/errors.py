@@ -8,4 +8,8 @@ class SchedError(ToyvisorError):
     that cannot be run as asked (a gang that can never fit, a run that never finishes)."""
 
 
-__all__ = ["SchedError"]
+class Unschedulable(SchedError):
+    """A policy can never run a workload (a VM larger than the machine under space sharing)."""
+
+
+__all__ = ["SchedError", "Unschedulable"]

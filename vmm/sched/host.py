@@ -322,7 +322,7 @@ class Hypervisor:
         """Take `pcpu`'s vCPU off it (back to ready); returns 1 for a lock-holder preemption."""
         vcpu = self._leave(pcpu, "ready")
         held = vcpu.holds_lock()
-        self.policy.ready(vcpu, now, preempted=True)
+        self.policy.ready(vcpu, now, preempted=True, cpu=pcpu.index)
         return int(held)
 
     def _result(self, makespan, spin, lhp, migrations, ple_exits, instructions, spans,

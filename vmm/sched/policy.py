@@ -47,7 +47,9 @@ class SchedParams:
 class QueueLock:
     """The lock of one run queue: each operation holds it `cost` cycles, and operations that
     several CPUs make at the same scheduling instant wait for each other in CPU order (the
-    seed's first problem of timesharing: "le dispute per l'accesso alla struttura dati")."""
+    seed's first problem of timesharing: "le dispute per l'accesso alla struttura dati").  One
+    CPU's several operations at one instant are one critical section (no contention with
+    itself); `who` None is the hypervisor's wake-up path (an interrupt), a taker of its own."""
 
     def __init__(self, cost: int) -> None:
         self.cost = cost
@@ -57,16 +59,18 @@ class QueueLock:
         #: cycles spent waiting for it
         self.wait_cycles = 0
         self._instant = -1
-        self._holders = 0
+        self._holders: list = []
 
-    def take(self, now: int) -> None:
+    def take(self, now: int, who=None) -> None:
         if now != self._instant:
-            self._instant, self._holders = now, 0
+            self._instant, self._holders = now, []
+        self.acquisitions += 1
+        if who in self._holders:
+            return
         if self._holders:
             self.contended += 1
-            self.wait_cycles += self._holders * self.cost
-        self._holders += 1
-        self.acquisitions += 1
+            self.wait_cycles += len(self._holders) * self.cost
+        self._holders.append(who)
 
 
 class MultilevelQueue:
@@ -143,8 +147,9 @@ class Policy:
     def arrive(self, vm, now: int) -> None:
         """A VM (a group of related vCPUs) arrives; its vCPUs are "new" until started."""
 
-    def ready(self, vcpu, now: int, preempted: bool = False) -> None:
-        """`vcpu` became runnable (preempted: its quantum or slot ended, or it yielded)."""
+    def ready(self, vcpu, now: int, preempted: bool = False, cpu: int | None = None) -> None:
+        """`vcpu` became runnable (preempted: its quantum or slot ended, or it yielded, on
+        physical CPU `cpu`; None: started or woken by an interrupt)."""
 
     def blocked(self, vcpu, now: int) -> None:
         """`vcpu` blocked (halted with interrupts enabled, waiting for one)."""

@@ -9,7 +9,7 @@ with more vCPUs than there are CPUs can never start, and is refused.
 
 from __future__ import annotations
 
-from ..errors import SchedError
+from ..errors import Unschedulable
 from ..policy import Policy, QueueLock
 
 
@@ -27,7 +27,7 @@ class SpaceSharing(Policy):
     def check(self, vms) -> None:
         for vm in vms:
             if vm.vcpus > self.params.pcpus:
-                raise SchedError(f"{vm.where}: VM {vm.name} has {vm.vcpus} vCPUs, more than the "
+                raise Unschedulable(f"{vm.where}: VM {vm.name} has {vm.vcpus} vCPUs, more than the "
                                  f"{self.params.pcpus} physical CPUs: space sharing can never "
                                  f"start it")
 

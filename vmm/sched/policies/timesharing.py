@@ -23,8 +23,8 @@ class Timesharing(Policy):
         self.lock = QueueLock(params.lock_cost)
         self._level: dict[object, int] = {}
 
-    def ready(self, vcpu, now: int, preempted: bool = False) -> None:
-        self.lock.take(now)
+    def ready(self, vcpu, now: int, preempted: bool = False, cpu: int | None = None) -> None:
+        self.lock.take(now, cpu)
         base = vcpu.vm.priority
         level = self._level.get(vcpu, base) + 1 if preempted else base
         self._level[vcpu] = min(level, MultilevelQueue.LEVELS - 1)
@@ -39,7 +39,7 @@ class Timesharing(Policy):
         for cpu in cpus:
             if not len(self.queue):
                 break
-            self.lock.take(now)
+            self.lock.take(now, cpu)
             chosen[cpu] = self.choose(cpu)
         return chosen
 

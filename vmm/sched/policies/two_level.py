@@ -27,7 +27,7 @@ class TwoLevel(Policy):
         self.load = [0] * count
         self._level: dict[object, int] = {}
 
-    def ready(self, vcpu, now: int, preempted: bool = False) -> None:
+    def ready(self, vcpu, now: int, preempted: bool = False, cpu: int | None = None) -> None:
         home = self.home.get(vcpu)
         if home is None:  # top level: the least-loaded CPU, the lowest-numbered on a tie
             home = min(range(len(self.load)), key=lambda c: (self.load[c], c))
@@ -36,7 +36,7 @@ class TwoLevel(Policy):
         base = vcpu.vm.priority
         level = self._level.get(vcpu, base) + 1 if preempted else base
         self._level[vcpu] = min(level, MultilevelQueue.LEVELS - 1)
-        self.cpu_locks[home].take(now)
+        self.cpu_locks[home].take(now, cpu)
         self.queues[home].push(vcpu, self._level[vcpu])
 
     def finished(self, vcpu, now: int) -> None:
@@ -49,14 +49,14 @@ class TwoLevel(Policy):
         for cpu in cpus:
             queue = self.queues[cpu]
             if len(queue):
-                self.cpu_locks[cpu].take(now)
+                self.cpu_locks[cpu].take(now, cpu)
                 chosen[cpu] = queue.pop()
                 continue
             victims = [c for c in range(len(self.queues)) if c != cpu and len(self.queues[c])]
             if not victims:
                 continue
             victim = max(victims, key=lambda c: (len(self.queues[c]), -c))
-            self.cpu_locks[victim].take(now)
+            self.cpu_locks[victim].take(now, cpu)
             vcpu = self.queues[victim].steal()
             self.load[victim] -= 1
             self.load[cpu] += 1
