@@ -44,7 +44,7 @@ def gantt_chart(run, workload_name: str):
 @click.option("--lock-cost", type=click.IntRange(min=0), default=40, show_default=True,
               metavar="CYCLES", help="Cycles one run-queue operation holds its lock.")
 @click.option("--rows", type=click.IntRange(min=0), metavar="N",
-              help="Print at most N rows of each matrix (default: all).")
+              help="Print at most N rows of each matrix (default: all; 0: no matrix).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--markdown", is_flag=True, help="Print the tables as Markdown.")
 @click.option("--gantt", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
@@ -84,7 +84,7 @@ def sched_command(workload, policies, pcpus, quantum, slot, cache_text, lock_cos
                                pcpus, "runs": [r.to_dict() for r in runs],
                                "refused": refused}, indent=2))
         return
-    for run in runs:
+    for run in runs if rows != 0 else ():
         title = f"{run.policy}: {loaded.name} on {run.pcpus} CPUs, slots of {run.slot} ticks"
         click.echo(f"## {title}\n" if markdown else title)
         click.echo(matrix_table(run, markdown, rows))
