@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from toyvisor.cpu.cache import parse_geometry
+from toyvisor.cpu.machine import ENGINES
 from toyvisor.vmm.sched import (SchedError, Unschedulable, load_workload, policy_names,
                                  simulate)
 from toyvisor.vmm.sched.report import comparison_table, matrix_table
@@ -45,6 +46,8 @@ def gantt_chart(run, workload_name: str):
               metavar="CYCLES", help="Cycles one run-queue operation holds its lock.")
 @click.option("--rows", type=click.IntRange(min=0), metavar="N",
               help="Print at most N rows of each matrix (default: all; 0: no matrix).")
+@click.option("--engine", type=click.Choice(ENGINES), default="interpreter", show_default=True,
+              help="The engine running guest code (both give the same numbers).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--markdown", is_flag=True, help="Print the tables as Markdown.")
 @click.option("--gantt", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
@@ -52,7 +55,7 @@ def gantt_chart(run, workload_name: str):
                    "one file each, FILE's name + '-POLICY'.")
 @user_errors
 def sched_command(workload, policies, pcpus, quantum, slot, cache_text, lock_cost, rows,
-                  as_json, markdown, gantt) -> None:
+                  engine, as_json, markdown, gantt) -> None:
     """Run WORKLOAD (a guests/sched TOML file: VMs of several vCPUs running real guest code) on
     P physical CPUs under each policy: the slot x CPU matrix of what ran, then one row per policy
     (utilization, idle time, makespan, switches, spinning, lock-holder preemptions, run-queue
@@ -70,7 +73,7 @@ def sched_command(workload, policies, pcpus, quantum, slot, cache_text, lock_cos
     for name in names:
         try:
             runs.extend(simulate(loaded, [name], pcpus=pcpus, quantum=quantum, slot=slot,
-                                 lock_cost=lock_cost, **options))
+                                 lock_cost=lock_cost, engine=engine, **options))
         except Unschedulable as exc:
             if policies:  # asked for by name: bad input
                 raise
@@ -92,3 +95,9 @@ def sched_command(workload, policies, pcpus, quantum, slot, cache_text, lock_cos
         click.echo(comparison_table(runs, markdown), nl=False)
     for name, reason in refused.items():
         click.echo(f"{name}: cannot run this workload: {reason}")
+    outputs = {run.consoles for run in runs}
+    for run in runs if len(outputs) > 1 else runs[:1]:
+        for vm, text in run.consoles:
+            who = "every policy" if len(outputs) == 1 else run.policy
+            for line in text.splitlines():
+                click.echo(f"console of {vm} ({who}): {line}")

@@ -142,3 +142,34 @@ def test_a_broken_policy_file_is_one_located_error(tmp_path):
     other.write_text("")
     with pytest.raises(SchedError, match="must define POLICY"):
         simulate(workload("tanenbaum"), [str(other)])
+
+
+def test_a_tlb_shootdown_by_ipi_holds_under_every_policy():
+    outcomes = set()
+    for policy in policy_names():
+        if policy == "space":
+            continue  # T has more vCPUs than the machine has CPUs
+        (run,) = simulate(workload("shootdown"), [policy])
+        outcomes.add(run.consoles)
+    assert outcomes == {(("T", "shootdown: 4 vCPUs saw the new mapping\n"),
+                         ("U", "shootdown: 3 vCPUs saw the new mapping\n"))}
+
+
+def test_both_engines_give_the_same_numbers():
+    for name in ("locks", "shootdown", "independent"):
+        for policy in ("timesharing", "gang"):
+            assert simulate(workload(name), [policy], engine="fast") == \
+                simulate(workload(name), [policy], engine="interpreter"), (name, policy)
+
+
+def test_the_shootdown_guest_reports_a_missing_flush(tmp_path):
+    for source in SCHED.glob("*.s"):
+        (tmp_path / source.name).write_text(source.read_text())
+    program = tmp_path / "shootdown.s"
+    text = program.read_text()
+    handler = text.index("handler:")
+    flush = text.index("        invlpg  r1\n", handler)
+    program.write_text(text[:flush] + "        nop\n" + text[flush + len("        invlpg  r1\n"):])
+    (tmp_path / "w.toml").write_text((SCHED / "shootdown.toml").read_text())
+    (run,) = simulate(load_workload(tmp_path / "w.toml"), ["timesharing"])
+    assert all("stale mapping on vCPU" in text for _, text in run.consoles)

@@ -292,7 +292,7 @@ class Hypervisor:
             now += STEP
         makespan = max((s[2] for s in spans), default=0)
         return self._result(makespan, spin, lhp, migrations, ple_exits, instructions, spans,
-                            slots)
+                            slots, vms)
 
     # ------------------------------------------------------------------------------------------
 
@@ -326,7 +326,7 @@ class Hypervisor:
         return int(held)
 
     def _result(self, makespan, spin, lhp, migrations, ple_exits, instructions, spans,
-                slots) -> PolicyRun:
+                slots, vms) -> PolicyRun:
         pcpus = self.pcpus
         rows = []
         for row in slots[:-(-makespan // self.params.slot) if makespan else 0]:
@@ -352,6 +352,7 @@ class Hypervisor:
             queue_lock_wait_cycles=sum(lock.wait_cycles for lock in locks),
             cache_hits=hits, cache_misses=misses, migrations=migrations, ple_exits=ple_exits,
             matrix=tuple(rows),
+            consoles=tuple((vm.name, vm.machine.console.text) for vm in vms),
             spans=tuple((f"CPU {s[0]}", s[1], s[2], s[3]) for s in spans))
 
 

@@ -42,12 +42,15 @@ class PolicyRun:
     ple_exits: int
     #: one row per slot, one cell per physical CPU: the vCPU that ran longest in it ("" none)
     matrix: tuple[tuple[str, ...], ...]
+    #: each VM's console output, (VM name, text), in arrival order: the guest-visible outcome
+    consoles: tuple[tuple[str, str], ...]
     #: Gantt spans (lane, start, end, vCPU)
     spans: tuple[tuple[str, int, int, str], ...]
 
     def to_dict(self, spans: bool = False) -> dict[str, Any]:
         data = attrs.asdict(self, filter=lambda field, _v: spans or field.name != "spans")
         data["matrix"] = [list(row) for row in self.matrix]
+        data["consoles"] = dict(self.consoles)
         if spans:
             data["spans"] = [list(span) for span in self.spans]
         return data
