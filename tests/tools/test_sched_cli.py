@@ -97,6 +97,11 @@ def test_bad_input_is_one_error_line(args, message):
     ("[[vm]]\nname = 'A'\nvcpus = 1\nprogram = 'nothere.s'\nwork = 1\n",
      "w.toml:4: program nothere.s"),
     ("[[vm]]\nname = 'A'\nvcpus = 1\nprogram = 'bad.s'\nwork = 1\n", "bad.s:1:1"),
+    ("[[vm]]\nname = 'A'\nvcpus = 1\nprogram = 'p.s'\nwork = 1\nmemory = 1000\n",
+     "w.toml:6: 'memory' must be a multiple of 4096"),
+    ("[[vm]]\nname = 'A'\nvcpus = 1\nprogram = 'p.s'\nparams = 1\n",
+     "w.toml:5: 'params' must be a bool"),
+    ("[[vm]]\nname = 'A'\nvcpus = 1\nprogram = 'p.s'\n", "w.toml:1: [[vm]] needs 'work'"),
 ])
 def test_a_malformed_workload_is_one_located_error(tmp_path, text, message):
     (tmp_path / "p.s").write_text("start: cli\n hlt\n")

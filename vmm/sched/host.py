@@ -37,8 +37,6 @@ from .workload import Workload
 STEP = 25
 #: instructions of one iteration of the guest library's spin loops (pause, ld, cmp, branch)
 SPIN_LOOP = 4
-#: guest memory of each VM
-VM_MEMORY = 64 * 1024
 #: where the guest programs find their parameters and the smart-scheduling flags
 PARAMS, FLAGS = 0x3000, 0x3100
 
@@ -63,7 +61,9 @@ class VCPU:
 
     def holds_lock(self) -> bool:
         """The guest's flag: the spinlocks this vCPU holds (guests/sched/sched.s), read from
-        guest memory."""
+        guest memory (a program without the PARAMS block has no flags)."""
+        if not self.vm.spec.params:
+            return False
         return self.vm.machine.memory.read32(FLAGS + 4 * self.index) != 0
 
     def __repr__(self) -> str:
@@ -80,12 +80,13 @@ class GuestVM:
         self.priority = spec.priority
         self.where = spec.where
         self.base = base
-        self.machine = Machine(memory_size=VM_MEMORY, cpus=spec.vcpus,
+        self.machine = Machine(memory_size=spec.memory, cpus=spec.vcpus,
                                cache_model=None if caches is None else _HostCaches(self, caches))
         self.machine.load(spec.image)
-        memory = self.machine.memory
-        memory.write32(PARAMS, spec.vcpus)
-        memory.write32(PARAMS + 4, spec.work)
+        if spec.params:
+            memory = self.machine.memory
+            memory.write32(PARAMS, spec.vcpus)
+            memory.write32(PARAMS + 4, spec.work)
         runners = self.machine.engines(engine)
         self.members = [VCPU(self, i, runners[i]) for i in range(spec.vcpus)]
         for member in self.members:
@@ -169,6 +170,7 @@ class Hypervisor:
         policy, params, pcpus = self.policy, self.params, self.pcpus
         pending = sorted(self.workload.vms, key=lambda vm: vm.arrival)
         vms: list[GuestVM] = []
+        base = 0
         vcpus: list[VCPU] = []
         now = 0
         spin = lhp = migrations = ple_exits = instructions = 0
@@ -180,7 +182,8 @@ class Hypervisor:
             # arrivals
             while pending and pending[0].arrival <= now:
                 spec = pending.pop(0)
-                vm = GuestVM(spec, len(vms) * VM_MEMORY, self.engine, self.caches)
+                vm = GuestVM(spec, base, self.engine, self.caches)
+                base += spec.memory
                 vms.append(vm)
                 vcpus.extend(vm.members)
                 policy.arrive(vm, now)

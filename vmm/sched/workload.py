@@ -13,6 +13,9 @@
     work = 20                # written to the program's PARAMS block (its meaning: the program)
     arrival = 0              # tick at which the VM arrives
     priority = 0             # 0 (highest) .. 3: the level of its vCPUs in multilevel queues
+    memory = 65536           # bytes of guest memory (a multiple of 4096, 64 KiB .. 16 MiB)
+    params = true            # false: leave memory alone (a program that is not guests/sched's,
+                             # like guests/smpkernel/kernel.s; `work` is then ignored)
 """
 
 from __future__ import annotations
@@ -36,7 +39,11 @@ MAX_VMS = 64
 DEFAULTS = {"quantum": 2000, "slot": 2000, "max_ticks": 1_000_000, "cache": "on"}
 _TOP = {"pcpus": int, "quantum": int, "slot": int, "cache": str, "max_ticks": int,
         "description": str, "vm": list}
-_VM = {"name": str, "vcpus": int, "program": str, "work": int, "arrival": int, "priority": int}
+_VM = {"name": str, "vcpus": int, "program": str, "work": int, "arrival": int, "priority": int,
+       "memory": int, "params": bool}
+#: guest memory of a VM unless its `memory` key says otherwise
+DEFAULT_VM_MEMORY = 64 * 1024
+MAX_VM_MEMORY = 16 << 20
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,7}")
 
 
@@ -54,6 +61,9 @@ class VMSpec:
     image: object = attrs.field(eq=False, repr=False)
     #: "file:line" of its [[vm]] table, for messages
     where: str = ""
+    memory: int = DEFAULT_VM_MEMORY
+    #: write the PARAMS block (guests/sched/sched.s) before the VM starts
+    params: bool = True
 
 
 @attrs.frozen
@@ -105,7 +115,7 @@ def load_workload(path: str | Path) -> Workload:
             if kind is None:
                 raise SchedError(f"{line_of(key, vm)}: unknown key '{key}' (known: "
                                  f"{', '.join(sorted(kinds))})")
-            if not isinstance(value, kind) or isinstance(value, bool):
+            if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
                 raise SchedError(f"{line_of(key, vm)}: '{key}' must be a "
                                  f"{'table list' if kind is list else kind.__name__}, not "
                                  f"{type(value).__name__}")
@@ -130,7 +140,8 @@ def load_workload(path: str | Path) -> Workload:
         if not isinstance(entry, dict):
             raise SchedError(f"{where}: each [[vm]] must be a table")
         check(entry, _VM, i)
-        for key in ("name", "vcpus", "program", "work"):
+        needed = ("name", "vcpus", "program") + (("work",) if entry.get("params", True) else ())
+        for key in needed:
             if key not in entry:
                 raise SchedError(f"{where}: [[vm]] needs '{key}'")
         name = entry["name"]
@@ -146,6 +157,10 @@ def load_workload(path: str | Path) -> Workload:
             if key in entry and not low <= entry[key] <= high:
                 raise SchedError(f"{line_of(key, i)}: '{key}' must be from {low} to {high}, not "
                                  f"{entry[key]}")
+        memory = entry.get("memory", DEFAULT_VM_MEMORY)
+        if memory % 4096 or not DEFAULT_VM_MEMORY <= memory <= MAX_VM_MEMORY:
+            raise SchedError(f"{line_of('memory', i)}: 'memory' must be a multiple of 4096 from "
+                             f"{DEFAULT_VM_MEMORY} to {MAX_VM_MEMORY}, not {memory}")
         program = (path.parent / entry["program"])
         try:
             image = assemble_file(program).image
@@ -153,12 +168,13 @@ def load_workload(path: str | Path) -> Workload:
             first = str(exc).splitlines()[0]
             raise SchedError(f"{line_of('program', i)}: program {entry['program']}: {first}") \
                 from None
-        vms.append(VMSpec(name=name, vcpus=entry["vcpus"], program=program, work=entry["work"],
-                          arrival=entry.get("arrival", 0), priority=entry.get("priority", 0),
-                          image=image, where=where))
+        vms.append(VMSpec(name=name, vcpus=entry["vcpus"], program=program,
+                          work=entry.get("work", 0), arrival=entry.get("arrival", 0),
+                          priority=entry.get("priority", 0), memory=memory,
+                          params=entry.get("params", True), image=image, where=where))
     return Workload(path=path, description=data.get("description", ""),
                     pcpus=data.get("pcpus"), quantum=settings["quantum"], slot=settings["slot"],
                     cache=cache, max_ticks=settings["max_ticks"], vms=tuple(vms))
 
 
-__all__ = ["DEFAULTS", "VMSpec", "Workload", "load_workload"]
+__all__ = ["DEFAULTS", "DEFAULT_VM_MEMORY", "VMSpec", "Workload", "load_workload"]
