@@ -406,6 +406,7 @@ class Platform:
             self.smp_status = SMP_BUSY
         else:
             self.ipis_sent += 1
+            self.shared.platforms[dest].ipis_received += 1
             self.smp_status = SMP_OK
 
     def route_irq(self, cpu: int) -> None:

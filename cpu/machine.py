@@ -262,7 +262,7 @@ class Machine:
             return self.cpus
         engines = self._engines.get(name)
         if engines is None:
-            engines = self._engines[name] = [_fast_engine(cpu) for cpu in self.cpus]
+            engines = self._engines[name] = _fast_engines(self.cpus)
         return engines
 
     # ------------------------------------------------------------------------------------------
@@ -300,21 +300,27 @@ class Machine:
         left = max_steps
         for cpu in cpus:
             cpu.slicing = True
+        # The machine is re-examined (an O(N) look at every CPU) only after a turn that did
+        # not end by using up its steps: a turn that did leaves everything as it was.
+        check = True
         try:
             while True:
-                if any(cpu.stop_reason == TRIPLE_FAULT for cpu in cpus):
-                    self._stop_reason = TRIPLE_FAULT
-                    return
-                active = [cpu for cpu, on in zip(cpus, started)
-                          if on and cpu.stop_reason not in _FINAL]
-                if not active:
-                    self._stop_reason = HALTED
-                    return
+                if check:
+                    if any(cpu.stop_reason == TRIPLE_FAULT for cpu in cpus):
+                        self._stop_reason = TRIPLE_FAULT
+                        return
+                    active = [cpu for cpu, on in zip(cpus, started)
+                              if on and cpu.stop_reason not in _FINAL]
+                    if not active:
+                        self._stop_reason = HALTED
+                        return
+                    if all(cpu.stop_reason == IDLE for cpu in active) \
+                            and not self._skip_idle(active):
+                        continue
+                    check = False
                 if left <= 0:
                     self._stop_reason = BUDGET
                     return
-                if all(cpu.stop_reason == IDLE for cpu in active) and not self._skip_idle(active):
-                    continue
                 index = self._turn
                 cpu = cpus[index]
                 room = min(self._slice_left, left)
@@ -328,6 +334,8 @@ class Machine:
                         before = cpu.steps
                         runners[index].run(room, trace)
                         used = cpu.steps - before
+                if cpu.stop_reason != BUDGET:
+                    check = True  # halted, idle, triple-faulted or not started
                 left -= used
                 if used == room and room < self._slice_left and cpu.stop_reason == BUDGET:
                     self._slice_left -= used  # the budget ended inside this CPU's turn
@@ -470,12 +478,15 @@ def _reset_cpu(cpu: CPU) -> None:
     cpu.fault_report = None
 
 
-def _fast_engine(cpu: CPU):
+def _fast_engines(cpus: list[CPU]) -> list[Any]:
+    """One translator per CPU, sharing one translation cache."""
     # Imported on first use: the translator builds on the CPU (a module-level import would be
     # circular) and costs nothing to a run that never asks for it.
     from .bt import Translator
+    from .bt.engine import SharedTranslations
 
-    return Translator(cpu)
+    shared = SharedTranslations(cpus[0].memory)
+    return [Translator(cpu, shared=shared) for cpu in cpus]
 
 
 def _size_text(size: int) -> str:

@@ -64,6 +64,10 @@ class Workload:
     target: str
     count: int | None
     summary: str
+    #: CPUs of the machine; the multiprocessor workloads run natively only (the VMMs run one
+    #: CPU), smp1 included, so that the smp rows compare like with like
+    cpus: int = 1
+    native_only: bool = False
 
 
 WORKLOADS = (
@@ -77,6 +81,12 @@ WORKLOADS = (
              "two ring-3 tasks, timer preemption, syscalls, disk, a killed task"),
     Workload("nanobench", "nanobench", None,
              "the Adams & Agesen nanobenchmarks, 100 iterations each"),
+    # the multiprocessor: the compute loop's iterations split over 1, 2, 4 and 8 CPUs with the
+    # default interleave (docs/performance.md, "Multiprocessor")
+    *(Workload(f"smp{n}", "bench/smp", 50_000,
+               f"the compute loop split over {n} CPU{'s' if n > 1 else ''}", cpus=n,
+               native_only=True)
+      for n in (1, 2, 4, 8)),
 )
 WORKLOAD_NAMES = tuple(w.name for w in WORKLOADS)
 
@@ -247,7 +257,7 @@ def _strategies(specs: Sequence[str]) -> tuple[str, ...]:
 
 def _guests(workload: Workload, scale: float) -> tuple[Guest, Guest | None]:
     """The workload's guest, and the same with twice the iteration count (None if unsized)."""
-    guest = load_guest(workload.target)
+    guest = attrs.evolve(load_guest(workload.target), cpus=workload.cpus)
     if workload.count is None:
         return guest, None
     count = max(1, round(workload.count * scale))
@@ -267,7 +277,7 @@ class _Run:
 def _run_native(guest: Guest, engine: str) -> _Run:
     started = time.perf_counter()
     machine = Machine(memory_size=guest.memory_size, console_input=guest.console_input,
-                      disk=guest.disk)
+                      disk=guest.disk, cpus=guest.cpus, interleave=guest.interleave)
     machine.load(guest.image)
     booted = time.perf_counter()
     result = machine.run(guest.max_steps, engine=engine)
@@ -345,6 +355,9 @@ def measure(workloads: Sequence[str] | None = None, engines: Sequence[str] | Non
     for workload in chosen:
         plan.extend((workload.name, Config(NATIVE, e)) for e in engine_names)
         for spec in specs:
+            if workload.native_only:
+                skipped.append(f"{workload.name} under {spec}: the VMMs run one CPU")
+                continue
             if _runs_port(spec) and guests[workload.name].pv_image is None:
                 skipped.append(f"{workload.name} under {spec}: the guest has no paravirtual port")
                 continue

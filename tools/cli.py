@@ -13,6 +13,7 @@ import click
 
 from toyvisor.asm import assemble_file, disassemble, listing, load_image, save_image
 from toyvisor.cpu import ENGINES
+from toyvisor.cpu.cache import parse_geometry
 from toyvisor.isa import popek_goldberg, reference
 from toyvisor.isa.errors import ToyvisorError
 from toyvisor.isa.files import write_atomic
@@ -99,11 +100,17 @@ def disasm_command(target: Path, includes) -> None:
 @click.option("--engine", type=click.Choice(ENGINES),
               help="Execution engine of a bare-machine run (default interpreter); every engine "
                    "computes the same result.")
+@click.option("--cpus", type=int, help="CPUs of the machine, 1..64 (default: the guest's, else 1).")
+@click.option("--interleave", type=int,
+              help="Steps each CPU runs per turn of the round-robin (default 1000).")
+@click.option("--cache", "cache_geometry", metavar="on|SIZE,WAYS,LINE",
+              help="Model per-CPU caches (counts only), e.g. --cache 4096,2,32.")
 @include_option
 @no_fail_option
 @user_errors
 def run_command(guest: Path, max_steps, as_json, trace, console_input, disk, memory,
-                vmm_name, ring_model, placement, engine, includes, no_fail) -> None:
+                vmm_name, ring_model, placement, engine, cpus, interleave, cache_geometry,
+                includes, no_fail) -> None:
     """Boot GUEST (a guest directory, an assembly file or an image) on the bare machine, or
     under a VMM with --vmm.
 
@@ -112,7 +119,11 @@ def run_command(guest: Path, max_steps, as_json, trace, console_input, disk, mem
     1 bad input."""
     loaded = load_guest(guest, include_paths=tuple(includes))
     loaded = runner.with_overrides(
-        loaded, max_steps=max_steps, console_input=console_input, disk=disk, memory=memory)
+        loaded, max_steps=max_steps, console_input=console_input, disk=disk, memory=memory,
+        cpus=cpus, interleave=interleave)
+    cache = None if cache_geometry is None else parse_geometry(cache_geometry)
+    if vmm_name is not None and (loaded.cpus > 1 or cache is not None):
+        raise click.UsageError("--vmm runs one-CPU guests without the cache model")
     if vmm_name is not None and engine is not None:
         raise click.UsageError("--engine applies to bare-machine runs; a VMM strategy (--vmm) "
                                "decides how guest code runs")
@@ -128,8 +139,8 @@ def run_command(guest: Path, max_steps, as_json, trace, console_input, disk, mem
         exit_unless(vm_result.stop_reason == "halted" and vm_result.equivalent
                     and not vm_result.resource_violations, no_fail)
         return
-    tracer = runner.Tracer(loaded.image, click.echo) if trace else None
-    result = runner.run(loaded, trace=tracer, engine=engine or "interpreter")
+    tracer = runner.Tracer(loaded.image, click.echo, cpus=loaded.cpus) if trace else None
+    result = runner.run(loaded, trace=tracer, engine=engine or "interpreter", cache=cache)
     if as_json:
         click.echo(json.dumps(runner.result_json(loaded, result), indent=2))
     else:
@@ -455,11 +466,13 @@ from .cluster_cli import cluster_group  # noqa: E402
 from .debug_cli import debug_command  # noqa: E402
 from .migrate_cli import migrate_command  # noqa: E402
 from .sched_cli import sched_command  # noqa: E402
+from .smp_cli import smp_command  # noqa: E402
 
 main.add_command(cluster_group)
 main.add_command(debug_command)
 main.add_command(migrate_command)
 main.add_command(sched_command)
+main.add_command(smp_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

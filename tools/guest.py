@@ -7,6 +7,8 @@ A *guest directory* holds a ``guest.toml`` manifest::
     disk = "disk.txt"           # optional: the block device's contents (padded to whole sectors)
     memory = 4194304            # optional: RAM in bytes (default 4 MiB)
     max_steps = 400000          # optional: the default instruction budget
+    cpus = 4                    # optional: CPUs of the machine (1..64, default 1)
+    interleave = 1000           # optional: steps per CPU turn of the round-robin
     console_input = "..."       # optional: bytes the console offers for reading
     pv_source = "pv/kernel.s"   # optional: the kernel's paravirtualized port (docs/paravirtual-abi.md),
                                 # assembled into `Guest.pv_image` for the ``paravirtual`` strategy
@@ -25,8 +27,9 @@ import attrs
 from toyvisor.asm import Image, assemble_file, load_image
 from toyvisor.asm.assembler import guests_directory
 from toyvisor.isa.errors import ToyvisorError
+from toyvisor.cpu.machine import DEFAULT_INTERLEAVE
 from toyvisor.isa.files import file_kind, read_bounded
-from toyvisor.isa.spec import SECTOR_SIZE
+from toyvisor.isa.spec import MAX_CPUS, SECTOR_SIZE
 from toyvisor.vmm.outcome import OutcomeRules, OutcomeRulesError
 
 DEFAULT_MEMORY = 4 << 20
@@ -47,6 +50,8 @@ _MANIFEST_KEYS = {
     "description": str,
     "pv_source": str,
     "port_outcome": dict,
+    "cpus": int,
+    "interleave": int,
 }
 SOURCE_SUFFIXES = (".s", ".asm")
 
@@ -71,6 +76,9 @@ class Guest:
     #: how a port's run is judged against this kernel (manifest table ``port_outcome``), or None:
     #: the console line by line
     port_outcome: OutcomeRules | None = None
+    #: CPUs of the machine (manifest key ``cpus``) and steps per turn (``interleave``)
+    cpus: int = 1
+    interleave: int = DEFAULT_INTERLEAVE
 
 
 def load_guest(target: str | Path, include_paths: tuple[Path, ...] = ()) -> Guest:
@@ -154,6 +162,12 @@ def _load_directory(path: Path, include_paths: tuple[Path, ...]) -> Guest:
     max_steps = manifest.get("max_steps", DEFAULT_MAX_STEPS)
     if max_steps <= 0:
         raise GuestError(f"{manifest_path}: 'max_steps' must be positive")
+    cpus = manifest.get("cpus", 1)
+    if not 1 <= cpus <= MAX_CPUS:
+        raise GuestError(f"{manifest_path}: 'cpus' must be between 1 and {MAX_CPUS}")
+    interleave = manifest.get("interleave", DEFAULT_INTERLEAVE)
+    if interleave <= 0:
+        raise GuestError(f"{manifest_path}: 'interleave' must be positive")
     source = _named_file(manifest_path, "entry_source", path / manifest["entry_source"])
     image = assemble_file(source, include_paths=(path, *include_paths)).image
     pv_image = None
@@ -179,4 +193,6 @@ def _load_directory(path: Path, include_paths: tuple[Path, ...]) -> Guest:
         console_input=manifest.get("console_input", "").encode("utf-8"),
         pv_image=pv_image,
         port_outcome=port_outcome,
+        cpus=cpus,
+        interleave=interleave,
     )

@@ -11,15 +11,22 @@ import attrs
 
 from toyvisor.asm import Image
 from toyvisor.cpu import InstructionEvent, Machine, RunResult, TrapEvent
+from toyvisor.cpu.cache import CacheGeometry
 from toyvisor.cpu.events import interleave_console
+from toyvisor.cpu.machine import check_cpus, check_interleave
 
 from .guest import Guest, read_disk
 
 
 def with_overrides(guest: Guest, *, max_steps: int | None = None, console_input: str | None = None,
-                   disk: Path | None = None, memory: int | None = None) -> Guest:
+                   disk: Path | None = None, memory: int | None = None, cpus: int | None = None,
+                   interleave: int | None = None) -> Guest:
     """The guest with command-line settings replacing its manifest's."""
     changes: dict[str, Any] = {}
+    if cpus is not None:
+        changes["cpus"] = check_cpus(cpus)
+    if interleave is not None:
+        changes["interleave"] = check_interleave(interleave)
     if max_steps is not None:
         changes["max_steps"] = max_steps
     if console_input is not None:
@@ -32,20 +39,21 @@ def with_overrides(guest: Guest, *, max_steps: int | None = None, console_input:
     return attrs.evolve(guest, **changes)
 
 
-def boot(guest: Guest) -> Machine:
-    """A machine with the guest's RAM, disk and console input, its image loaded at reset."""
+def boot(guest: Guest, cache: CacheGeometry | None = None) -> Machine:
+    """A machine with the guest's RAM, disk, console input, CPUs and interleave (and the cache
+    model of `cache`, if given), its image loaded at reset."""
     machine = Machine(memory_size=guest.memory_size, console_input=guest.console_input,
-                      disk=guest.disk)
+                      disk=guest.disk, cpus=guest.cpus, interleave=guest.interleave, cache=cache)
     machine.load(guest.image)
     return machine
 
 
 def run(guest: Guest, trace: Callable | None = None, max_steps: int | None = None,
-        engine: str = "interpreter") -> RunResult:
+        engine: str = "interpreter", cache: CacheGeometry | None = None) -> RunResult:
     """Boot `guest` on the bare machine and run it with `engine` (one of
     `toyvisor.cpu.ENGINES`) until it stops or its budget runs out.  With `trace`, the console
     output reaches it too, as `ConsoleEvent`s where it happened."""
-    machine = boot(guest)
+    machine = boot(guest, cache)
     if trace is None:
         return machine.run(max_steps=max_steps or guest.max_steps, engine=engine)
     traced = interleave_console(trace, [("", machine.console)])
@@ -67,6 +75,13 @@ def result_text(guest: Guest, result: RunResult) -> str:
     lines.append(f"--- {guest.name}: {result.stop_reason} after "
                  f"{result.guest_instructions:,} instructions ({result.ticks:,} ticks, "
                  f"{result.idle_ticks:,} idle)\n")
+    if len(result.per_cpu) > 1:
+        for each in result.per_cpu:
+            cache = (f", cache {each.cache_hits:,} hits / {each.cache_misses:,} misses"
+                     if each.cache_hits or each.cache_misses else "")
+            lines.append(f"--- cpu {each.cpu}: {each.state}, {each.guest_instructions:,} "
+                         f"instructions, {each.idle_ticks:,} idle ticks, IPIs "
+                         f"{each.ipis_sent:,} sent / {each.ipis_received:,} received{cache}\n")
     if result.by_cause:
         causes = ", ".join(f"{cause} {count:,}" for cause, count in result.by_cause.items())
         lines.append(f"--- traps and interrupts: {causes}\n")
@@ -122,10 +137,12 @@ def vmm_result_text(result) -> str:
 
 class Tracer:
     """A trace callback that prints each instruction with its source line, each trap, each VMM
-    entry with its cause and the console output where it happened."""
+    entry with its cause and the console output where it happened; on a multiprocessor every
+    line of a CPU starts with its number (``cpu1 ...``)."""
 
-    def __init__(self, image: Image, echo: Callable[[str], None]):
+    def __init__(self, image: Image, echo: Callable[[str], None], *, cpus: int = 1):
         self._echo = echo
+        self._cpus = cpus
         locations = sorted(image.source_map, key=lambda loc: loc.address)
         self._addresses = [loc.address for loc in locations]
         self._locations = locations
@@ -139,10 +156,10 @@ class Tracer:
         return f"{Path(loc.file).name}:{loc.line}"
 
     def __call__(self, event) -> None:
+        cpu = getattr(event, "cpu", None)  # console output belongs to no CPU
+        prefix = f"cpu{cpu} " if self._cpus > 1 and cpu is not None else ""
         if isinstance(event, InstructionEvent):
             source = self.source_of(event.pc)
-            self._echo(f"{event}{'  ; ' + source if source else ''}")
-        elif isinstance(event, TrapEvent):
-            self._echo(str(event))
+            self._echo(f"{prefix}{event}{'  ; ' + source if source else ''}")
         else:
-            self._echo(str(event))
+            self._echo(f"{prefix}{event}")

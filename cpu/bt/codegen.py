@@ -585,10 +585,13 @@ def _branches_to(decoded: Decoded, pc: int) -> bool:
 BLOCK_GLOBALS = {**SEMANTICS_GLOBALS, "GuestFault": GuestFault}
 
 
-def compile_block(source: BlockSource, cpu, signal: Signal, filename: str):
-    """Compile `source` for `cpu`; returns (function, {cell name: cell object})."""
+def compile_block(source: BlockSource, cpu, signal: Signal, filename):
+    """Compile `source` for `cpu`; returns (function, {cell name: cell object}).  `filename`
+    names the code, or is the code object of ``source.text`` compiled already (the CPUs of a
+    machine share it)."""
     namespace = dict(BLOCK_GLOBALS)
-    exec(compile(source.text, filename, "exec"), namespace)  # noqa: S102 - generated from the table
+    code = filename if not isinstance(filename, str) else compile(source.text, filename, "exec")
+    exec(code, namespace)  # noqa: S102 - generated from the table
     factory = namespace[f"make_{source.name}"]
     memory = cpu.memory
     function = factory(cpu, cpu.regs, signal, memory.data, memory.page_flags, memory.words,

@@ -146,6 +146,55 @@ class TranslatorStats:
         return {name: count for name, count in events.items() if count}
 
 
+class SharedTranslations:
+    """What the translators of one machine's CPUs share (QEMU's one translation cache for every
+    vCPU): each block's formed instructions and its compiled code, keyed like the blocks.
+
+    A CPU that reaches a pc another CPU has translated in the same mode reuses the form (no new
+    translation is counted: it is a cache hit) and, once it exists, the compiled code (bound to
+    its own registers without compiling again).  A write to translated code drops the shared
+    entries it overlaps, as each translator drops its own blocks, before the next instruction of
+    any CPU runs."""
+
+    def __init__(self, memory) -> None:
+        self.memory = memory
+        #: key -> (body, tail, end physical address)
+        self.forms: dict[int, tuple[list[CodeEntry], CodeEntry | None, int]] = {}
+        #: (key, loads through the CPU) -> the compiled block's code object and source
+        self.codes: dict[tuple[int, bool], tuple[object, object]] = {}
+        #: key -> entries of the block on every CPU while it is cold
+        self.heat: dict[int, int] = {}
+        #: physical page -> keys of forms starting on it
+        self._pages: dict[int, set[int]] = {}
+        previous = memory.on_code_write
+
+        def on_code_write(pa: int, size: int) -> None:
+            if previous is not None:
+                previous(pa, size)
+            self._code_written(pa, size)
+
+        memory.on_code_write = on_code_write
+
+    def add(self, key: int, pa: int, body: list[CodeEntry], tail: CodeEntry | None,
+            end_pa: int) -> None:
+        self.forms[key] = (body, tail, end_pa)
+        self._pages.setdefault(pa >> PAGE_SHIFT, set()).add(key)
+
+    def _code_written(self, pa: int, size: int) -> None:
+        end = pa + size
+        for page in range((pa >> PAGE_SHIFT) - 1, ((end - 1) >> PAGE_SHIFT) + 1):
+            keys = self._pages.get(page)
+            if not keys:
+                continue
+            for key in [k for k in keys
+                        if (k >> (32 + _MODE_BITS)) < end and pa < self.forms[k][2]]:
+                keys.discard(key)
+                del self.forms[key]
+                self.heat.pop(key, None)
+                self.codes.pop((key, False), None)
+                self.codes.pop((key, True), None)
+
+
 class Translator:
     """Runs a CPU by binary translation.  See the module docstring.
 
@@ -156,7 +205,8 @@ class Translator:
     def __init__(self, cpu: CPU, callouts: Callouts | None = None, *,
                  max_block: int = DEFAULT_MAX_BLOCK,
                  translate_cpls: Iterable[int] = (0, 1, 2, 3),
-                 hot_threshold: int = DEFAULT_HOT_THRESHOLD) -> None:
+                 hot_threshold: int = DEFAULT_HOT_THRESHOLD,
+                 shared: SharedTranslations | None = None) -> None:
         if max_block < 1:
             raise ValueError(f"max_block must be at least 1, not {max_block}")
         if hot_threshold < 1:
@@ -169,6 +219,8 @@ class Translator:
         self.max_block = max_block
         self.translate_cpls = translate_cpls
         self.memory = cpu.memory
+        #: the translations shared with the other CPUs' translators (None: not shared)
+        self.shared = shared
         self._signal = Signal()
         #: key -> block
         self._blocks: dict[int, Block] = {}
@@ -356,11 +408,20 @@ class Translator:
     def _translate(self, pc: int, pa: int, mode: int, key: int) -> Block | None:
         single = mode & _MODE_SINGLE
         direct = mode & _MODE_DIRECT
-        body, tail = form_block(self._entry_at, pc, pa, 1 if single else self.max_block,
-                                () if direct else self._adapted)
-        if not body and tail is None:
-            return None
+        # another CPU's translation of the same code in the same mode (not while adapting:
+        # adaptation's marks are this translator's own)
+        shared = self.shared if not self._adapted else None
+        form = None if shared is None else shared.forms.get(key)
+        if form is not None:
+            body, tail, _end = form
+        else:
+            body, tail = form_block(self._entry_at, pc, pa, 1 if single else self.max_block,
+                                    () if direct else self._adapted)
+            if not body and tail is None:
+                return None
         block = Block(pc, pa, mode, body, tail)
+        if shared is not None and form is None:
+            shared.add(key, pa, body, tail, block.end_pa)
         block.key = key
         exits = exit_pcs(block.insns[:block.body_n], tail=block.tail, end_pc=self._end_pc(block))
         block.exits = {pc: f"_l{i}" for i, pc in enumerate(exits)}
@@ -382,7 +443,13 @@ class Translator:
         for word in range((pa & PAGE_MASK) >> 2, ((block.end_pa - 1) & PAGE_MASK) // 4 + 1):
             words[word] += 1
         self.memory.page_flags[page] |= PAGE_CODE
-        if not direct:  # direct execution's blocks are the engine's business, not translations
+        if form is not None:
+            if not direct:  # found in the shared cache: a hit, not a translation
+                self._misses -= 1
+                self._hits += 1
+            if (key, self.memory.read_watched) in shared.codes:
+                self._compile(block)
+        elif not direct:  # direct execution's blocks are the engine's business, not translations
             self._translated_blocks += 1
             self._translated_insns += block.n
         return block
@@ -395,21 +462,35 @@ class Translator:
         return block.insns[block.body_n - 1].npc
 
     def _heat(self, block: Block) -> None:
-        """A cold block is entered: compile it once it is hot."""
+        """A cold block is entered: compile it once it is hot (counting the entries of every
+        CPU sharing the translation: a loop every CPU runs is hot as soon as on one CPU)."""
         block.heat += 1
-        if block.heat >= self.hot_threshold and block.valid:
+        heat = block.heat
+        shared = self.shared
+        if shared is not None and not self._adapted:
+            heat = shared.heat[block.key] = shared.heat.get(block.key, 0) + 1
+        if heat >= self.hot_threshold and block.valid:
             self._compile(block)
 
     def _compile(self, block: Block) -> None:
         """Replace `block`'s cold function by its compiled one (same exits, same links)."""
         memory = self.memory
         mode = block.mode
-        body = list(block.insns[:block.body_n])
-        source = block_source(
-            body, tail=block.tail, end_pc=self._end_pc(block), loop=not mode & _MODE_SINGLE,
-            mode=MemoryMode(bool(mode & _MODE_PAGING), mode >> _MODE_CPL_SHIFT & 3,
-                            memory.read_watched, memory.size))
-        fn, cells = compile_block(source, self.cpu, self._signal, f"<bt:{block.pc:#010x}>")
+        shared = self.shared if not self._adapted else None
+        code_key = (block.key, memory.read_watched)
+        compiled = None if shared is None else shared.codes.get(code_key)
+        if compiled is not None:
+            code, source = compiled
+        else:
+            body = list(block.insns[:block.body_n])
+            source = block_source(
+                body, tail=block.tail, end_pc=self._end_pc(block), loop=not mode & _MODE_SINGLE,
+                mode=MemoryMode(bool(mode & _MODE_PAGING), mode >> _MODE_CPL_SHIFT & 3,
+                                memory.read_watched, memory.size))
+            code = compile(source.text, f"<bt:{block.pc:#010x}>", "exec")
+            if shared is not None and shared.forms.get(block.key) is not None:
+                shared.codes[code_key] = (code, source)
+        fn, cells = compile_block(source, self.cpu, self._signal, code)
         for name, cell in cells.items():
             cell.cell_contents = block.cells[name].cell_contents
         block.cells = cells
@@ -659,6 +740,11 @@ class Translator:
                 direct = cpu.nonroot or cpu.cpl not in translate_cpls
                 block = lookup(False, direct)
                 if block is not None and block.n > room:
+                    if cpu.slicing:
+                        # The last few steps of a multiprocessor's turn: the interpreter's
+                        # fetch cache runs them at less cost than one-instruction blocks.
+                        self._run_direct(room)
+                        continue
                     block = lookup(True, direct)
                 if block is None:
                     self._step()

@@ -215,7 +215,7 @@ def test_bad_commands_are_one_line_and_the_session_goes_on(line, message):
 def test_unsupported_setups_are_clear_errors():
     with pytest.raises(DebugError, match="paravirtual runs a port"):
         Session(load_guest("minikernel"), vmm="paravirtual")
-    with pytest.raises(DebugError, match="this machine has one CPU"):
+    with pytest.raises(DebugError, match="the debugger runs one-CPU machines"):
         Session(load_guest("minikernel"), cpus=2)
 
 

@@ -17,7 +17,6 @@ it shows: page walks read memory without hooks or A/D updates.
 
 from __future__ import annotations
 
-import inspect
 import zlib
 from types import SimpleNamespace
 
@@ -311,14 +310,13 @@ class World:
 
 
 def _bare_machine(guest: Guest, cpus: int) -> Machine:
-    options = {}
     if cpus != 1:
-        # The multiprocessor machine takes a CPU count; this one has one CPU.
-        if "cpus" not in inspect.signature(Machine).parameters:
-            raise DebugError(f"--cpus {cpus}: this machine has one CPU")
-        options["cpus"] = cpus
+        # Machine(cpus=N) exists, but a checkpoint holds CPU 0's devices only and not the
+        # round-robin's position, so reverse execution could not replay a multiprocessor.
+        raise DebugError(f"--cpus {cpus}: the debugger runs one-CPU machines (its checkpoints "
+                         "do not hold a multiprocessor's per-CPU devices and turn yet)")
     return Machine(memory_size=guest.memory_size, console_input=guest.console_input,
-                   disk=guest.disk, **options)
+                   disk=guest.disk)
 
 
 def _bare_view(cpu: CPU) -> View:

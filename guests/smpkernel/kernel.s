@@ -1,0 +1,574 @@
+; kernel.s — smpkernel: a little symmetric-multiprocessing kernel for the toyvisor multiprocessor.
+;
+; CPU 0 boots: interrupt table, page tables (kernel PL0, user PL3), paging on, eight ring-3
+; worker threads dealt round-robin to the CPUs' run queues; then it starts every other CPU with
+; a start IPI.  Each CPU sets up its own stack, loads the shared interrupt table and page
+; directory, programs its local timer and idles until a reschedule IPI says its run queue is
+; ready.  Timer interrupts preempt the threads on every CPU; the threads (user.s) count under a
+; ticket lock and without one, sum squares in parallel and join at a barrier, and one of them
+; makes the kernel change a mapping every CPU uses — a TLB shootdown by IPI.  When the last
+; thread has exited, CPU 0 prints the results.  See README.md and docs/multiprocessor.md.
+
+        .include "layout.s"
+
+        .text
+start:
+        li      sp, IDLE_STACKS + IDLE_STACK_SIZE       ; CPU 0's boot (and idle) stack
+        li      r1, msg_banner
+        call    puts
+        in      r1, PORT_CPU_COUNT
+        cmpi    r1, MAX_KCPUS
+        jbe     .count
+        li      r1, MAX_KCPUS                           ; CPUs beyond MAX_KCPUS stay waiting
+.count: li      r2, ncpus
+        st      [r2], r1
+
+        ; --- interrupt table: every vector panics unless it has a handler below --------------
+        li      r1, IDT_BASE
+        li      r2, panic_trap
+        li      r3, GATE_P | GATE_RING0
+        call    idt_fill
+        li      r8, gate_table
+.gate:  ld      r2, [r8]
+        cmpi    r2, -1
+        jz      .gates
+        ld      r3, [r8 + 4]
+        ld      r4, [r8 + 8]
+        li      r1, IDT_BASE
+        call    idt_set
+        addi    r8, r8, 12
+        jmp     .gate
+.gates:
+        ; --- page tables: identity map of 4 MiB; the kernel's 64 KiB PL0, the rest PL3 ------
+        li      r1, PT
+        li      r2, 0
+        li      r3, PTE_P | PTE_W | PTE_PL0
+        li      r4, USER_BASE >> 12
+        call    pt_fill
+        li      r1, PT + (USER_BASE >> 12) * 4
+        li      r2, USER_BASE
+        li      r3, PTE_P | PTE_W | PTE_PL3
+        li      r4, 1024 - (USER_BASE >> 12)
+        call    pt_fill
+        li      r1, PT + (WINDOW >> 12) * 4             ; the shared window shows generation 1
+        li      r2, WINDOW_GEN1 | PTE_P | PTE_PL3
+        st      [r1], r2
+        li      r1, WINDOW_GEN1
+        li      r2, 1
+        st      [r1], r2
+        li      r1, WINDOW_GEN2
+        li      r2, 2
+        st      [r1], r2
+        li      r1, PD
+        li      r2, 0
+        li      r3, PT | PTE_P | PTE_W | PTE_PL3
+        call    pd_set
+
+        ; --- threads: thread t runs on CPU t mod ncpus ----------------------------------------
+        li      r8, 0
+.thread:
+        cmpi    r8, NTHREADS
+        jz      .threads
+        mov     r1, r8
+        call    thread_init
+        addi    r8, r8, 1
+        jmp     .thread
+.threads:
+        li      r1, alive
+        li      r2, NTHREADS
+        st      [r1], r2
+
+        ; --- start the other CPUs --------------------------------------------------------------
+        li      r8, 1
+        li      r9, ncpus
+        ld      r9, [r9]
+.ap:    cmp     r8, r9
+        jae     .aps
+        out     PORT_IPI_DEST, r8
+        li      r1, ap_entry
+        out     PORT_CPU_START, r1
+        in      r1, PORT_SMP_STATUS
+        cmpi    r1, SMP_OK
+        jnz     panic_boot
+        addi    r8, r8, 1
+        jmp     .ap
+.aps:   jmp     cpu_setup
+
+; Every CPU, CPU 0 included, comes here in ring 0 with paging off.
+ap_entry:
+        rdpid   r1                                      ; a stack of its own
+        addi    r1, r1, 1
+        shli    r1, r1, IDLE_STACK_SHIFT
+        li      sp, IDLE_STACKS
+        add     sp, sp, r1
+cpu_setup:
+        li      r1, IDT_BASE
+        lidt    r1
+        li      r1, PD
+        mtcr    cr3, r1
+        li      r1, CR0_PG
+        mtcr    cr0, r1
+        rdpid   r1
+        call    percpu                                  ; r13 = this CPU's data
+        rdpid   r1
+        addi    r1, r1, IDLE_TCB
+        st      [r13 + PC_CURRENT], r1                  ; it runs its idle thread
+        li      r1, console_lock
+        li      r4, 0
+        call    spin_lock
+        li      r1, msg_cpu
+        call    puts
+        rdpid   r1
+        call    putdec
+        li      r1, msg_online
+        call    puts
+        ld      r1, [r13 + PC_NTHREADS]
+        call    putdec
+        li      r1, msg_threads
+        call    puts
+        li      r1, console_lock
+        call    spin_unlock
+        li      r1, SLICE_TICKS
+        out     PORT_TIMER_PERIOD, r1
+        li      r1, online
+        li      r2, 1
+        call    atomic_add
+        rdpid   r1
+        cmpi    r1, 0
+        jnz     idle
+        ; CPU 0: when every CPU is online, tell the others their run queues are ready
+        li      r9, ncpus
+        ld      r9, [r9]
+        li      r10, online
+.all:   ld      r1, [r10]
+        cmp     r1, r9
+        jz      .kick
+        pause
+        jmp     .all
+.kick:  li      r1, VEC_RESCHED | IPI_TO_OTHERS
+        out     PORT_IPI_SEND, r1
+
+; The idle thread of every CPU: wait for an interrupt; halt when no thread is left.
+idle:   sti
+.loop:  li      r1, alive
+        ld      r1, [r1]
+        cmpi    r1, 0
+        jz      .done
+        hlt                                             ; the timer or an IPI wakes it
+        jmp     .loop
+.done:  cli
+        rdpid   r1
+        cmpi    r1, 0
+        jnz     .halt
+        call    report                                  ; CPU 0 prints the results
+.halt:  hlt
+
+; r13 = percpu(r1 = cpu)   clobbers r1
+percpu:
+        shli    r1, r1, PERCPU_SHIFT
+        li      r13, PERCPU
+        add     r13, r13, r1
+        ret
+
+; thread_init(r1 = thread): its TCB, its kernel stack holding the frame of a first entry to
+; user_thread in ring 3, and a place in its CPU's run queue.  clobbers r1..r7, r13
+thread_init:
+        mov     r7, r1
+        shli    r2, r1, TCB_SHIFT
+        li      r6, TCBS
+        add     r6, r6, r2                              ; r6 = its TCB
+        addi    r2, r1, 1
+        shli    r2, r2, KSTACK_SHIFT
+        li      r3, KSTACKS
+        add     r3, r3, r2                              ; r3 = top of its kernel stack
+        st      [r6 + TCB_KTOP], r3
+        addi    r2, r1, 1
+        shli    r2, r2, USTACK_SHIFT
+        li      r4, USER_STACKS
+        add     r4, r4, r2                              ; top of its user stack
+        st      [r3 - 4], r4                            ; the frame iret pops: sp,
+        li      r4, FLAG_IF
+        st      [r3 - 8], r4                            ;   flags,
+        li      r4, 3
+        st      [r3 - 12], r4                           ;   cs (ring 3),
+        li      r4, user_thread
+        st      [r3 - 16], r4                           ;   pc,
+        li      r4, 0
+        st      [r3 - 20], r4                           ;   error code
+        li      r5, 0                                   ; r0..r14 below it: 0, r1 = thread
+.regs:  shli    r2, r5, 2
+        sub     r2, r3, r2
+        li      r4, 0
+        cmpi    r5, 1
+        jnz     .store
+        mov     r4, r7
+.store: st      [r2 - 24], r4
+        addi    r5, r5, 1
+        cmpi    r5, 15
+        jnz     .regs
+        addi    r2, r3, -80
+        st      [r6 + TCB_KSP], r2
+        li      r2, RUNNABLE
+        st      [r6 + TCB_STATE], r2
+        li      r1, ncpus                               ; its CPU: thread mod ncpus
+        ld      r1, [r1]
+        remu    r1, r7, r1
+        st      [r6 + TCB_CPU], r1
+        call    percpu
+        ld      r2, [r13 + PC_NTHREADS]
+        shli    r3, r2, 2
+        add     r3, r3, r13
+        st      [r3 + PC_RUNQ], r7
+        addi    r2, r2, 1
+        st      [r13 + PC_NTHREADS], r2
+        addi    r2, r2, -1                              ; the first pick takes slot 0
+        st      [r13 + PC_SLOT], r2
+        ret
+
+; --- traps -------------------------------------------------------------------------------------
+; Every handler saves r0..r14 on the stack the CPU pushed its frame on (the thread's kernel stack,
+; or the idle thread's), and leaves through `resume` (same thread) or `switch` (r1 = next).
+
+        .macro SAVE
+        push    r0
+        push    r1
+        push    r2
+        push    r3
+        push    r4
+        push    r5
+        push    r6
+        push    r7
+        push    r8
+        push    r9
+        push    r10
+        push    r11
+        push    r12
+        push    r13
+        push    r14
+        rdpid   r1
+        call    percpu
+        .endm
+
+; The local timer and the reschedule IPI: preempt the current thread.
+isr_timer:
+        SAVE
+        call    pick_next
+        jmp     switch
+isr_resched:
+        SAVE
+        li      r1, resched_ipis
+        li      r2, 1
+        call    atomic_add
+        call    pick_next
+        jmp     switch
+
+; The TLB-shootdown IPI: drop the stale translation, acknowledge.
+isr_shootdown:
+        SAVE
+        li      r1, shoot_address
+        ld      r1, [r1]
+        invlpg  r1
+        li      r1, shoot_acks
+        li      r2, 1
+        call    atomic_add
+        jmp     resume
+
+; System calls: int 0x80 with r1 = number, r2 = argument.
+isr_syscall:
+        SAVE
+        ld      r1, [sp + 52]                           ; the saved r1
+        ld      r2, [sp + 48]                           ; the saved r2
+        cmpi    r1, SYS_EXIT
+        jz      sys_exit
+        cmpi    r1, SYS_YIELD
+        jz      sys_yield
+        cmpi    r1, SYS_PUTS
+        jz      sys_puts
+        cmpi    r1, SYS_REMAP
+        jz      sys_remap
+        jmp     resume                                  ; unknown: nothing happens
+
+sys_exit:
+        ld      r1, [r13 + PC_CURRENT]
+        shli    r1, r1, TCB_SHIFT
+        li      r2, TCBS
+        add     r1, r1, r2
+        li      r2, DEAD
+        st      [r1 + TCB_STATE], r2
+        li      r1, alive
+        li      r2, -1
+        call    atomic_add
+sys_yield:
+        li      r1, yields
+        li      r2, 1
+        call    atomic_add
+        call    pick_next
+        jmp     switch
+
+sys_puts:
+        mov     r8, r2
+        li      r1, console_lock
+        li      r4, 0
+        call    spin_lock
+        mov     r1, r8
+        call    puts
+        li      r1, console_lock
+        call    spin_unlock
+        jmp     resume
+
+; The window everyone reads moves to generation 2: change the mapping, invalidate it here, and
+; make every other CPU invalidate it too before the call returns (a TLB shootdown).
+sys_remap:
+        li      r1, PT + (WINDOW >> 12) * 4
+        li      r2, WINDOW_GEN2 | PTE_P | PTE_PL3
+        st      [r1], r2
+        li      r1, WINDOW
+        invlpg  r1
+        li      r2, shoot_address
+        st      [r2], r1
+        li      r1, shoot_acks
+        li      r2, 0
+        st      [r1], r2
+        li      r1, VEC_SHOOTDOWN | IPI_TO_OTHERS
+        out     PORT_IPI_SEND, r1
+        li      r1, ncpus
+        ld      r1, [r1]
+        addi    r1, r1, -1
+        li      r2, shoot_acks
+.wait:  ld      r3, [r2]
+        cmp     r3, r1
+        jz      .done
+        pause
+        jmp     .wait
+.done:  li      r1, shootdowns
+        li      r2, 1
+        call    atomic_add
+        jmp     resume
+
+; r1 = the next thread of this CPU (r13): round-robin over its run queue from the slot after the
+; current one; its idle thread when none is runnable.  clobbers r1..r7
+pick_next:
+        ld      r2, [r13 + PC_NTHREADS]
+        ld      r3, [r13 + PC_SLOT]
+        li      r4, 0
+.next:  cmp     r4, r2
+        jz      .idle
+        addi    r4, r4, 1
+        add     r5, r3, r4
+        remu    r5, r5, r2                              ; slot
+        shli    r6, r5, 2
+        add     r6, r6, r13
+        ld      r1, [r6 + PC_RUNQ]                      ; thread
+        shli    r6, r1, TCB_SHIFT
+        li      r7, TCBS
+        add     r6, r6, r7
+        ld      r6, [r6 + TCB_STATE]
+        cmpi    r6, RUNNABLE
+        jnz     .next
+        st      [r13 + PC_SLOT], r5
+        ret
+.idle:  rdpid   r1
+        addi    r1, r1, IDLE_TCB
+        ret
+
+; Switch from the current thread to thread r1 (its saved sp and kernel stack), then resume it.
+switch:
+        ld      r2, [r13 + PC_CURRENT]
+        cmp     r2, r1
+        jz      resume
+        shli    r2, r2, TCB_SHIFT
+        li      r3, TCBS
+        add     r2, r2, r3
+        st      [r2 + TCB_KSP], sp
+        st      [r13 + PC_CURRENT], r1
+        li      r2, switches
+        li      r3, 1
+        xadd    r3, [r2]
+        shli    r2, r1, TCB_SHIFT
+        li      r3, TCBS
+        add     r2, r2, r3
+        ld      sp, [r2 + TCB_KSP]
+        ld      r3, [r2 + TCB_KTOP]
+        mtcr    ksp0, r3                                ; its next entry from ring 3 lands there
+resume:
+        pop     r14
+        pop     r13
+        pop     r12
+        pop     r11
+        pop     r10
+        pop     r9
+        pop     r8
+        pop     r7
+        pop     r6
+        pop     r5
+        pop     r4
+        pop     r3
+        pop     r2
+        pop     r1
+        pop     r0
+        iret
+
+panic_trap:
+        li      r1, msg_panic
+        call    puts
+        ld      r1, [sp + 4]                            ; the saved pc
+        call    puthex
+        call    putnl
+        cli
+        hlt
+panic_boot:
+        li      r1, msg_boot_failed
+        call    puts
+        cli
+        hlt
+
+; --- the report (CPU 0, after the last thread exited) ------------------------------------------
+report:
+        li      r1, msg_locked
+        call    puts
+        li      r1, locked_counter
+        ld      r1, [r1]
+        call    putdec
+        li      r1, msg_expected
+        call    puts
+        li      r1, NTHREADS * LOCKED_ITERS
+        call    putdec
+        li      r1, msg_close
+        call    puts
+        li      r1, msg_unlocked
+        call    puts
+        li      r1, unlocked_counter
+        ld      r1, [r1]
+        mov     r8, r1
+        call    putdec
+        li      r1, msg_lost
+        call    puts
+        li      r1, NTHREADS * UNLOCKED_ITERS
+        sub     r1, r1, r8
+        call    putdec
+        li      r1, msg_lost_end
+        call    puts
+        li      r1, msg_sum                             ; the threads' partial sums...
+        call    puts
+        li      r8, 0
+        li      r9, 0
+        li      r10, partials
+.sum:   cmpi    r9, NTHREADS
+        jz      .summed
+        shli    r1, r9, 2
+        add     r1, r1, r10
+        ld      r1, [r1]
+        add     r8, r8, r1
+        addi    r9, r9, 1
+        jmp     .sum
+.summed:
+        mov     r1, r8
+        call    putdec
+        li      r1, msg_expected
+        call    puts
+        li      r9, 0                                   ; ...and the sum done sequentially
+        li      r10, 1
+.seq:   mul     r1, r10, r10
+        add     r9, r9, r1
+        addi    r10, r10, 1
+        li      r1, SUM_N
+        cmp     r10, r1
+        jbe     .seq
+        mov     r1, r9
+        call    putdec
+        li      r1, msg_close
+        call    puts
+        li      r1, msg_window                          ; what the threads read in the window
+        call    puts
+        li      r1, window_before
+        call    count_generations
+        li      r1, msg_window_after
+        call    puts
+        li      r1, window_after
+        call    count_generations
+        call    putnl
+        li      r1, msg_ipis
+        call    puts
+        li      r1, resched_ipis
+        ld      r1, [r1]
+        call    putdec
+        li      r1, msg_shootdowns
+        call    puts
+        li      r1, shootdowns
+        ld      r1, [r1]
+        call    putdec
+        li      r1, msg_done
+        call    puts
+        ret
+
+; Print "N at generation 1, M at generation 2" for the NTHREADS words at r1.  clobbers r1..r7
+count_generations:
+        li      r6, 0                                   ; generation 1
+        li      r7, 0                                   ; generation 2
+        li      r2, 0
+.loop:  cmpi    r2, NTHREADS
+        jz      .print
+        shli    r3, r2, 2
+        add     r3, r3, r1
+        ld      r3, [r3]
+        cmpi    r3, 1
+        jnz     .two
+        addi    r6, r6, 1
+        jmp     .count
+.two:   addi    r7, r7, 1
+.count: addi    r2, r2, 1
+        jmp     .loop
+.print: mov     r1, r6
+        push    r7
+        call    putdec
+        li      r1, msg_gen1
+        call    puts
+        pop     r1
+        call    putdec
+        li      r1, msg_gen2
+        call    puts
+        ret
+
+        .include "console.s"
+        .include "idt.s"
+        .include "paging.s"
+        .include "user.s"
+
+        .data
+        .org    KERNEL_DATA
+gate_table:
+        .word   VEC_IRQ0, isr_timer, GATE_P | GATE_RING0
+        .word   VEC_RESCHED, isr_resched, GATE_P | GATE_RING0
+        .word   VEC_SHOOTDOWN, isr_shootdown, GATE_P | GATE_RING0
+        .word   0x80, isr_syscall, GATE_P | GATE_DPL3 | GATE_RING0
+        .word   -1
+ncpus:          .word 0
+online:         .word 0
+alive:          .word 0
+console_lock:   .word 0
+shoot_address:  .word 0
+shoot_acks:     .word 0
+resched_ipis:   .word 0
+shootdowns:     .word 0
+switches:       .word 0
+yields:         .word 0
+msg_banner:     .asciz "smpkernel: booting on CPU 0\n"
+msg_cpu:        .asciz "[cpu "
+msg_online:     .asciz "] online, "
+msg_threads:    .asciz " threads\n"
+msg_panic:      .asciz "smpkernel: unexpected trap at pc "
+msg_boot_failed: .asciz "smpkernel: a CPU did not start\n"
+msg_locked:     .asciz "locked counter: "
+msg_expected:   .asciz " (expected "
+msg_close:      .asciz ")\n"
+msg_unlocked:   .asciz "unlocked counter: "
+msg_lost:       .asciz " ("
+msg_lost_end:   .asciz " updates lost)\n"
+msg_sum:        .asciz "parallel sum of squares 1..1024: "
+msg_window:     .asciz "shared window before the remap: "
+msg_window_after: .asciz "; after the TLB shootdown: "
+msg_gen1:       .asciz " at generation 1, "
+msg_gen2:       .asciz " at generation 2"
+msg_ipis:       .asciz "reschedule IPIs taken: "
+msg_shootdowns: .asciz ", TLB shootdowns: "
+msg_done:       .asciz "\nsmpkernel: all threads done\n"
