@@ -173,3 +173,25 @@ def test_the_shootdown_guest_reports_a_missing_flush(tmp_path):
     (tmp_path / "w.toml").write_text((SCHED / "shootdown.toml").read_text())
     (run,) = simulate(load_workload(tmp_path / "w.toml"), ["timesharing"])
     assert all("stale mapping on vCPU" in text for _, text in run.consoles)
+
+
+def _race_free(text: str) -> list[str]:
+    """smpkernel's answers that no schedule may change: every line but the unlocked counter's
+    (a real race), in any order (the CPUs announce themselves as they come online)."""
+    return sorted(line for line in text.splitlines() if not line.startswith("unlocked counter"))
+
+
+def test_the_smp_kernel_hosted_on_fewer_cpus_gives_the_bare_machines_answers():
+    from toyvisor.cpu import Machine
+
+    loaded = workload("smpkernel")
+    (vm,) = loaded.vms
+    bare = Machine(memory_size=vm.memory, cpus=vm.vcpus)
+    bare.load(vm.image)
+    result = bare.run(5_000_000)
+    assert result.halted and "all threads done" in result.console
+    for run in simulate(loaded, ["timesharing", "gang", "two-level"]):
+        ((name, text),) = run.consoles
+        assert _race_free(text) == _race_free(result.console), run.policy
+        assert "locked counter: 400 (expected 400)" in text
+        assert run.pcpus == 2 and run.guest_instructions > 0
