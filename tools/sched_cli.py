@@ -93,11 +93,14 @@ def sched_command(workload, policies, pcpus, quantum, slot, cache_text, lock_cos
         click.echo(matrix_table(run, markdown, rows))
     if runs:
         click.echo(comparison_table(runs, markdown), nl=False)
+    if refused and markdown and runs:
+        click.echo("")  # end the table
     for name, reason in refused.items():
         click.echo(f"{name}: cannot run this workload: {reason}")
     outputs = {run.consoles for run in runs}
-    for run in runs if len(outputs) > 1 else runs[:1]:
-        for vm, text in run.consoles:
-            who = "every policy" if len(outputs) == 1 else run.policy
-            for line in text.splitlines():
-                click.echo(f"console of {vm} ({who}): {line}")
+    lines = [f"console of {vm} ({'every policy' if len(outputs) == 1 else run.policy}): {line}"
+             for run in (runs if len(outputs) > 1 else runs[:1])
+             for vm, text in run.consoles for line in text.splitlines()]
+    if lines:
+        text = "\n".join(lines)
+        click.echo(f"\n```\n{text}\n```" if markdown else text)
