@@ -43,6 +43,12 @@ from .anchors import Anchor
 from .guest import Guest, load_guest
 
 DEFAULT_REPEAT = 5
+#: a steady rate is noise when its per-round differences spread wider than this share of their
+#: median
+NOISE_SPREAD = 0.5
+#: the machine counts as busy when the ceiling's runs spread wider than this share of their
+#: median, or the load average exceeds the CPUs
+BUSY_SPREAD = 0.25
 MAX_REPEAT = 1000
 MAX_SCALE = 1000.0
 NATIVE = "native"
@@ -124,6 +130,8 @@ class Row:
     #: with twice the iteration count (workloads sized by a count; else None / empty)
     double_instructions: int | None = None
     double_runs: tuple[float, ...] = ()
+    #: the plain-Python ceiling's rate (operations/s) measured in the same rounds
+    ceiling_rate: float | None = None
 
     @property
     def label(self) -> str:
@@ -143,15 +151,41 @@ class Row:
         return self.guest_instructions / self.seconds / 1e6
 
     @property
+    def extra_times(self) -> list[float]:
+        """Per round: the double-count run's seconds less the plain run's."""
+        return [d - r for d, r in zip(self.double_runs, self.runs)]
+
+    @property
+    def steady_noise(self) -> str | None:
+        """Why the steady rate cannot be trusted (None: it can, or there is none to judge):
+        one round only, a difference that vanished or varies too much between rounds against
+        its size, or a rate above the plain-Python ceiling (no CPU in Python beats it)."""
+        if self.double_instructions is None or not self.double_runs:
+            return None
+        extras = self.extra_times
+        if len(extras) < 2:
+            return "one round: no spread to judge the difference by"
+        extra = statistics.median(extras)
+        if extra <= 0:
+            return "the double-count run was not measurably longer"
+        spread = (max(extras) - min(extras)) / extra
+        if spread > NOISE_SPREAD:
+            return (f"the per-round differences vary by {spread:.0%} of their median "
+                    f"(more than {NOISE_SPREAD:.0%})")
+        rate = (self.double_instructions - self.guest_instructions) / extra
+        if self.ceiling_rate is not None and rate > self.ceiling_rate:
+            return (f"{rate / self.ceiling_rate:.2f}x the plain-Python ceiling: noise, not a "
+                    "result")
+        return None
+
+    @property
     def steady_mips(self) -> float | None:
         """Millions of instructions per second of the loop alone: the extra instructions of the
         double-count run over the median of the per-round extra times (None if not sized, or
-        if noise made the difference vanish)."""
-        if self.double_instructions is None or not self.double_runs:
+        if it is noise: `steady_noise`)."""
+        if self.double_instructions is None or not self.double_runs or self.steady_noise:
             return None
-        extra = statistics.median(d - r for d, r in zip(self.double_runs, self.runs))
-        if extra <= 0:
-            return None
+        extra = statistics.median(self.extra_times)
         return (self.double_instructions - self.guest_instructions) / extra / 1e6
 
     @property
@@ -192,6 +226,21 @@ class BenchReport:
                 return row
         raise KeyError((workload, strategy, engine))
 
+    @property
+    def busy(self) -> str | None:
+        """Why the machine looked busy while measuring (None: it did not)."""
+        reasons = []
+        loads = self.environment.get("load_average") or []
+        cpus = self.environment.get("cpus") or 1
+        if loads and max(loads) > cpus:
+            reasons.append(f"load average up to {max(loads):.1f} on {cpus} CPUs")
+        runs = self.ceiling.runs
+        if len(runs) >= 2:
+            spread = (max(runs) - min(runs)) / statistics.median(runs)
+            if spread > BUSY_SPREAD:
+                reasons.append(f"the ceiling's runs varied by {spread:.0%} of their median")
+        return "; ".join(reasons) or None
+
     def ratio_to_ceiling(self, row: Row, steady: bool = False) -> float | None:
         """`row`'s whole-run rate (or, with `steady`, its steady rate) over the ceiling's."""
         mips = row.steady_mips if steady else row.mips
@@ -205,6 +254,7 @@ class BenchReport:
         """The ``--json`` object (see docs/performance.md for the schema)."""
         return {
             "environment": self.environment,
+            "busy": self.busy,
             "repeat": self.repeat,
             "ceiling": self.ceiling.to_dict(),
             "ceiling_checksum_matches": self.ceiling_checksum_matches,
@@ -217,6 +267,7 @@ class BenchReport:
                 "mips": r.mips, "ratio_to_ceiling": self.ratio_to_ceiling(r),
                 "ratio_to_py65": self.ratio_to_py65(r),
                 "steady_mips": r.steady_mips,
+                "steady_noisy": r.steady_noise,
                 "steady_ratio_to_ceiling": self.ratio_to_ceiling(r, steady=True),
                 "steady_ratio_to_py65": self.ratio_to_py65(r, steady=True),
                 "median_seconds": r.seconds, "runs": list(r.runs),
@@ -319,7 +370,16 @@ def environment() -> dict:
         "platform": platform.platform(terse=True),
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
+        "load_average": _load_average(),
     }
+
+
+def _load_average() -> list[float]:
+    """The 1-minute load average, as a one-element list ([] where the OS does not say)."""
+    try:
+        return [round(os.getloadavg()[0], 2)]
+    except (AttributeError, OSError):
+        return []
 
 
 def measure(workloads: Sequence[str] | None = None, engines: Sequence[str] | None = None,
@@ -366,6 +426,7 @@ def measure(workloads: Sequence[str] | None = None, engines: Sequence[str] | Non
         raise BenchError("nothing to measure: " + "; ".join(skipped) if skipped
                          else "nothing to measure")
 
+    loads_before = _load_average()
     runs: dict[tuple[str, Config], list[_Run]] = {key: [] for key in plan}
     double_runs: dict[tuple[str, Config], list[_Run]] = {key: [] for key in plan}
     ceiling_runs = anchors.CeilingRuns(ceiling_iterations, {})
@@ -381,6 +442,7 @@ def measure(workloads: Sequence[str] | None = None, engines: Sequence[str] | Non
     ceiling = ceiling_runs.anchor()
     py65 = attrs.evolve(py65, runs=tuple(py65_runs))
 
+    loads_after = _load_average()
     references = {name: _reference(guests[name], runs, name) for name in guests}
     rows = []
     for (name, config), measured in runs.items():
@@ -398,15 +460,17 @@ def measure(workloads: Sequence[str] | None = None, engines: Sequence[str] | Non
             equivalent=equivalent,
             runs=tuple(r.seconds for r in measured), setups=tuple(r.setup for r in measured),
             double_instructions=doubled[0].instructions if doubled else None,
-            double_runs=tuple(r.seconds for r in doubled)))
+            double_runs=tuple(r.seconds for r in doubled), ceiling_rate=ceiling.rate))
 
     checksum = None
     if "compute" in guests:
         n = int(guests["compute"].console_input)
         acc, x = anchors.ceiling_loop(n)
         checksum = f"acc {acc:#010x}, x {x:#010x}" in references["compute"][0]
+    measured_in = environment()
+    measured_in["load_average"] = loads_before + loads_after
     return BenchReport(tuple(rows), tuple(infos), ceiling, py65, repeat, checksum,
-                       tuple(skipped), environment())
+                       tuple(skipped), measured_in)
 
 
 def _outcome(run: _Run) -> tuple[str, str, int]:
@@ -524,8 +588,9 @@ def _columns(report: BenchReport, row: Row) -> list[str]:
     return [row.workload, row.label, f"{row.guest_instructions:,}", f"{row.seconds:.3f}",
             f"{row.setup_seconds * 1000:.1f}", f"{row.mips:.3f}",
             _number(report.ratio_to_ceiling(row), 3), _number(report.ratio_to_py65(row), 2),
-            _number(row.steady_mips, 3), _number(report.ratio_to_ceiling(row, steady=True), 3),
-            _number(report.ratio_to_py65(row, steady=True), 2),
+            *(["noisy"] * 3 if row.steady_noise else
+              [_number(row.steady_mips, 3), _number(report.ratio_to_ceiling(row, steady=True), 3),
+               _number(report.ratio_to_py65(row, steady=True), 2)]),
             ", ".join(checks) or "ok"]
 
 
@@ -541,6 +606,8 @@ def render_text(report: BenchReport) -> str:
              _anchor_line(report.ceiling), _anchor_line(report.py65)]
     if report.ceiling_checksum_matches is False:
         lines.append("WARNING: the ceiling loop does not compute the compute guest's checksum")
+    if report.busy:
+        lines.append(f"WARNING: the machine was busy ({report.busy}): rates are noisy")
     lines.append("")
     table = [HEADERS] + [_columns(report, row) for row in report.rows]
     widths = [max(len(r[i]) for r in table) for i in range(len(HEADERS))]
@@ -550,6 +617,8 @@ def render_text(report: BenchReport) -> str:
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
     lines.extend(f"skipped: {s}" for s in report.skipped)
+    lines.extend(f"noisy: {row.workload} {row.label}: {row.steady_noise}"
+                 for row in report.rows if row.steady_noise)
     return "\n".join(lines) + "\n\n" + render_targets(report)
 
 
@@ -558,6 +627,12 @@ def render_markdown(report: BenchReport) -> str:
     lines = ["| " + " | ".join(HEADERS) + " |",
              "| " + " | ".join(["---"] * 2 + ["---:"] * (len(HEADERS) - 3) + ["---"]) + " |"]
     lines.extend("| " + " | ".join(_columns(report, row)) + " |" for row in report.rows)
+    notes = [f"- noisy: {row.workload} {row.label}: {row.steady_noise}"
+             for row in report.rows if row.steady_noise]
+    if report.busy:
+        notes.insert(0, f"- the machine was busy ({report.busy}): rates are noisy")
+    if notes:
+        lines += [""] + notes
     return "\n".join(lines) + "\n\n" + render_targets(report, markdown=True)
 
 

@@ -109,6 +109,11 @@ _SAVED = {
 }
 
 
+#: Why a placement other than system does not apply to paravirtual (its `placements`).
+TYPE_ONE_ONLY = ("a Xen-style hypervisor is type 1: dom0 drives the real devices, there is no "
+                 "host OS under it to call")
+
+
 def placement_note(rows: Sequence[Row]) -> str | None:
     """One line naming the strategies that ran with another placement than native (asked for
     ``hosted``, a type-1-only strategy runs as a system VMM), or None."""
@@ -120,8 +125,7 @@ def placement_note(rows: Sequence[Row]) -> str | None:
         return None
     names = ", ".join(r.strategy for r in other)
     return (f"note: {names} ran as a {other[0].placement} VMM: {native.placement} placement "
-            "does not apply (a Xen-style hypervisor is type 1: dom0 drives the real devices, "
-            "there is no host OS under it to call).")
+            f"does not apply ({TYPE_ONE_ONLY}).")
 
 
 def cheaper_note(rows: Sequence[Row], cost_profile: str | None) -> str | None:

@@ -96,14 +96,24 @@ def _trace_native(guest, max_steps):
     machine = boot_native(guest)
     cpu = machine.cpu
     records = []
+    retired: list[int] = []
 
     def trace(event):
+        _note_retired(records, retired, cpu.flags)
         if type(event).__name__ == "InstructionEvent":
             records.append((event.pc, event.cpl, tuple(cpu.regs), cpu.flags, event.decoded,
                             event.cpl))
 
     machine.run(max_steps=guest.max_steps if max_steps is None else max_steps, trace=trace)
-    return records
+    _note_retired(records, retired, cpu.flags)
+    return records, retired
+
+
+def _note_retired(records: list, retired: list[int], flags: int) -> None:
+    """The flags as the previous instruction left them: the first event after it (the next
+    instruction, or a trap or interrupt about to be delivered, before delivery clears IF)."""
+    if len(retired) < len(records):
+        retired.append(flags)
 
 
 def _trace_vm(guest, spec, placement, max_steps):
@@ -117,18 +127,31 @@ def _trace_vm(guest, spec, placement, max_steps):
     vm.boot()
     cpu = hypervisor.cpu
     records = []
+    retired: list[int] = []
+
+    def guest_flags() -> int:
+        if cpu.nonroot:  # hardware-assisted: the real CPU holds the guest's own state
+            return cpu.flags
+        return (cpu.flags & COND_MASK) | (vm.vcpu.flags & FLAG_IF)
 
     def trace(event):
-        if type(event).__name__ == "InstructionEvent" and hypervisor.current is vm:
-            if cpu.nonroot:  # hardware-assisted: the real CPU holds the guest's own state
-                flags, vcpl = cpu.flags, cpu.cpl
-            else:
-                flags, vcpl = (cpu.flags & COND_MASK) | (vm.vcpu.flags & FLAG_IF), vm.vcpu.cpl
-            records.append((event.pc, vcpl, tuple(cpu.regs), flags, event.decoded, cpu.cpl))
+        if hypervisor.current is not vm:
+            return
+        # a real trap or exit reaches the VMM before it injects anything into the guest
+        _note_retired(records, retired, guest_flags())
+        if type(event).__name__ == "InstructionEvent":
+            vcpl = cpu.cpl if cpu.nonroot else vm.vcpu.cpl
+            records.append((event.pc, vcpl, tuple(cpu.regs), guest_flags(), event.decoded,
+                            cpu.cpl))
 
-    vm.on_retry = lambda: records.pop()
+    def retry():
+        records.pop()
+        del retired[len(records):]
+
+    vm.on_retry = retry
     hypervisor.run(max_steps=max_steps, trace=trace)
-    return records
+    _note_retired(records, retired, guest_flags())
+    return records, retired
 
 
 def _source_of(guest, pc: int) -> str:
@@ -145,8 +168,8 @@ def find_divergence(guest, spec: str, *, placement: str = "system",
                     max_steps: int | None = None) -> str:
     """Replay the guest natively and under `spec` with per-instruction traces; describe the first
     guest instruction after which their states differ."""
-    native = _trace_native(guest, max_steps)
-    virtual = _trace_vm(guest, spec, placement, max_steps)
+    native, native_retired = _trace_native(guest, max_steps)
+    virtual, virtual_retired = _trace_vm(guest, spec, placement, max_steps)
     fields = ("pc", "CPL", "registers", "flags")
     for i, (n, v) in enumerate(zip(native, virtual)):
         if n[:4] == v[:4]:
@@ -168,8 +191,11 @@ def find_divergence(guest, spec: str, *, placement: str = "system",
         text = (f"{decoded.definition.mnemonic} at {pc:#010x} (instruction {i} of the guest"
                 f"{_source_of(guest, pc)}; vCPL {vcpl}, real CPL {rcpl}) `{_format(decoded)}`: ")
         if definition.privilege is Privilege.SENSITIVE:
+            # IF where the instruction retired, not at the next instruction: an interrupt
+            # taken right after it would show the handler's IF instead
             why = _WHY.get(definition.mnemonic, "it does not trap and reads real state").format(
-                vif=(v[3] >> 9) & 1, nif=(n[3] >> 9) & 1, rcpl=rcpl, vcpl=vcpl)
+                vif=virtual_retired[i - 1] >> 9 & 1, nif=native_retired[i - 1] >> 9 & 1,
+                rcpl=rcpl, vcpl=vcpl)
             text += (f"sensitive-unprivileged (Robin & Irvine: {definition.group}) — {why}")
         else:
             earlier = next((r for r in reversed(virtual[:i - 1])

@@ -1,19 +1,26 @@
 """The Adams & Agesen nanobenchmarks per iteration, under every strategy (``toyvisor nanobench``).
 
-For each benchmark of ``guests/nanobench`` and each strategy, `measure` runs the guest with
-`toyvisor.vmm.comparison.compare` selecting that benchmark through its console input, and the
-same for the ``empty`` baseline (the bare loop, ``addi``/``cmpi``/``jnz``), and reports::
+For each benchmark of ``guests/nanobench`` and each strategy, `measure` runs the guest (through
+`toyvisor.vmm.run_guest`, priced with one cost model) selecting that benchmark through its
+console input, and the same for the ``empty`` baseline (the bare loop, ``addi``/``cmpi``/
+``jnz``), and reports::
 
-    cycles per iteration       = (Δcycles(benchmark) - Δcycles(empty)) / N
-    VMM entries per iteration  = (Δentries(benchmark) - Δentries(empty)) / N
+    f(N) = cycles per iteration = (Δcycles(benchmark) - Δcycles(empty)) / N
+    VMM entries per iteration   = (Δentries(benchmark) - Δentries(empty)) / N
 
-N is the guest's iteration count (its ``.equ N`` constant, as the assembler evaluated it) and
-Δ is the difference between a run of 2N iterations and a run of N iterations of the same
+where Δ is the difference between a run of 2N iterations and a run of N iterations of the same
 benchmark. Every run is ``quiet`` (prints nothing) and reads console input of the same length,
 and the two runs of one benchmark execute exactly the same code but N more loop iterations, so
 everything that happens once per run — booting, parsing the input, the benchmark's own set-up,
-binary translation of its code, halting — cancels exactly; what is left is N iterations of the
-benchmark's loop minus N iterations of the bare loop. See docs/nanobench.md.
+binary translation of its code, halting — cancels exactly.
+
+What does not cancel is what a VMM does at its own pace, not per iteration: its timer (one exit
+every few thousand guest instructions) lands a whole exit in one run or the other, a quantum
+that weighs 1/N in f(N).  So N is chosen per cell: starting from the guest's ``.equ N``
+constant, N doubles until f(N) and f(2N) agree within `TOLERANCE` (1 %), and the cell reports
+f(2N) with that N; a cell that is still not stable at `MAX_ITERATIONS`, or is negative, is
+reported as *unstable* (marked ``~`` with a footnote giving both figures) rather than as a
+number to trust. See docs/nanobench.md.
 """
 
 from __future__ import annotations
@@ -30,7 +37,8 @@ import attrs
 from toyvisor.isa.errors import ToyvisorError
 
 from . import costs
-from .comparison import compare, default_specs
+from .comparison import default_specs
+from .strategies import make_strategy
 
 #: The benchmarks in the guest's order; `measure` runs all of them by default.
 BENCHMARKS = ("syscall", "in", "cr8wr", "call/ret", "pgfault", "divzero", "ptemod", "popf", "cpl")
@@ -45,6 +53,11 @@ ALIASES = {"callret": "call/ret"}
 INPUT_WIDTH = 32
 GUEST = "nanobench"
 WIDTH = 100
+#: f(N) and f(2N) must agree within this share of the larger for a figure to be *stable*
+TOLERANCE = 0.01
+#: the largest N tried (runs of up to 2 × this many iterations); the guest's count has 7 digits
+MAX_ITERATIONS = 12_800
+COUNT_DIGITS = 7
 
 
 class NanobenchError(ToyvisorError):
@@ -121,6 +134,12 @@ class Cell:
     baseline_cycles: tuple[int, int] = (0, 0)
     vmm_entries: tuple[int, int] = (0, 0)
     baseline_vmm_entries: tuple[int, int] = (0, 0)
+    #: N of this figure (the runs had N and 2N iterations)
+    iterations: int = 0
+    #: f(N/2): the same figure with half the iterations (None: not measured)
+    previous: float | None = None
+    #: f(N/2) and f(N) agree within `TOLERANCE` and the figure is not negative
+    stable: bool = True
 
 
 def _delta(short, long) -> tuple[int, int, dict[str, int]]:
@@ -173,7 +192,15 @@ def per_iteration(benchmark: str, bench: tuple[Any, Any], baseline: tuple[Any, A
         baseline_cycles=(int(baseline[0].cycles), int(baseline[1].cycles)),
         vmm_entries=(int(bench[0].vmm_entries), int(bench[1].vmm_entries)),
         baseline_vmm_entries=(int(baseline[0].vmm_entries), int(baseline[1].vmm_entries)),
+        iterations=extra,
     )
+
+
+def agrees(previous: float, current: float, tolerance: float = TOLERANCE) -> bool:
+    """f(N) and f(2N) within `tolerance` of the larger in magnitude, and not negative."""
+    if current < 0 or previous < 0:
+        return False
+    return abs(current - previous) <= tolerance * max(abs(current), abs(previous))
 
 
 @attrs.frozen
@@ -197,6 +224,10 @@ class NanobenchTable:
     def cycles(self, benchmark: str, strategy: str) -> float:
         """Cycles per iteration of `benchmark` under `strategy`."""
         return self.cell(benchmark, strategy).cycles_per_iteration
+
+    def unstable(self) -> list[Cell]:
+        """The cells whose figure did not settle within `TOLERANCE` (or is negative)."""
+        return [cell for cell in self.cells if not cell.stable]
 
 
 def build_table(runs: Mapping[str, tuple[Sequence[Any], Sequence[Any]]],
@@ -236,40 +267,90 @@ def _check_native(benchmark: str, results: Sequence[Any]) -> None:
                              f"({why})")
 
 
+def without_vmm_timer(result, strategy, model: costs.CostModel):
+    """`result` priced with `model`, less the entries of the VMM's own scheduling timer
+    (`Strategy.timer_entry`): their number depends on how long the run is in real ticks, not
+    on the iterations, and one more or fewer in a run would weigh 1/N in a per-iteration
+    figure."""
+    events = dict(result.events or {})
+    entries = int(result.vmm_entries)
+    if strategy.timer_entry is not None:
+        cause, event = strategy.timer_entry
+        ticks = dict(result.by_cause or {}).get(cause, 0)
+        priced = [event] + (["host_syscall"] if result.placement == "hosted" else [])
+        for key in priced:
+            events[key] = events.get(key, 0) - ticks
+            if events[key] < 0:
+                raise NanobenchError(f"{strategy.spec}: fewer '{key}' events than timer "
+                                     f"entries ({cause})")
+        entries -= ticks
+    return attrs.evolve(result, events=events, vmm_entries=entries,
+                        cycles=model.cycles(events))
+
+
 def measure(specs: Sequence[str] | None = None, *,
             cost_model: str | Path | costs.CostModel | None = None,
             placement: str = "system", benchmarks: Iterable[str] | None = None,
-            guest=None) -> NanobenchTable:
-    """Run each benchmark and the baseline, N and 2N times, under each strategy (default:
-    `default_specs()`; native is always included) and return the per-iteration table.
+            guest=None, max_iterations: int = MAX_ITERATIONS,
+            tolerance: float = TOLERANCE) -> NanobenchTable:
+    """Run each benchmark and the baseline under each strategy (default: `default_specs()`;
+    native is always included) and return the per-iteration table, each cell's N doubled from
+    the guest's N until its figure is stable (see the module docstring).
 
     `guest` defaults to the bundled ``nanobench``; pass a loaded guest to measure a modified copy.
     """
     from toyvisor.tools.guest import load_guest
 
+    from . import run_guest
+
     names = [canonical(name) for name in (benchmarks or BENCHMARKS)]
     names = list(dict.fromkeys(names))  # once each, in the given order
     model = cost_model if isinstance(cost_model, costs.CostModel) else costs.resolve(cost_model)
     specs = list(specs) if specs else list(default_specs())
+    for spec in specs:  # fail on a bad name before running anything
+        make_strategy(spec)
+    strategies = ["native", *[s for s in specs if s != "native"]]
     if guest is None:
         guest = load_guest(GUEST)
     n = iterations(guest)
-    digits = len(str(2 * n))
+    limit = max(n, max_iterations)
+    if 2 * limit >= 10 ** COUNT_DIGITS:
+        raise NanobenchError(f"at most {10 ** COUNT_DIGITS // 2 - 1:,} iterations")
+    runs: dict[tuple[str, int, str], Any] = {}
 
-    def run(name: str, count: int):
-        loaded = attrs.evolve(guest, console_input=console_input(name, count, digits))
-        budget = max(guest.max_steps, loaded.max_steps)
-        results = compare(loaded, specs, cost_model=model, placement=placement,
-                          max_steps=budget)
-        _check_native(name, results)
-        return results
+    def run(name: str, count: int, spec: str):
+        key = (name, count, spec)
+        if key not in runs:
+            loaded = attrs.evolve(guest, console_input=console_input(name, count, COUNT_DIGITS))
+            budget = guest.max_steps * max(1, -(-count // n))
+            result = run_guest(loaded, spec, placement=placement, max_steps=budget)
+            runs[key] = without_vmm_timer(result, make_strategy(spec), model)
+            if spec == "native":
+                _check_native(name, [runs[key]])
+        return runs[key]
 
-    def both(name: str):
-        return run(name, n), run(name, 2 * n)
+    def figure(name: str, spec: str, count: int) -> Cell:
+        return per_iteration(name, (run(name, count, spec), run(name, 2 * count, spec)),
+                             (run(BASELINE, count, spec), run(BASELINE, 2 * count, spec)), count)
 
-    baseline = both(BASELINE)
-    runs = {name: both(name) for name in names}
-    return build_table(runs, baseline, n, cost_model=model.name, placement=placement)
+    cells = []
+    for name in names:
+        for spec in strategies:
+            count = n
+            cell = figure(name, spec, count)
+            while True:
+                if 2 * count > limit:
+                    cell = attrs.evolve(cell, stable=False)
+                    break
+                count *= 2
+                cell = attrs.evolve(figure(name, spec, count),
+                                    previous=cell.cycles_per_iteration)
+                if agrees(cell.previous, cell.cycles_per_iteration, tolerance):
+                    break
+            cells.append(cell)
+    spelled = tuple(dict.fromkeys(str(run("empty", n, s).strategy) for s in strategies))
+    return NanobenchTable(iterations=n, cost_model=model.name, placement=placement,
+                          benchmarks=tuple(names), strategies=spelled, cells=tuple(cells))
 
 
 # -- rendering ---------------------------------------------------------------------------------
@@ -281,6 +362,26 @@ def _cycles(value: float) -> str:
 
 def _entries(value: float) -> str:
     return f"{value:.2f}"
+
+
+def method_text(table: NanobenchTable) -> str:
+    """One paragraph: how the figures were made (N, the stability rule, the timer)."""
+    return (f"f(N) = (Δcycles(benchmark) - Δcycles({BASELINE})) / N, Δ = run of 2N iterations "
+            f"- run of N iterations; N doubles from {table.iterations} until f(N/2) and f(N) "
+            f"agree within {TOLERANCE:.0%} (at most {MAX_ITERATIONS:,}); the entries of the "
+            "VMM's own scheduling timer are left out (they come with run time, not with "
+            "iterations).")
+
+
+def unstable_text(cell: Cell) -> str:
+    previous = "-" if cell.previous is None else _cycles(cell.previous)
+    return (f"f({cell.iterations // 2:,}) = {previous}, f({cell.iterations:,}) = "
+            f"{_cycles(cell.cycles_per_iteration)} cycles per iteration")
+
+
+def format_cycles(cell: Cell) -> str:
+    """A cell's cycles as the tables print them (``~`` before an unstable figure)."""
+    return ("" if cell.stable else "~") + _cycles(cell.cycles_per_iteration)
 
 
 def _notes(table: NanobenchTable) -> list[Cell]:
@@ -305,24 +406,33 @@ def render_text(table: NanobenchTable) -> str:
     marked = {(c.benchmark, c.strategy) for c in notes}
     header = ["strategy", *table.benchmarks]
 
-    def rows(value, fmt):
+    def rows(value, fmt, marks=True):
         out = []
         for strategy in table.strategies:
             row = [strategy]
             for benchmark in table.benchmarks:
                 cell = table.cell(benchmark, strategy)
+                if not marks:
+                    row.append(fmt(value(cell)))
+                    continue
                 mark = "*" if (benchmark, strategy) in marked else ""
-                row.append(fmt(value(cell)) + mark)
+                row.append(("" if cell.stable else "~") + fmt(value(cell)) + mark)
             out.append(row)
         return out
 
-    lines = [f"nanobench: cycles per iteration (N = {table.iterations}, cost profile "
-             f"'{table.cost_model}', {table.placement} VMM)",
-             f"= (Δcycles(benchmark) - Δcycles({BASELINE})) / N, Δ = run of 2N iterations - "
-             "run of N iterations", ""]
+    lines = [f"nanobench: cycles per iteration (cost profile '{table.cost_model}', "
+             f"{table.placement} VMM)", *textwrap.wrap(method_text(table), WIDTH), ""]
     lines += _grid(header, rows(lambda c: c.cycles_per_iteration, _cycles))
-    lines += ["", "VMM entries per iteration", ""]
+    lines += ["", "VMM entries per iteration (the VMM's timer left out)", ""]
     lines += _grid(header, rows(lambda c: c.vmm_entries_per_iteration, _entries))
+    lines += ["", "N per benchmark and strategy", ""]
+    lines += _grid(header, rows(lambda c: c.iterations, str, marks=False))
+    unstable = table.unstable()
+    if unstable:
+        lines += ["", f"~ not stable: f(N/2) and f(N) differ by more than {TOLERANCE:.0%} (or "
+                      "the figure is negative) at the largest N tried:"]
+        for cell in unstable:
+            lines += [f"  {cell.benchmark} under {cell.strategy}: {unstable_text(cell)}"]
     if notes:
         lines += ["", "* not equivalent to the bare machine:"]
         for cell in notes:
@@ -340,23 +450,34 @@ def render_markdown(table: NanobenchTable) -> str:
     head = "| benchmark | " + " | ".join(f"`{s}`" for s in table.strategies) + " |"
     rule = "| --- |" + " ---: |" * len(table.strategies)
 
-    def block(value, fmt):
+    def block(value, fmt, marks=True):
         out = [head, rule]
         for benchmark in table.benchmarks:
             cells = []
             for strategy in table.strategies:
                 cell = table.cell(benchmark, strategy)
+                if not marks:
+                    cells.append(fmt(value(cell)))
+                    continue
                 note = numbers.get((benchmark, strategy))
-                cells.append(fmt(value(cell)) + (f" [{note}]" if note else ""))
+                cells.append(("" if cell.stable else "~") + fmt(value(cell))
+                             + (f" [{note}]" if note else ""))
             out.append(f"| `{benchmark}` | " + " | ".join(cells) + " |")
         return out
 
-    lines = [f"Cycles per iteration (N = {table.iterations}, cost profile `{table.cost_model}`, "
-             f"{table.placement} VMM) = (Δcycles(benchmark) − Δcycles(`{BASELINE}`)) / N, where "
-             "Δ = cycles of a run of 2N iterations − cycles of a run of N iterations.", ""]
+    lines = [f"Cycles per iteration (cost profile `{table.cost_model}`, {table.placement} VMM). "
+             + method_text(table), ""]
     lines += block(lambda c: c.cycles_per_iteration, _cycles)
-    lines += ["", "VMM entries per iteration:", ""]
+    lines += ["", "VMM entries per iteration (the VMM's timer left out):", ""]
     lines += block(lambda c: c.vmm_entries_per_iteration, _entries)
+    lines += ["", "N of each figure:", ""]
+    lines += block(lambda c: c.iterations, lambda v: f"{v:,}", marks=False)
+    unstable = table.unstable()
+    if unstable:
+        lines += ["", f"~ Not stable: f(N/2) and f(N) differ by more than {TOLERANCE:.0%} (or the "
+                      "figure is negative) at the largest N tried: "
+                  + "; ".join(f"`{c.benchmark}` under `{c.strategy}`: {unstable_text(c)}"
+                              for c in unstable) + "."]
     for number, cell in enumerate(notes, 1):
         text = " ".join((cell.divergence or "no divergence reported").split())
         lines += ["", f"[{number}] `{cell.benchmark}` under `{cell.strategy}` is not equivalent "
@@ -371,8 +492,9 @@ def to_json(table: NanobenchTable) -> dict[str, Any]:
         "cost_model": table.cost_model,
         "placement": table.placement,
         "baseline": BASELINE,
-        "method": "(Δ(benchmark) - Δ(baseline)) / iterations; Δ = run of 2N iterations - run of "
-                  "N iterations; cycles, vmm_entries: [N run, 2N run]",
+        "method": method_text(table) + " cycles, vmm_entries: [N run, 2N run] of each cell's N",
+        "tolerance": TOLERANCE,
+        "max_iterations": MAX_ITERATIONS,
         "benchmarks": list(table.benchmarks),
         "strategies": list(table.strategies),
         "results": [{
@@ -387,6 +509,9 @@ def to_json(table: NanobenchTable) -> dict[str, Any]:
             "baseline_cycles": list(c.baseline_cycles),
             "vmm_entries": list(c.vmm_entries),
             "baseline_vmm_entries": list(c.baseline_vmm_entries),
+            "n": c.iterations,
+            "previous_cycles_per_iteration": c.previous,
+            "stable": c.stable,
         } for c in table.cells],
     }
 
@@ -396,6 +521,8 @@ def dumps(table: NanobenchTable) -> str:
 
 
 __all__ = ["ALIASES", "BASELINE", "BENCHMARKS", "Cell", "NanobenchError", "NanobenchTable",
-           "PAPER_BENCHMARKS", "build_table", "canonical", "console_input", "iterations",
+           "MAX_ITERATIONS", "PAPER_BENCHMARKS", "TOLERANCE", "agrees", "build_table",
+           "canonical", "console_input", "format_cycles", "iterations", "method_text",
+           "without_vmm_timer",
            "iterations_from_source", "measure", "per_iteration", "render_markdown",
            "render_text", "to_json"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ import attrs
 from toyvisor.isa.errors import ToyvisorError
 
 from . import costs
+from .compare import TYPE_ONE_ONLY
 from .comparison import compare, default_specs
 
 GUEST = "ptbench"
@@ -291,6 +293,14 @@ def _ratios(table: PtbenchTable) -> list[tuple[str, list[str]]]:
     return rows
 
 
+def _placement_note(table: PtbenchTable) -> str | None:
+    pv = [s for s in table.strategies if s.partition(":")[0] == PARAVIRTUAL]
+    if not pv or table.placement == "system":
+        return None
+    return (f"{pv[0]} ran as a system VMM: {table.placement} placement does not apply "
+            f"({TYPE_ONE_ONLY}).")
+
+
 def render_text(table: PtbenchTable) -> str:
     """Blocks with one row per strategy and one column per N: VMM entries, page-table-write
     entries, estimated cycles, and (with paravirtual) entries relative to paravirtual."""
@@ -312,6 +322,9 @@ def render_text(table: PtbenchTable) -> str:
         lines += _grid(header, [[s, *v] for s, v in ratios])
     lines += ["", "paravirtual's batches, ceil(N / (B*M)): "
               + ", ".join(f"N={n}: {pv_batches(n, table.batch, table.calls)}" for n in table.ns)]
+    placement = _placement_note(table)
+    if placement:
+        lines += textwrap.wrap("note: " + placement, 100, subsequent_indent="    ")
     notes = [c for c in table.cells if not c.equivalent]
     if notes:
         lines += ["", "* not equivalent to the bare machine:"]
@@ -345,6 +358,9 @@ def render_markdown(table: PtbenchTable) -> str:
     lines += ["", "`paravirtual`'s batches, ⌈N / (B·M)⌉: "
               + ", ".join(f"{pv_batches(n, table.batch, table.calls)} (N = {n})"
                           for n in table.ns) + "."]
+    placement = _placement_note(table)
+    if placement:
+        lines += ["", "Note: " + placement]
     notes = [c for c in table.cells if not c.equivalent]
     for c in notes:
         lines += ["", f"\\* N = {c.n} under `{c.strategy}` is not equivalent to the bare "

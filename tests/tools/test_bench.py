@@ -5,6 +5,7 @@ instruction counts are deterministic and that every engine computes the same thi
 """
 
 import json
+import re
 import statistics
 import platform
 import sys
@@ -305,3 +306,51 @@ def test_a_faster_formulation_becomes_the_ceiling():
     runs = anchors.CeilingRuns(1000, {"while": slow, "for-range": fast})
     assert runs.fastest() == "for-range"
     assert runs.anchor().runs == fast and runs.anchor().seconds == 0.2
+
+
+# -- noise: a steady rate the runs cannot back is "noisy" (issue 10, item 3) ---------------------
+
+def _row(runs, double_runs, *, ceiling_rate=10e6, instructions=1_000_000, double=2_000_000):
+    return bench.Row(workload="memory", strategy="binary-translation", engine=None,
+                     guest_instructions=instructions, stop_reason="halted", deterministic=True,
+                     equivalent=True, runs=runs, setups=(0.01,) * len(runs),
+                     double_instructions=double, double_runs=double_runs,
+                     ceiling_rate=ceiling_rate)
+
+
+def test_a_steady_rate_above_the_ceiling_is_noise():
+    row = _row((1.0, 1.0, 1.0), (1.06, 1.06, 1.06))   # 1 M instructions in 0.06 s: 16.7 M/s
+    assert row.steady_mips is None
+    assert row.steady_noise == "1.67x the plain-Python ceiling: noise, not a result"
+
+
+def test_a_difference_that_varies_too_much_between_rounds_is_noise():
+    row = _row((1.0, 1.0, 1.0), (1.2, 1.5, 1.9), ceiling_rate=100e6)
+    assert row.steady_mips is None and "vary by 140% of their median" in row.steady_noise
+    assert _row((1.0,), (1.5,), ceiling_rate=100e6).steady_noise.startswith("one round")
+    assert "not measurably longer" in _row((1.0, 1.0), (0.9, 0.9)).steady_noise
+
+
+def test_a_steady_difference_gives_a_steady_rate():
+    row = _row((1.0, 1.0, 1.0), (1.5, 1.52, 1.48))
+    assert row.steady_noise is None and row.steady_mips == pytest.approx(2.0)
+
+
+def test_noisy_rows_and_a_busy_machine_are_said_in_the_output():
+    ceiling = anchors.Anchor("python-ceiling", "operations", 1000, (0.1, 0.2, 0.1))
+    report = bench.BenchReport(
+        rows=(_row((1.0, 1.0, 1.0), (1.06, 1.06, 1.06)),), workloads=(), ceiling=ceiling,
+        py65=anchors.Anchor("py65", "6502 instructions", 1, ()), repeat=3,
+        ceiling_checksum_matches=None, skipped=(),
+        environment={**bench.environment(), "cpus": 2, "load_average": [1.0, 5.5]})
+    assert report.busy == ("load average up to 5.5 on 2 CPUs; the ceiling's runs varied by "
+                           "100% of their median")
+    text = bench.render_text(report)
+    assert "WARNING: the machine was busy (load average up to 5.5 on 2 CPUs" in text
+    assert re.search(r"noisy +noisy +noisy", text)
+    assert "noisy: memory binary-translation: 1.67x the plain-Python ceiling" in text
+    assert "- the machine was busy" in bench.render_markdown(report)
+    data = report.to_dict()
+    assert data["busy"] == report.busy
+    assert data["results"][0]["steady_mips"] is None
+    assert data["results"][0]["steady_noisy"].startswith("1.67x")

@@ -69,3 +69,14 @@ def test_hosted_placement_says_why_it_does_not_apply_to_paravirtual():
             "Xen-style hypervisor is type 1") in " ".join(text.split())
     system = comparison.compare(load_guest("minikernel"), ["paravirtual"])
     assert compare_table.placement_note(compare_table.build_rows(system)) is None
+
+
+def test_ptbench_says_hosted_placement_does_not_apply_to_paravirtual():
+    from toyvisor.vmm import ptbench
+
+    table = ptbench.measure((64,), ["paravirtual"], placement="hosted")
+    for text in (ptbench.render_text(table), ptbench.render_markdown(table)):
+        assert "paravirtual ran as a system VMM: hosted placement does not apply" in \
+            " ".join(text.split())
+    system = ptbench.measure((64,), ["paravirtual"])
+    assert "does not apply" not in ptbench.render_text(system)

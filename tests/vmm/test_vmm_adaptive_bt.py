@@ -140,9 +140,13 @@ def test_ptemod_costs_a_callout_and_a_shadow_sync_not_a_trap(ptemod_table):
     assert cell.equivalent
     assert cell.cycles_per_iteration < 1_000
     # st and invlpg callouts + the shadow update (+ the xor): A&A's 391 + the invlpg callout
-    assert cell.events_per_iteration == {"callout": 2.0, "shadow_sync": 1.0,
-                                         "translated_instruction": 1.0}
-    assert cell.cycles_per_iteration == 35 + 356 + 35 + 1
+    events = dict(cell.events_per_iteration)
+    # the VMM's timer interrupts a translated block now and then, and the rest of the block is
+    # translated again: a fraction of a translation per iteration, which N (chosen until the
+    # figure is stable within 1 %) makes small, never zero
+    assert abs(events.pop("translation", 0.0)) < 0.01
+    assert events == {"callout": 2.0, "shadow_sync": 1.0, "translated_instruction": 1.0}
+    assert cell.cycles_per_iteration == pytest.approx(35 + 356 + 35 + 1, rel=0.01)
 
 
 @pytest.mark.parametrize("count", [100, 200])

@@ -202,7 +202,8 @@ def test_traced_run_matches_bare_metal_instruction_by_instruction(nanobench):
     # registers, flags and CPL it sees on bare metal — interrupts arrive at the same instruction
     from toyvisor.vmm.equivalence import _trace_native, _trace_vm
 
-    native = _trace_native(nanobench, None)
-    virtual = _trace_vm(nanobench, "binary-translation", "system", None)
+    native, native_retired = _trace_native(nanobench, None)
+    virtual, virtual_retired = _trace_vm(nanobench, "binary-translation", "system", None)
+    assert native_retired == virtual_retired  # the flags each instruction left
     assert len(virtual) == len(native)
     assert all(n[:4] == v[:4] for n, v in zip(native, virtual))

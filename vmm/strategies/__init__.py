@@ -65,6 +65,10 @@ class Strategy:
     #: True when the strategy runs a *port* of the guest's kernel (paravirtualization): its
     #: equivalence with the native run is judged on the guest-visible outcome, not the state
     runs_port: ClassVar[bool] = False
+    #: the VMM entry its own scheduling timer makes (``by_cause`` key) and the priced event
+    #: each one is (a hosted VMM's also costs a ``host_syscall``): a per-time cost, not a
+    #: per-instruction one, which `toyvisor.vmm.nanobench` takes out of per-iteration figures
+    timer_entry: ClassVar[tuple[str, str] | None] = ("vmm:timer", "trap")
 
     def __init__(self, variant: str | None = None) -> None:
         if self.variants:

@@ -190,6 +190,7 @@ class HardwareAssisted(Strategy):
 
     name = "hardware-assisted"
     variants = ("2", "1")
+    timer_entry = ("exit:external-interrupt", "vm_exit")
 
     @property
     def nested(self) -> bool:

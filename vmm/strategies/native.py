@@ -33,6 +33,7 @@ class Native(Strategy):
     """Bare metal: the reference every other strategy is compared with."""
 
     name = "native"
+    timer_entry = None  # no VMM, no VMM timer
 
     def handle(self, vm, event) -> None:  # pragma: no cover - never hosted
         raise NotImplementedError("the native strategy does not run under a hypervisor")

@@ -1,0 +1,351 @@
+"""Docs that cannot drift: regenerate every command output and figure quoted in the docs.
+
+A document marks what the code produces, and this module reruns it:
+
+- a **block**: ``<!-- generate: SOURCE -->`` on a line of its own, the produced text, then
+  ``<!-- end -->``.  SOURCE is ``toyvisor ARGS`` (the command's output, verbatim: a Markdown
+  table, say) or ``$ toyvisor ARGS`` (a transcript: a fenced block showing the command line
+  and what it printed, standard error included, the way a terminal shows it).  A transcript may
+  end in ``| head -N`` or ``| tail -N``, and ``$ cat PATH`` quotes a shipped file;
+- a **figure** inside prose: ``<!-- fig: NAME ARGS -->VALUE<!-- /fig -->``, where NAME is one
+  of `FIGURES` (a cost-profile price, a nanobenchmark cell, a run's instruction count …).
+
+Commands run in a scratch directory where ``guests`` and ``tests`` lead to the repository's, so
+relative paths read as in the docs and files a command writes (``asm -o``) land nowhere that
+matters.  ``python -m toyvisor.tools.docgen`` rewrites the stale regions of every document
+(`DOCUMENTS`); ``--check`` only lists them and exits 1 if there are any.  tests/test_docs.py
+runs the check, so a change that alters an output fails until the docs are regenerated.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shlex
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+import attrs
+
+from toyvisor.isa.errors import ToyvisorError
+from toyvisor.isa.files import write_atomic
+
+REPO = Path(__file__).resolve().parents[1]
+BLOCK = re.compile(r"^<!-- generate: (?P<source>[^\n]*?) -->\n(?P<body>.*?)^<!-- end -->$",
+                   re.S | re.M)
+FIGURE = re.compile(r"<!-- fig: (?P<source>[^\n]*?) -->(?P<value>[^\n]*?)<!-- /fig -->")
+#: what a scratch directory links to, so that relative paths in the docs resolve
+LINKED = ("guests", "tests")
+_PIPE = re.compile(r"\s*\|\s*(head|tail)\s+-(\d+)\s*$")
+
+
+class DocgenError(ToyvisorError):
+    """A marker whose source cannot be produced (unknown figure, command that is not toyvisor)."""
+
+
+def documents(root: Path = REPO) -> list[Path]:
+    """The documents with generated regions: README.md, docs/*.md, guests/**/README.md."""
+    found = [root / "README.md", *sorted((root / "docs").glob("*.md")),
+             *sorted((root / "guests").glob("**/README.md"))]
+    return [p for p in found if p.is_file()]
+
+
+# -- producing ----------------------------------------------------------------------------------
+
+@functools.cache
+def _scratch() -> Path:
+    where = Path(tempfile.mkdtemp(prefix="toyvisor-docgen-"))
+    for name in LINKED:
+        os.symlink(REPO / name, where / name)
+    return where
+
+
+@functools.cache
+def toyvisor(command: str) -> str:
+    """What ``toyvisor ARGS`` prints (standard output and error, interleaved), run in the
+    scratch directory; any exit status is accepted (a doc may show a failure)."""
+    from click.testing import CliRunner
+
+    from .cli import main
+
+    words = shlex.split(command)
+    if not words or words[0] != "toyvisor":
+        raise DocgenError(f"not a toyvisor command: {command!r}")
+    here = Path.cwd()
+    os.chdir(_scratch())
+    try:
+        result = CliRunner().invoke(main, words[1:], prog_name="toyvisor")
+    finally:
+        os.chdir(here)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise DocgenError(f"{command}: {type(result.exception).__name__}: {result.exception}")
+    return result.output
+
+
+def transcript(command: str) -> str:
+    """A fenced block: ``$ COMMAND`` then what it printed (``| head/tail -N`` applied)."""
+    pipe = _PIPE.search(command)
+    run = command[:pipe.start()] if pipe else command
+    words = shlex.split(run)
+    if words[:1] == ["cat"] and len(words) == 2:
+        output = (REPO / words[1]).read_text(encoding="utf-8")
+    else:
+        output = toyvisor(run)
+    lines = output.splitlines()
+    if pipe:
+        n = int(pipe[2])
+        lines = lines[:n] if pipe[1] == "head" else lines[-n:]
+    body = "".join(line.rstrip() + "\n" for line in lines)
+    return f"```\n$ {command}\n{body}```\n"
+
+
+def produce_block(source: str) -> str:
+    """The text a block marker's SOURCE stands for."""
+    if source.startswith("$ "):
+        return transcript(source[2:])
+    if source.startswith("toyvisor "):
+        return toyvisor(source)
+    if source.startswith("table "):
+        name, *args = shlex.split(source)[1:] or [""]
+        if name not in TABLES:
+            raise DocgenError(f"unknown table {name!r} (known: {', '.join(TABLES)})")
+        return TABLES[name](*args)
+    raise DocgenError(f"unknown block source {source!r} (toyvisor ARGS, $ toyvisor ARGS or "
+                      "table NAME ARGS)")
+
+
+def _hardware_exits(*guests: str) -> str:
+    """Per guest: native and both hardware-assisted generations — exits by reason, the
+    events the hardware delivered itself, the VMM's injections, the slowdown in cycles."""
+    lines = ["| guest | strategy | exits by reason | guest_trap | injections | slowdown (cycles) |",
+             "| --- | --- | --- | ---: | ---: | ---: |"]
+    for guest in guests:
+        name = Path(guest).name
+        for spec in ("native", "hardware-assisted:2", "hardware-assisted:1"):
+            result = _run(guest, spec)
+            exits = sorted(((c.removeprefix("exit:"), n) for c, n in result.by_cause.items()
+                            if c.startswith("exit:")), key=lambda item: (-item[1], item[0]))
+            total = sum(n for _, n in exits)
+            reasons = (", ".join(f"{c} {n:,}" for c, n in exits) + f" ({total:,})"
+                       if exits else "—")
+            injections = ("—" if spec == "native"
+                          else f"{result.events.get('interrupt_injection', 0):,}")
+            lines.append(f"| {name} | {spec} | {reasons} | "
+                         f"{result.events.get('guest_trap', 0):,} | {injections} | "
+                         f"{result.slowdown:.2f}× |")
+    return "\n".join(lines) + "\n"
+
+
+#: name → function of the marker's arguments returning a whole block (Markdown).
+def _nanobench_markdown() -> str:
+    """What ``toyvisor nanobench --markdown`` prints (the same table the figures read)."""
+    from toyvisor.vmm import nanobench
+
+    return nanobench.render_markdown(_nanobench())
+
+
+TABLES: dict[str, Callable[..., str]] = {
+    "hardware-exits": _hardware_exits,          # table hardware-exits GUEST...
+    "nanobench": _nanobench_markdown,           # table nanobench: = toyvisor nanobench --markdown
+}
+
+
+# -- figures --------------------------------------------------------------------------------------
+
+@functools.cache
+def _nanobench():
+    from toyvisor.vmm import nanobench
+
+    return nanobench.measure()  # what `toyvisor nanobench` measures by default
+
+
+def _nanobench_cycles(benchmark: str, strategy: str) -> str:
+    from toyvisor.vmm import nanobench
+
+    return nanobench.format_cycles(_nanobench().cell(benchmark, strategy))
+
+
+def _nanobench_entries(benchmark: str, strategy: str) -> str:
+    return f"{_nanobench().cell(benchmark, strategy).vmm_entries:.2f}"
+
+
+def _cost(key: str, profile: str = "pentium4") -> str:
+    from toyvisor.vmm import costs
+
+    return f"{costs.named(profile).cost(key):,}"
+
+
+def _cycles(expression: str, profile: str = "pentium4") -> str:
+    """``trap+interrupt_injection``, ``2*translated_instruction``, ``a+b-c``: the events'
+    cycles under `profile`."""
+    from toyvisor.vmm import costs
+
+    model = costs.named(profile)
+    total = 0
+    for sign, term in re.findall(r"([+-]?)([^+-]+)", expression):
+        count, _, key = term.rpartition("*")
+        total += (-1 if sign == "-" else 1) * int(count or 1) * model.cost(key)
+    return f"{total:,}"
+
+
+@functools.cache
+def _run(guest: str, strategy: str):
+    from toyvisor.tools.guest import load_guest
+    from toyvisor.vmm import run_guest
+
+    return run_guest(load_guest(REPO / guest), strategy)
+
+
+def _instructions(guest: str, strategy: str = "native") -> str:
+    return f"{_run(guest, strategy).guest_instructions:,}"
+
+
+def _plain_instructions(guest: str, strategy: str = "native") -> str:
+    return str(_run(guest, strategy).guest_instructions)
+
+
+@functools.cache
+def _pv_run(kernel: str):
+    """A paravirtual kernel (a .s file) run alone as dom0, 64 KiB, priced with pentium4."""
+    from toyvisor.tools.guest import load_guest
+    from toyvisor.vmm import costs, make_strategy
+
+    guest = load_guest(REPO / kernel)
+    guest = attrs.evolve(guest, pv_image=guest.image, memory_size=0x10000)
+    result = make_strategy("paravirtual").run(guest)
+    return attrs.evolve(result, cycles=costs.named("pentium4").cycles(result.events))
+
+
+def _pv(kernel: str, field: str) -> str:
+    result = _pv_run(kernel)
+    value = {"instructions": result.guest_instructions, "entries": result.vmm_entries,
+             "cycles": result.cycles,
+             "hypercalls": sum(n for c, n in result.by_cause.items()
+                               if c.startswith("hypercall:"))}[field]
+    return f"{value:,}"
+
+
+def _slowdown(guest: str, strategy: str) -> str:
+    return f"{_run(guest, strategy).slowdown:.2f}x"
+
+
+def _default_vmms() -> str:
+    from toyvisor.testing.check import default_vmms
+
+    return ", ".join(f"`{spec}`" for spec in default_vmms())
+
+
+def _nanobench_n() -> str:
+    return str(_nanobench().iterations)
+
+
+#: name → function of the marker's arguments returning the figure's text.
+FIGURES: dict[str, Callable[..., str]] = {
+    "cost": _cost,                              # cost KEY [PROFILE]: a price, 3,209
+    "cycles": _cycles,                          # cycles KEY+2*KEY-KEY [PROFILE]: their sum
+    "nanobench": _nanobench_cycles,             # nanobench BENCH STRATEGY: cycles / iteration
+    "nanobench-entries": _nanobench_entries,    # nanobench-entries BENCH STRATEGY
+    "nanobench-n": _nanobench_n,                # the iteration count N the table used
+    "instructions": _instructions,              # instructions GUEST [STRATEGY]: 40,801
+    "instructions-plain": _plain_instructions,  # the same without digit grouping: 40801
+    "slowdown": _slowdown,                      # slowdown GUEST STRATEGY: 0.19x
+    "pv": _pv,                                  # pv KERNEL.s instructions|entries|cycles|hypercalls
+    "default-vmms": _default_vmms,              # toyvisor check's default strategies
+}
+
+
+def produce_figure(source: str) -> str:
+    name, *args = shlex.split(source)
+    if name not in FIGURES:
+        raise DocgenError(f"unknown figure {name!r} (known: {', '.join(FIGURES)})")
+    try:
+        return FIGURES[name](*args)
+    except (KeyError, TypeError) as exc:
+        raise DocgenError(f"figure {source!r}: {exc}") from None
+
+
+# -- checking and rewriting ---------------------------------------------------------------------
+
+@attrs.frozen
+class Region:
+    """One generated region of a document, as written and as the code produces it now."""
+
+    path: Path
+    line: int
+    source: str
+    written: str
+    produced: str
+
+    @property
+    def stale(self) -> bool:
+        return self.written != self.produced
+
+    def where(self) -> str:
+        return f"{self.path.relative_to(REPO) if self.path.is_relative_to(REPO) else self.path}:" \
+               f"{self.line}"
+
+
+def regions(path: Path) -> list[Region]:
+    """Every block and figure of `path`, with what the code produces for it now."""
+    text = path.read_text(encoding="utf-8")
+    found = []
+    for match in BLOCK.finditer(text):
+        line = text.count("\n", 0, match.start()) + 1
+        found.append(Region(path, line, match["source"], match["body"],
+                            produce_block(match["source"])))
+    for match in FIGURE.finditer(text):
+        line = text.count("\n", 0, match.start()) + 1
+        found.append(Region(path, line, match["source"], match["value"],
+                            produce_figure(match["source"])))
+    return found
+
+
+def regenerate_text(text: str) -> str:
+    """`text` with every block and figure replaced by what the code produces now."""
+    text = BLOCK.sub(lambda m: f"<!-- generate: {m['source']} -->\n"
+                               f"{produce_block(m['source'])}<!-- end -->", text)
+    return FIGURE.sub(lambda m: f"<!-- fig: {m['source']} -->{produce_figure(m['source'])}"
+                                "<!-- /fig -->", text)
+
+
+def regenerate(paths: Iterable[Path]) -> list[Path]:
+    """Rewrite the stale documents among `paths` (atomically); returns those changed."""
+    changed = []
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        new = regenerate_text(text)
+        if new != text:
+            write_atomic(path, new.encode("utf-8"))
+            changed.append(path)
+    return changed
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m toyvisor.tools.docgen [--check] [FILE...]`` (default: every document)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    check = "--check" in args
+    paths = [Path(a).resolve() for a in args if a != "--check"] or documents()
+    try:
+        if check:
+            stale = [r for p in paths for r in regions(p) if r.stale]
+            for region in stale:
+                print(f"{region.where()}: stale: {region.source}")
+            return 1 if stale else 0
+        for path in regenerate(paths):
+            print(f"regenerated {path}")
+    except (ToyvisorError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["BLOCK", "FIGURE", "FIGURES", "DocgenError", "Region", "documents", "main",
+           "produce_block", "produce_figure", "regenerate", "regenerate_text", "regions",
+           "toyvisor", "transcript"]
