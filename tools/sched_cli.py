@@ -44,6 +44,10 @@ def gantt_chart(run, workload_name: str):
               help="The physical CPUs' cache model (default: the workload's).")
 @click.option("--lock-cost", type=click.IntRange(min=0), default=40, show_default=True,
               metavar="CYCLES", help="Cycles one run-queue operation holds its lock.")
+@click.option("--ple-gap", type=click.IntRange(min=0), default=128, show_default=True,
+              metavar="CYCLES", help="Pause-loop exiting: most cycles between two pauses of a loop.")
+@click.option("--ple-window", type=click.IntRange(min=0), default=4096, show_default=True,
+              metavar="CYCLES", help="Pause-loop exiting: cycles of pause loop before an exit.")
 @click.option("--rows", type=click.IntRange(min=0), metavar="N",
               help="Print at most N rows of each matrix (default: all; 0: no matrix).")
 @click.option("--engine", type=click.Choice(ENGINES), default="interpreter", show_default=True,
@@ -54,8 +58,8 @@ def gantt_chart(run, workload_name: str):
               help="Draw the schedule (SVG, or PNG with the 'plot' extra); with several policies "
                    "one file each, FILE's name + '-POLICY'.")
 @user_errors
-def sched_command(workload, policies, pcpus, quantum, slot, cache_text, lock_cost, rows,
-                  engine, as_json, markdown, gantt) -> None:
+def sched_command(workload, policies, pcpus, quantum, slot, cache_text, lock_cost, ple_gap,
+                  ple_window, rows, engine, as_json, markdown, gantt) -> None:
     """Run WORKLOAD (a guests/sched TOML file: VMs of several vCPUs running real guest code) on
     P physical CPUs under each policy: the slot x CPU matrix of what ran, then one row per policy
     (utilization, idle time, makespan, switches, spinning, lock-holder preemptions, run-queue
@@ -73,7 +77,8 @@ def sched_command(workload, policies, pcpus, quantum, slot, cache_text, lock_cos
     for name in names:
         try:
             runs.extend(simulate(loaded, [name], pcpus=pcpus, quantum=quantum, slot=slot,
-                                 lock_cost=lock_cost, engine=engine, **options))
+                                 lock_cost=lock_cost, ple_gap=ple_gap, ple_window=ple_window,
+                                 engine=engine, **options))
         except Unschedulable as exc:
             if policies:  # asked for by name: bad input
                 raise

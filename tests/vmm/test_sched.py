@@ -195,3 +195,14 @@ def test_the_smp_kernel_hosted_on_fewer_cpus_gives_the_bare_machines_answers():
         assert _race_free(text) == _race_free(result.console), run.policy
         assert "locked counter: 400 (expected 400)" in text
         assert run.pcpus == 2 and run.guest_instructions > 0
+
+
+def test_the_ple_window_decides_when_a_spinner_exits():
+    plain, = simulate(workload("locks"), ["timesharing"])
+    never, = simulate(workload("locks"), ["ple"], ple_window=10**9)
+    assert never.ple_exits == 0
+    assert never.spin_instructions == plain.spin_instructions
+    short, = simulate(workload("locks"), ["ple"], ple_window=1000)
+    default, = simulate(workload("locks"), ["ple"])
+    assert short.ple_exits > default.ple_exits > 0
+    assert short.spin_instructions < default.spin_instructions

@@ -150,7 +150,8 @@ class Hypervisor:
 
     def __init__(self, workload: Workload, policy_class: type[Policy], *, pcpus: int,
                  quantum: int, slot: int, cache: CacheGeometry | None, lock_cost: int = 40,
-                 engine: str = "interpreter", max_ticks: int | None = None) -> None:
+                 ple_gap: int = 128, ple_window: int = 4096, engine: str = "interpreter",
+                 max_ticks: int | None = None) -> None:
         if not isinstance(pcpus, int) or pcpus < 1:
             raise SchedError(f"the number of physical CPUs must be at least 1, not {pcpus}")
         for name, value in (("quantum", quantum), ("slot", slot)):
@@ -158,7 +159,12 @@ class Hypervisor:
                 raise SchedError(f"the {name} must be a positive multiple of {STEP} ticks, not "
                                  f"{value}")
         self.workload = workload
-        self.params = SchedParams(pcpus=pcpus, quantum=quantum, slot=slot, lock_cost=lock_cost)
+        for name, value in (("lock cost", lock_cost), ("PLE gap", ple_gap),
+                            ("PLE window", ple_window)):
+            if not isinstance(value, int) or value < 0:
+                raise SchedError(f"the {name} must be a number of cycles, not {value!r}")
+        self.params = SchedParams(pcpus=pcpus, quantum=quantum, slot=slot, lock_cost=lock_cost,
+                                  ple_gap=ple_gap, ple_window=ple_window)
         self.policy = policy_class(self.params)
         self.policy.check(workload.vms)
         self.caches = None if cache is None else CoherentCaches(cache, pcpus)

@@ -41,7 +41,11 @@ class SchedParams:
     #: ticks of one slot of a synchronous policy (and the rows of every printed matrix)
     slot: int
     #: cycles one run-queue operation holds its lock (the price of contention)
-    lock_cost: int
+    lock_cost: int = 40
+    #: pause-loop exiting's gap and window in cycles, for the policies that use it (KVM's
+    #: defaults: ple_gap 128, ple_window 4096)
+    ple_gap: int = 128
+    ple_window: int = 4096
 
 
 class QueueLock:
@@ -135,8 +139,9 @@ class Policy:
     #: every CPU is rescheduled at once at each slot boundary (gang scheduling)
     synchronous: ClassVar[bool] = False
     #: pause-loop exiting, (gap, window) in cycles, or None: a vCPU whose `pause`s come at most
-    #: `gap` cycles apart for longer than `window` cycles exits and yields its CPU
-    pause_loop_exiting: ClassVar[tuple[int, int] | None] = None
+    #: `gap` cycles apart for longer than `window` cycles exits and yields its CPU (a policy
+    #: that uses it sets it from `SchedParams.ple_gap` and `ple_window`)
+    pause_loop_exiting: tuple[int, int] | None = None
 
     def __init__(self, params: SchedParams) -> None:
         self.params = params

@@ -18,6 +18,7 @@ _UNSET = object()
 def simulate(workload: Workload, policies: Sequence[str] = (), *, pcpus: int | None = None,
              quantum: int | None = None, slot: int | None = None,
              cache: CacheGeometry | None | object = _UNSET, lock_cost: int = 40,
+             ple_gap: int = 128, ple_window: int = 4096,
              engine: str = "interpreter") -> list[PolicyRun]:
     """One `PolicyRun` per policy (default: every bundled policy), each on fresh VMs."""
     names = list(policies) or policy_names()
@@ -34,7 +35,8 @@ def simulate(workload: Workload, policies: Sequence[str] = (), *, pcpus: int | N
                           quantum=workload.quantum if quantum is None else quantum,
                           slot=workload.slot if slot is None else slot,
                           cache=workload.cache if cache is _UNSET else cache,
-                          lock_cost=lock_cost, engine=engine)
+                          lock_cost=lock_cost, ple_gap=ple_gap, ple_window=ple_window,
+                          engine=engine)
         runs.append(host.run())
     return runs
 

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from .timesharing import Timesharing
 
-#: KVM's defaults (arch/x86/kvm/vmx: ple_gap 128, ple_window 4096)
-PLE_GAP, PLE_WINDOW = 128, 4096
-
 
 class PauseLoopExiting(Timesharing):
     name = "ple"
     summary = "timesharing + pause-loop exiting (gap 128, window 4096): a spinner yields"
     order = 3
-    pause_loop_exiting = (PLE_GAP, PLE_WINDOW)
+
+    def __init__(self, params) -> None:
+        super().__init__(params)
+        self.pause_loop_exiting = (params.ple_gap, params.ple_window)
 
 
 POLICY = PauseLoopExiting
