@@ -206,3 +206,25 @@ def test_the_ple_window_decides_when_a_spinner_exits():
     default, = simulate(workload("locks"), ["ple"])
     assert short.ple_exits > default.ple_exits > 0
     assert short.spin_instructions < default.spin_instructions
+
+
+def test_a_user_policy_that_misbehaves_is_one_located_error(tmp_path):
+    path = tmp_path / "buggy.py"
+    path.write_text(
+        "from toyvisor.vmm.sched import Policy\n"
+        "class Buggy(Policy):\n"
+        "    name = 'buggy'\n"
+        "    def pick(self, cpus, now):\n"
+        "        return {cpus[0]: 1 / 0}\n"
+        "POLICY = Buggy\n")
+    with pytest.raises(SchedError, match=r"buggy.py:5: policy buggy: ZeroDivisionError"):
+        simulate(workload("tanenbaum"), [str(path)])
+    path.write_text(
+        "from toyvisor.vmm.sched import Policy\n"
+        "class Bad(Policy):\n"
+        "    name = 'bad'\n"
+        "    def pick(self, cpus, now):\n"
+        "        return {cpus[0]: 'A0'}\n"
+        "POLICY = Bad\n")
+    with pytest.raises(SchedError, match=r"policy bad put 'A0' on CPU 0: only a ready vCPU"):
+        simulate(workload("tanenbaum"), [str(path)])

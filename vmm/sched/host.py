@@ -21,6 +21,8 @@ cache, and one that comes back to its CPU may find its lines still there.
 
 from __future__ import annotations
 
+import sys
+
 import attrs
 
 from toyvisor.cpu import Machine
@@ -29,7 +31,7 @@ from toyvisor.cpu.cpu import BUDGET, HALTED, IDLE, TRIPLE_FAULT
 from toyvisor.cpu.mmu import WRITE
 
 from .errors import SchedError
-from .policy import Policy, SchedParams
+from .policy import USER_POLICY_PREFIX, Policy, SchedParams
 from .result import PolicyRun
 from .workload import Workload
 
@@ -173,6 +175,25 @@ class Hypervisor:
         self.pcpus = [PhysicalCPU(i) for i in range(pcpus)]
 
     def run(self) -> PolicyRun:
+        """Run the workload to its end under the policy."""
+        if not type(self.policy).__module__.startswith(USER_POLICY_PREFIX):
+            return self._run()
+        try:
+            return self._run()
+        except SchedError:
+            raise
+        except Exception as exc:  # a user's policy file misbehaved: bad input, located
+            path = sys.modules[type(self.policy).__module__].__file__
+            line = ""
+            tb = exc.__traceback__
+            while tb is not None:
+                if tb.tb_frame.f_code.co_filename == path:
+                    line = f":{tb.tb_lineno}"
+                tb = tb.tb_next
+            raise SchedError(f"{path}{line}: policy {self.policy.name}: "
+                             f"{type(exc).__name__}: {exc}") from None
+
+    def _run(self) -> PolicyRun:
         policy, params, pcpus = self.policy, self.params, self.pcpus
         pending = sorted(self.workload.vms, key=lambda vm: vm.arrival)
         vms: list[GuestVM] = []
@@ -237,9 +258,11 @@ class Hypervisor:
                 for index, vcpu in sorted(chosen.items()):
                     if index not in free or vcpu is None:
                         continue
-                    if vcpu.state != "ready":
-                        raise SchedError(f"policy {policy.name} put {vcpu.name} "
-                                         f"({vcpu.state}) on CPU {index}")
+                    if not isinstance(vcpu, VCPU) or vcpu.state != "ready":
+                        what = (f"{vcpu.name} ({vcpu.state})" if isinstance(vcpu, VCPU)
+                                else repr(vcpu))
+                        raise SchedError(f"policy {policy.name} put {what} on CPU {index}: only "
+                                         f"a ready vCPU can be placed")
                     migrations += self._place(pcpus[index], vcpu)
             # one step of every physical CPU
             slot_row = now // params.slot

@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import pkgutil
+import sys
 from collections import deque
 from pathlib import Path
 from typing import ClassVar
@@ -183,6 +184,8 @@ class Policy:
 # finding policies
 
 _PACKAGE = "toyvisor.vmm.sched.policies"
+#: the module name prefix of policies loaded from a user's file
+USER_POLICY_PREFIX = "toyvisor_user_policy_"
 
 
 def policy_names() -> list[str]:
@@ -202,9 +205,10 @@ def load_policy(spec: str) -> type[Policy]:
         path = Path(spec)
         if not path.is_file():
             raise SchedError(f"{spec}: no such policy file")
-        module_spec = importlib.util.spec_from_file_location(f"toyvisor_user_policy_{path.stem}",
+        module_spec = importlib.util.spec_from_file_location(f"{USER_POLICY_PREFIX}{path.stem}",
                                                              path)
         module = importlib.util.module_from_spec(module_spec)
+        sys.modules[module_spec.name] = module  # so its classes know their file
         try:
             module_spec.loader.exec_module(module)
         except SchedError:
@@ -234,5 +238,6 @@ def _policy_of(module, where: str) -> type[Policy]:
     return policy
 
 
-__all__ = ["MultilevelQueue", "Policy", "QueueLock", "SchedParams", "load_policy",
+__all__ = ["MultilevelQueue", "Policy", "QueueLock", "SchedParams", "USER_POLICY_PREFIX",
+           "load_policy",
            "policy_names"]
