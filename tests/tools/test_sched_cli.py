@@ -87,6 +87,7 @@ def test_bad_input_is_one_error_line(args, message):
 
 @pytest.mark.parametrize("text, message", [
     ("pcpus = [", "invalid TOML"),
+    ("pcpus = " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
     ("pcpus = 2\ncolor = 1\n", "w.toml:2: unknown key 'color'"),
     ("pcpus = 'two'\n", "w.toml:1: 'pcpus' must be a int"),
     ("pcpus = 2\n", "at least one [[vm]]"),

@@ -92,6 +92,8 @@ def load_workload(path: str | Path) -> Workload:
         raise SchedError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise SchedError(f"{path}: invalid TOML: {exc}") from None
+    except RecursionError:  # tomllib's recursive parser on a document nested too deeply
+        raise SchedError(f"{path}: invalid TOML: arrays or tables nested too deeply") from None
     except ValueError as exc:
         raise SchedError(f"{path}: {exc}") from None
     headers = [text.count("\n", 0, m.start()) + 1
