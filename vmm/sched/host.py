@@ -202,6 +202,7 @@ class Hypervisor:
         now = 0
         spin = lhp = migrations = ple_exits = instructions = 0
         spans: list[list] = []
+        last_span: dict[int, list] = {}  # each CPU's latest span, extended while it runs on
         slots: list[list[dict[str, int]]] = []
         ple = policy.pause_loop_exiting
         dirty = True
@@ -289,15 +290,12 @@ class Hypervisor:
                 pcpu.quantum_left -= STEP
                 cell = slots[slot_row][pcpu.index]
                 cell[vcpu.name] = cell.get(vcpu.name, 0) + used
-                if spans and spans[-1][0] == pcpu.index and spans[-1][3] == vcpu.name \
-                        and spans[-1][2] == now:
-                    spans[-1][2] = now + used
+                last = last_span.get(pcpu.index)
+                if last is not None and last[3] == vcpu.name and last[2] == now:
+                    last[2] = now + used
                 else:
-                    last = next((s for s in reversed(spans) if s[0] == pcpu.index), None)
-                    if last is not None and last[3] == vcpu.name and last[2] == now:
-                        last[2] = now + used
-                    else:
-                        spans.append([pcpu.index, now, now + used, vcpu.name])
+                    last_span[pcpu.index] = [pcpu.index, now, now + used, vcpu.name]
+                    spans.append(last_span[pcpu.index])
                 reason = cpu.stop_reason
                 if reason == TRIPLE_FAULT:
                     raise SchedError(f"{vcpu.vm.spec.program}: vCPU {vcpu.name} triple-faulted: "

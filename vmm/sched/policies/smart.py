@@ -21,6 +21,9 @@ class Smart(Timesharing):
         super().__init__(params)
         self._extended: set = set()
 
+    def blocked(self, vcpu, now: int) -> None:
+        self._extended.discard(vcpu)  # a new quantum when it wakes: no extension pending
+
     def extend(self, vcpu, now: int) -> bool:
         if vcpu in self._extended:
             self._extended.discard(vcpu)
