@@ -48,6 +48,9 @@ def gantt_chart(run, workload_name: str):
               metavar="CYCLES", help="Pause-loop exiting: most cycles between two pauses of a loop.")
 @click.option("--ple-window", type=click.IntRange(min=0), default=4096, show_default=True,
               metavar="CYCLES", help="Pause-loop exiting: cycles of pause loop before an exit.")
+@click.option("--miss-cycles", type=click.IntRange(min=0), default=20, show_default=True,
+              metavar="CYCLES", help="Price of a cache miss in the estimated cycles (the "
+                                     "Pentium 4 672's second-level cache latency).")
 @click.option("--rows", type=click.IntRange(min=0), metavar="N",
               help="Print at most N rows of each matrix (default: all; 0: no matrix).")
 @click.option("--engine", type=click.Choice(ENGINES), default="interpreter", show_default=True,
@@ -59,7 +62,7 @@ def gantt_chart(run, workload_name: str):
                    "one file each, FILE's name + '-POLICY'.")
 @user_errors
 def sched_command(workload, policies, pcpus, quantum, slot, cache_text, lock_cost, ple_gap,
-                  ple_window, rows, engine, as_json, markdown, gantt) -> None:
+                  ple_window, miss_cycles, rows, engine, as_json, markdown, gantt) -> None:
     """Run WORKLOAD (a guests/sched TOML file: VMs of several vCPUs running real guest code) on
     P physical CPUs under each policy: the slot x CPU matrix of what ran, then one row per policy
     (utilization, idle time, makespan, switches, spinning, lock-holder preemptions, run-queue
@@ -78,6 +81,7 @@ def sched_command(workload, policies, pcpus, quantum, slot, cache_text, lock_cos
         try:
             runs.extend(simulate(loaded, [name], pcpus=pcpus, quantum=quantum, slot=slot,
                                  lock_cost=lock_cost, ple_gap=ple_gap, ple_window=ple_window,
+                                 miss_cycles=miss_cycles,
                                  engine=engine, **options))
         except Unschedulable as exc:
             if policies:  # asked for by name: bad input

@@ -64,6 +64,7 @@ def test_smart_scheduling_and_ple_cut_lock_holder_preemption_and_spinning():
     assert plain.lock_holder_preemptions > 0
     assert smart.lock_holder_preemptions < plain.lock_holder_preemptions
     assert smart.spin_instructions < plain.spin_instructions
+    assert smart.estimated_cycles < plain.estimated_cycles
     assert ple.ple_exits > 0 and plain.ple_exits == 0
     assert ple.spin_instructions < plain.spin_instructions
 
@@ -73,6 +74,8 @@ def test_affinity_and_two_level_cut_cache_misses():
     assert result["affinity"].cache_misses < result["timesharing"].cache_misses
     assert result["two-level"].cache_misses < result["timesharing"].cache_misses
     assert result["two-level"].migrations < result["timesharing"].migrations
+    for policy in ("affinity", "two-level"):  # ... and fewer estimated cycles
+        assert result[policy].estimated_cycles < result["timesharing"].estimated_cycles
 
 
 def test_two_level_cuts_queue_contention_as_p_grows():

@@ -30,6 +30,8 @@ from toyvisor.cpu.cache import CacheGeometry, CoherentCaches
 from toyvisor.cpu.cpu import BUDGET, HALTED, IDLE, TRIPLE_FAULT
 from toyvisor.cpu.mmu import WRITE
 
+from toyvisor.vmm.costs import default_model
+
 from .errors import SchedError
 from .policy import USER_POLICY_PREFIX, Policy, SchedParams
 from .result import PolicyRun
@@ -37,6 +39,10 @@ from .workload import Workload
 
 #: ticks each physical CPU runs per step of the host clock
 STEP = 25
+#: cycles a miss of the modelled cache costs: served by the second-level cache of the
+#: Pentium 4 672 of the default cost profile, 20 clocks (Intel, IA-32 Intel Architecture
+#: Optimization Reference Manual, Table 1-1: second level, models 3, 4, 6, 2 MB)
+MISS_CYCLES = 20
 #: instructions of one iteration of the guest library's spin loops (pause, ld, cmp, branch)
 SPIN_LOOP = 4
 #: where the guest programs find their parameters and the smart-scheduling flags
@@ -152,8 +158,8 @@ class Hypervisor:
 
     def __init__(self, workload: Workload, policy_class: type[Policy], *, pcpus: int,
                  quantum: int, slot: int, cache: CacheGeometry | None, lock_cost: int = 40,
-                 ple_gap: int = 128, ple_window: int = 4096, engine: str = "interpreter",
-                 max_ticks: int | None = None) -> None:
+                 ple_gap: int = 128, ple_window: int = 4096, miss_cycles: int = MISS_CYCLES,
+                 engine: str = "interpreter", max_ticks: int | None = None) -> None:
         if not isinstance(pcpus, int) or pcpus < 1:
             raise SchedError(f"the number of physical CPUs must be at least 1, not {pcpus}")
         for name, value in (("quantum", quantum), ("slot", slot)):
@@ -162,7 +168,7 @@ class Hypervisor:
                                  f"{value}")
         self.workload = workload
         for name, value in (("lock cost", lock_cost), ("PLE gap", ple_gap),
-                            ("PLE window", ple_window)):
+                            ("PLE window", ple_window), ("miss price", miss_cycles)):
             if not isinstance(value, int) or value < 0:
                 raise SchedError(f"the {name} must be a number of cycles, not {value!r}")
         self.params = SchedParams(pcpus=pcpus, quantum=quantum, slot=slot, lock_cost=lock_cost,
@@ -170,6 +176,7 @@ class Hypervisor:
         self.policy = policy_class(self.params)
         self.policy.check(workload.vms)
         self.caches = None if cache is None else CoherentCaches(cache, pcpus)
+        self.miss_cycles = miss_cycles
         self.engine = engine
         self.max_ticks = workload.max_ticks if max_ticks is None else max_ticks
         self.pcpus = [PhysicalCPU(i) for i in range(pcpus)]
@@ -368,6 +375,12 @@ class Hypervisor:
         if self.caches is not None:
             hits = sum(c.hits for c in self.caches.caches)
             misses = sum(c.misses for c in self.caches.caches)
+        switches = sum(p.context_switches for p in pcpus)
+        worlds = sum(p.world_switches for p in pcpus)
+        waits = sum(lock.wait_cycles for lock in locks)
+        priced = default_model().cycles({"instruction": instructions, "vm_exit": switches,
+                                         "world_switch": worlds, "tlb_flush": worlds})
+        estimated = priced + waits + (misses or 0) * self.miss_cycles
         return PolicyRun(
             policy=self.policy.name, pcpus=len(pcpus), quantum=self.params.quantum,
             slot=self.params.slot, makespan=makespan, busy_ticks=busy,
@@ -381,6 +394,7 @@ class Hypervisor:
             queue_lock_contended=sum(lock.contended for lock in locks),
             queue_lock_wait_cycles=sum(lock.wait_cycles for lock in locks),
             cache_hits=hits, cache_misses=misses, migrations=migrations, ple_exits=ple_exits,
+            estimated_cycles=estimated,
             matrix=tuple(rows),
             consoles=tuple((vm.name, vm.machine.console.text) for vm in vms),
             spans=tuple((f"CPU {s[0]}", s[1], s[2], s[3]) for s in spans))

@@ -18,6 +18,7 @@ COLUMNS = (
     ("queue wait cycles", lambda r: f"{r.queue_lock_wait_cycles:,}"),
     ("cache misses", lambda r: "-" if r.cache_misses is None else f"{r.cache_misses:,}"),
     ("migrations", lambda r: f"{r.migrations:,}"),
+    ("est. cycles", lambda r: f"{r.estimated_cycles:,}"),
 )
 
 

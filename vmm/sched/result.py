@@ -38,6 +38,10 @@ class PolicyRun:
     cache_misses: int | None
     #: a vCPU ran on another physical CPU than the last time
     migrations: int
+    #: the run priced: guest instructions, a VM exit and entry per context switch, a world
+    #: switch and a TLB flush per switch of VM (the default cost profile's prices), the
+    #: run-queue lock's waits, and each cache miss at `miss_cycles`
+    estimated_cycles: int
     #: pause-loop exits (the ple policy)
     ple_exits: int
     #: one row per slot, one cell per physical CPU: the vCPU that ran longest in it ("" none)

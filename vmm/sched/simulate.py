@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from toyvisor.cpu.cache import CacheGeometry
 
 from .errors import SchedError
-from .host import Hypervisor
+from .host import MISS_CYCLES, Hypervisor
 from .policy import load_policy, policy_names
 from .result import PolicyRun
 from .workload import Workload
@@ -18,7 +18,7 @@ _UNSET = object()
 def simulate(workload: Workload, policies: Sequence[str] = (), *, pcpus: int | None = None,
              quantum: int | None = None, slot: int | None = None,
              cache: CacheGeometry | None | object = _UNSET, lock_cost: int = 40,
-             ple_gap: int = 128, ple_window: int = 4096,
+             ple_gap: int = 128, ple_window: int = 4096, miss_cycles: int = MISS_CYCLES,
              engine: str = "interpreter") -> list[PolicyRun]:
     """One `PolicyRun` per policy (default: every bundled policy), each on fresh VMs."""
     names = list(policies) or policy_names()
@@ -36,6 +36,7 @@ def simulate(workload: Workload, policies: Sequence[str] = (), *, pcpus: int | N
                           slot=workload.slot if slot is None else slot,
                           cache=workload.cache if cache is _UNSET else cache,
                           lock_cost=lock_cost, ple_gap=ple_gap, ple_window=ple_window,
+                          miss_cycles=miss_cycles,
                           engine=engine)
         runs.append(host.run())
     return runs
