@@ -33,11 +33,11 @@ from . import runner
 from . import scaling as scaling_bench
 from . import trapbench
 from .guest import SOURCE_SUFFIXES, load_guest
-from .clikit import OptionConflict, exit_unless, include_option, no_fail_option, user_errors
+from .clikit import OptionConflict, ToyvisorGroup, exit_unless, include_option, no_fail_option, user_errors
 from .progress import Progress
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ToyvisorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="toyvisor")
 def main() -> None:
     """toyvisor: a virtual CPU and hypervisor lab."""

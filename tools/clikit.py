@@ -66,3 +66,24 @@ include_option = click.option(
     "-I", "--include", "includes", multiple=True, type=click.Path(file_okay=False, path_type=Path),
     help="Add a directory to the include path (guests/lib is always on it).",
 )
+
+
+class ToyvisorGroup(click.Group):
+    """The `toyvisor` command group: click's usage errors (an unknown option, a bad choice, two
+    options that exclude each other) exit 1 like every other bad input, since toyvisor keeps 2 for
+    "a property failed" (docs/exit-codes.md)."""
+
+    def main(self, *args, **kwargs):
+        kwargs.pop("standalone_mode", None)
+        try:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as exc:
+            exc.show()
+            sys.exit(EXIT_USER_ERROR)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(EXIT_USER_ERROR)
+

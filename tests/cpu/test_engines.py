@@ -79,9 +79,9 @@ def test_cli_run_engine_gives_the_same_json_as_the_interpreter():
 def test_cli_run_rejects_an_unknown_engine_and_engine_with_vmm():
     runner = CliRunner()
     bad = runner.invoke(main, ["run", "minikernel", "--engine", "turbo"])
-    assert bad.exit_code == 2 and "'turbo' is not one of" in bad.output
+    assert bad.exit_code == 1 and "'turbo' is not one of" in bad.output
     both = runner.invoke(main, ["run", "minikernel", "--engine", "fast", "--vmm", "trap-emulate"])
-    assert both.exit_code == 2 and "--engine applies to bare-machine runs" in both.output
+    assert both.exit_code == 1 and "--engine applies to bare-machine runs" in both.output
 
 
 # -- the fast engine's own shortcuts, against the ISA table --------------------------------------

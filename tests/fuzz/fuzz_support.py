@@ -64,9 +64,9 @@ def cli(*args, input=None):
                              f"{result.exception}\n{shown}") from result.exception
     assert "Traceback" not in result.output, shown
     assert result.exit_code in EXITS, shown
-    if result.exit_code == 1:
+    if result.exit_code == 1:  # our errors, or click's usage errors ("Error: No such option")
         errors = [line for line in result.output.splitlines()
-                  if line.startswith("error") or ": error:" in line]
+                  if line.startswith(("error", "Error: ")) or ": error:" in line]
         assert errors, f"exit 1 without an error message\n{shown}"
     return result
 

@@ -176,7 +176,7 @@ def test_assembling_never_overwrites_the_source(tmp_path, monkeypatch, args):
     for name in ("prog.s", "prog.tvimg"):
         (tmp_path / name).write_text("start: hlt\n")
     result = cli(*args)
-    assert result.exit_code == 2 and "would overwrite the source" in result.output
+    assert result.exit_code == 1 and "would overwrite the source" in result.output
     assert files_of(tmp_path) == {"prog.s": b"start: hlt\n", "prog.tvimg": b"start: hlt\n"}
 
 

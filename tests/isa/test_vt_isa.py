@@ -97,8 +97,8 @@ def test_cli_isa_check_extension_vt_json():
 
 
 def test_cli_extension_needs_check_and_a_known_name():
-    assert CliRunner().invoke(main, ["isa", "--extension", "vt"]).exit_code == 2
-    assert CliRunner().invoke(main, ["isa", "--check", "--extension", "nope"]).exit_code == 2
+    assert CliRunner().invoke(main, ["isa", "--extension", "vt"]).exit_code == 1
+    assert CliRunner().invoke(main, ["isa", "--check", "--extension", "nope"]).exit_code == 1
     rows = json.loads(CliRunner().invoke(main, ["isa", "--json"]).output)
     assert {r["mnemonic"]: r["extension"] for r in rows}["vmcall"] == "vt"
     assert BY_MNEMONIC["vmcall"].opcode == 0x61

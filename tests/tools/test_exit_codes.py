@@ -73,3 +73,11 @@ def test_a_native_run_that_does_not_halt_exits_2(tmp_path):
     path.write_text("start:  jmp     start\n")
     assert invoke("run", str(path), "--max-steps", "100").exit_code == 2
     assert invoke("run", str(path), "--max-steps", "100", "--no-fail").exit_code == 0
+
+
+@pytest.mark.parametrize("args", [["run", "--bogus"], ["nope"], ["isa", "--extension", "vt"],
+                                  ["compare", "minikernel", "--json", "--markdown"]])
+def test_a_misused_command_line_is_bad_input_not_a_failed_property(args):
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert "Error: " in result.output or "error: " in result.output
