@@ -30,7 +30,7 @@ from types import MappingProxyType
 import attrs
 
 from toyvisor.isa.errors import ToyvisorError
-from toyvisor.isa.files import read_bounded, write_atomic
+from toyvisor.isa.files import parse_toml, read_bounded, write_atomic
 
 #: Every event of the contract (docs/vmm-design.md), in the contract's order.
 EVENTS: tuple[str, ...] = (
@@ -266,7 +266,7 @@ def from_mapping(data: Mapping[str, object], origin: str, default_name: str) -> 
 def parse(text: str, origin: str = "<string>", default_name: str = "custom") -> CostModel:
     """A profile from TOML text; `origin` names it in error messages."""
     try:
-        data = tomllib.loads(text)
+        data = parse_toml(text)
     except tomllib.TOMLDecodeError as exc:
         raise CostModelError(f"{origin}: invalid TOML: {exc}") from None
     return from_mapping(data, origin, default_name)

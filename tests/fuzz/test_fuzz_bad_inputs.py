@@ -78,22 +78,31 @@ def test_the_issue_s_500_paren_outcome_regex_is_one_error_for_run_compare_check(
 
 @settings(max_examples=8, deadline=None)
 @given(st.integers(100, 6000), st.sampled_from(["array", "inline table"]),
-       st.sampled_from(["guest.toml", "domains.toml", "cluster.toml"]))
+       st.sampled_from(["guest.toml", "domains.toml", "cluster.toml", "profile.toml"]))
 def test_toml_nested_any_depth_is_one_error(tmp_path_factory, depth, kind, name):
     from toyvisor.tools.cluster import ClusterError, load_cluster
     from toyvisor.tools.domains import ConfigError, load_config
+    from toyvisor.vmm import costs
 
     loaders = {"guest.toml": lambda root: load_guest(root),
                "domains.toml": lambda root: load_config(root / name),
-               "cluster.toml": lambda root: load_cluster(root / name)}
+               "cluster.toml": lambda root: load_cluster(root / name),
+               "profile.toml": lambda root: costs.load(root / name)}
     root = tmp_path_factory.mktemp("toml")
     value = "[" * depth + "]" * depth if kind == "array" else "{a=" * depth + "1" + "}" * depth
     (root / name).write_text(f"entry_source = 'k.s'\nx = {value}\n")
     (root / "k.s").write_text(TINY)
     with no_hang(FAST):
-        with pytest.raises((GuestError, ConfigError, ClusterError)) as caught:
+        with pytest.raises((GuestError, ConfigError, ClusterError, costs.CostModelError)) as caught:
             loaders[name](root)
-    assert f"{name}: " in str(caught.value) and "\n" not in str(caught.value)
+    assert f"{name}:" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_deeply_nested_cost_model_is_one_error(tmp_path):
+    (tmp_path / "deep.toml").write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
+    result = cli("compare", "minikernel", "--cost-model", tmp_path / "deep.toml")
+    _one_line(result, "deep.toml: invalid TOML", "nested too deeply")
+    assert len(result.output.strip().splitlines()) == 1, result.output
 
 
 # -- FIFOs and devices as input files ------------------------------------------------------------
