@@ -13,11 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from toyvisor.tools.guest import Guest, load_guest
 from toyvisor.vmm.paravirt import abi
-from toyvisor.vmm.paravirt.events import EventChannels
 from toyvisor.vmm.paravirt.ioring import (
     RING_SLOTS,
     RingModel,
-    RingWatcher,
     index_violations,
     read_ring,
 )
@@ -27,6 +25,7 @@ from toyvisor.vmm.paravirt.setup import (
     SI_BLOCK_RING_PFN,
     SI_CONSOLE_RING_PFN,
     boot_system,
+    measure,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,35 +37,10 @@ def domu_hello(name: str = "hello") -> Guest:
     return Guest(name=name, image=image, memory_size=0x10000, max_steps=200_000)
 
 
-def run_system(domus, monkeypatch, block=True):
+def run_system(domus, block=True):
     """Boot dom0 + `domus`, check every ring at every VMM entry, count event sends per port."""
-    system = boot_system(load_guest("dom0"), domus, block=block,
-                         disk=(REPO / "guests" / "minikernel" / "disk.txt").read_bytes())
-    memory = system.hypervisor.machine.memory
-    watchers = [RingWatcher(memory, c.ring_address, f"d{c.domu.domid}.{c.kind}")
-                for c in system.connections]
-    strategy = system.strategy
-    handle = strategy.handle
-
-    def checked_handle(vm, event):
-        for watcher in watchers:
-            watcher.check()
-        handle(vm, event)
-
-    monkeypatch.setattr(strategy, "handle", checked_handle)
-    sends: dict[tuple[int, int], int] = {}
-    send = EventChannels.send
-
-    def counted_send(self, port):
-        key = (self.domain.domid, port)
-        sends[key] = sends.get(key, 0) + 1
-        return send(self, port)
-
-    monkeypatch.setattr(EventChannels, "send", counted_send)
-    system.run()
-    for watcher in watchers:
-        watcher.check()
-    return system, watchers, sends
+    return measure(load_guest("dom0"), domus, block=block,
+                   disk=(REPO / "guests" / "minikernel" / "disk.txt").read_bytes())
 
 
 def lines_of(console: str, domid: int) -> list[str]:
@@ -179,8 +153,9 @@ def test_boot_system_wires_each_domu_like_a_toolstack():
 
 # -- whole systems ----------------------------------------------------------------------------------
 
-def test_two_tiny_domus_print_and_read_through_dom0(monkeypatch):
-    system, watchers, _ = run_system([domu_hello("a"), domu_hello("b")], monkeypatch)
+def test_two_tiny_domus_print_and_read_through_dom0():
+    measured = run_system([domu_hello("a"), domu_hello("b")])
+    system = measured.system
     console = system.console
     for domid in (1, 2):
         assert lines_of(console, domid) == ["hello through the console front-end"] * 3 + [
@@ -188,17 +163,18 @@ def test_two_tiny_domus_print_and_read_through_dom0(monkeypatch):
     for domain in (system.dom0, *system.domus):
         assert domain.vm.stop_reason == "halted", domain.vm.fault_report
     assert all(d.vm.console == "" for d in system.domus)  # nothing through console_io
-    assert not [f for w in watchers for f in w.found]
+    assert not measured.findings
     assert system.hypervisor.machine.platform.disk.reads == 2
 
 
-def test_minikernel_port_twice_through_the_split_drivers(monkeypatch):
+def test_minikernel_port_twice_through_the_split_drivers():
     """dom0 + two PV minikernels: every console byte of the domUs goes through the console
     front-end/back-end (their own console_io console stays empty), task B reads sector 1 through
     the block back-end as natively, the rings stay sound at every VMM entry, and the
     notifications are batched."""
     mk = load_guest("minikernel")
-    system, watchers, sends = run_system([mk, mk], monkeypatch)
+    measured = run_system([mk, mk])
+    system = measured.system
     console = system.console
     for domain in (system.dom0, *system.domus):
         assert domain.vm.stop_reason == "halted", domain.vm.fault_report
@@ -212,10 +188,10 @@ def test_minikernel_port_twice_through_the_split_drivers(monkeypatch):
         assert not any("no block front-end" in line for line in lines)
         assert lines[-1].endswith("shutting down")
     assert all(d.vm.console == "" for d in system.domus)
-    assert not [f for w in watchers for f in w.found]
-    assert all(w.checks > 100 for w in watchers)
+    assert not measured.findings
+    assert all(w.checks > 100 for w in measured.watchers)
     # batching: fewer notifications than requests, both ways
-    stats = split_stats(system, sends)
+    stats = measured.stats()
     for domid in (1, 2):
         s = stats[domid]
         assert s["console requests"] > 100
@@ -231,13 +207,14 @@ def test_minikernel_port_twice_through_the_split_drivers(monkeypatch):
     assert dom0.entries < len(console) // 10
 
 
-def test_port_and_a_tiny_guest_tell_the_native_story(monkeypatch):
+def test_port_and_a_tiny_guest_tell_the_native_story():
     """dom0 + the PV minikernel + the tiny domU: the port's console (through the split drivers)
     is the native kernel's outcome under the guest's own rules — task B's sector included."""
     from toyvisor.tools.runner import run
     from toyvisor.vmm.outcome import Outcome, compare
 
-    system, watchers, _ = run_system([load_guest("minikernel"), domu_hello()], monkeypatch)
+    measured = run_system([load_guest("minikernel"), domu_hello()])
+    system = measured.system
     guest = load_guest("minikernel")
     native = run(guest)
     port_console = "\n".join(lines_of(system.console, 1))
@@ -246,25 +223,13 @@ def test_port_and_a_tiny_guest_tell_the_native_story(monkeypatch):
     assert SECTOR_LINE in native.console and SECTOR_LINE in lines_of(system.console, 1)
     assert lines_of(system.console, 2)[-1] == \
         "Hello from sector 1 of the minikernel disk (disk.txt)!"
-    assert not [f for w in watchers for f in w.found]
+    assert not measured.findings
     assert system.dom0.vm.stop_reason == "halted"
 
 
-def split_stats(system, sends) -> dict[int, dict[str, int]]:
-    """Requests and notifications per domU (for the document's table)."""
-    memory = system.hypervisor.machine.memory
-    out = {}
-    for c in system.connections:
-        s = out.setdefault(c.domu.domid, {})
-        s[f"{c.kind} requests"] = read_ring(memory, c.ring_address).req_prod
-        s[f"{c.kind} notifications to dom0"] = sends.get((c.domu.domid, c.domu_port), 0)
-        s[f"{c.kind} notifications from dom0"] = sends.get((0, c.dom0_port), 0)
-    return out
-
-
-def test_a_domu_port_without_a_block_back_end_gets_eio(monkeypatch):
+def test_a_domu_port_without_a_block_back_end_gets_eio():
     """A domU has no disk of its own: with only a console back-end, read_sector is E_IO."""
-    system, _, _ = run_system([load_guest("minikernel")], monkeypatch, block=False)
+    system = run_system([load_guest("minikernel")], block=False).system
     text = "\n".join(lines_of(system.console, 1))
     assert "read_sector(1) failed: -5" in text
     assert re.search(r"no block front-end yet", text)
@@ -279,14 +244,3 @@ def test_the_port_alone_is_dom0_and_drives_the_real_disk():
     assert SECTOR_LINE in result.console
     assert result.by_cause["hypercall:physdev_op"] == 5
     assert strategy.hypervisor.machine.platform.disk.reads == 1
-
-
-if __name__ == "__main__":  # the numbers of docs/paravirtualization.md, "Split drivers"
-    with pytest.MonkeyPatch.context() as mp:
-        mk = load_guest("minikernel")
-        system, watchers, sends = run_system([mk, mk], mp)
-    print(split_stats(system, sends))
-    print("ring checks (VMM entries):", watchers[0].checks,
-          "most outstanding:", [w.max_outstanding for w in watchers])
-    for domain in (system.dom0, *system.domus):
-        print(domain.vm.name, domain.vm.entries, domain.vm.by_cause)
