@@ -284,6 +284,78 @@ def _nanobench_n() -> str:
     return str(_nanobench().iterations)
 
 
+# -- split drivers, the domains example, check's defaults (issue 10) ----------------------------
+
+@functools.cache
+def _split_run(domus: str):
+    """dom0 + two domUs through the split drivers: ``minikernel`` (the PV port twice) or
+    ``hello`` (guests/dom0/domu_hello.s twice), measured as tests/vmm/test_pv_split_drivers.py."""
+    from toyvisor.tools.guest import load_guest
+    from toyvisor.vmm.paravirt.setup import measure
+
+    if domus == "minikernel":
+        guests = [load_guest("minikernel")] * 2
+    else:
+        hello = load_guest(REPO / "guests" / "dom0" / "domu_hello.s")
+        guests = [attrs.evolve(hello, name=n, memory_size=0x10000, max_steps=200_000)
+                  for n in ("a", "b")]
+    return measure(load_guest("dom0"), guests,
+                   disk=(REPO / "guests" / "minikernel" / "disk.txt").read_bytes())
+
+
+def _split(domus: str, what: str, *args: str) -> str:
+    """``split DOMUS stat DEVICE KIND`` (domU 1's ``DEVICE KIND``: requests, notifications to
+    dom0 / from dom0, joined by '-'), ``split DOMUS checks`` (ring checks), ``split DOMUS
+    outstanding DEVICE`` (most requests outstanding), ``split DOMUS entries DOMID``, ``split
+    DOMUS cause DOMID CAUSE`` (VMM entries of one cause), ``split DOMUS disk-reads``,
+    ``split DOMUS port-writes`` (dom0's
+    console-port writes inside its multicalls) and ``split DOMUS per-byte`` (dom0's entries had
+    each of them been a hypercall of its own)."""
+    measured = _split_run(domus)
+    system = measured.system
+    domains = {d.domid: d for d in (system.dom0, *system.domus)}
+    dom0 = system.dom0.vm
+    multicalls = dom0.by_cause.get("hypercall:multicall", 0)
+    # every physdev_op hypercall is one port access; the rest were inside multicalls
+    port_writes = dom0.events["port_io"] - dom0.by_cause.get("hypercall:physdev_op", 0)
+    if what == "stat":
+        device, kind = args
+        value = measured.stats()[1][f"{device} {kind.replace('-', ' ')}"]
+    elif what == "checks":
+        value = measured.watchers[0].checks
+    elif what == "outstanding":
+        index = [c.kind for c in system.connections].index(args[0])
+        value = measured.watchers[index].max_outstanding
+    elif what == "entries":
+        value = domains[int(args[0])].vm.entries
+    elif what == "cause":
+        value = domains[int(args[0])].vm.by_cause.get(args[1], 0)
+    elif what == "disk-reads":
+        value = system.hypervisor.machine.platform.disk.reads
+    elif what == "port-writes":
+        value = port_writes
+    elif what == "per-byte":
+        value = dom0.entries - multicalls + port_writes
+    else:
+        raise DocgenError(f"unknown split-driver figure {what!r}")
+    return f"{value:,}"
+
+
+def _domains_ticks(config: str) -> str:
+    """The machine clock when a domains configuration's run (no commands) ends."""
+    from toyvisor.tools.domains import boot, load_config
+
+    system = boot(load_config(REPO / config))
+    return f"{system.hypervisor.cpu.platform.clock:,}"
+
+
+def _check_default(name: str) -> str:
+    """``toyvisor check``'s default ``examples``, ``seed`` or ``efficiency``."""
+    from toyvisor.testing import defaults
+
+    return str(getattr(defaults, f"DEFAULT_{name.upper()}"))
+
+
 #: name → function of the marker's arguments returning the figure's text.
 FIGURES: dict[str, Callable[..., str]] = {
     "cost": _cost,                              # cost KEY [PROFILE]: a price, 3,209
@@ -296,6 +368,9 @@ FIGURES: dict[str, Callable[..., str]] = {
     "slowdown": _slowdown,                      # slowdown GUEST STRATEGY: 0.19x
     "pv": _pv,                                  # pv KERNEL.s instructions|entries|cycles|hypercalls
     "default-vmms": _default_vmms,              # toyvisor check's default strategies
+    "split": _split,                            # split minikernel|hello WHAT ARGS (see _split)
+    "domains-ticks": _domains_ticks,            # domains-ticks CONFIG: clock at the run's end
+    "check-default": _check_default,            # check-default examples|seed|efficiency
 }
 
 
