@@ -356,6 +356,35 @@ def _check_default(name: str) -> str:
     return str(getattr(defaults, f"DEFAULT_{name.upper()}"))
 
 
+@functools.cache
+def _ptbench_table():
+    from toyvisor.vmm import ptbench
+
+    return ptbench.measure()  # what `toyvisor ptbench` measures by default
+
+
+def _ptbench(n: str, strategy: str, what: str) -> str:
+    """``ptbench N STRATEGY entries|pt-entries|other|ratio``: VMM entries, those that wrote page
+    tables, the rest, and the entries relative to paravirtual's (``18×``)."""
+    table = _ptbench_table()
+    cell = table.cell(int(n), strategy)
+    if what == "ratio":
+        return f"{cell.vmm_entries / table.entries(int(n), 'paravirtual'):.0f}×"
+    value = {"entries": cell.vmm_entries, "pt-entries": cell.page_table_entries,
+             "other": cell.vmm_entries - (cell.page_table_entries or 0)}[what]
+    return f"{value:,}"
+
+
+def _ptbench_port_io(n: str) -> str:
+    """Port accesses of ptbench's native run for N mappings (its console input and output)."""
+    from toyvisor.tools.guest import load_guest
+    from toyvisor.vmm import ptbench, run_guest
+
+    text = ptbench.command_line(int(n)) + "\n"
+    guest = attrs.evolve(load_guest(ptbench.GUEST), console_input=text.encode("ascii"))
+    return f"{run_guest(guest, 'native').events['port_io']:,}"
+
+
 #: name → function of the marker's arguments returning the figure's text.
 FIGURES: dict[str, Callable[..., str]] = {
     "cost": _cost,                              # cost KEY [PROFILE]: a price, 3,209
@@ -371,6 +400,8 @@ FIGURES: dict[str, Callable[..., str]] = {
     "split": _split,                            # split minikernel|hello WHAT ARGS (see _split)
     "domains-ticks": _domains_ticks,            # domains-ticks CONFIG: clock at the run's end
     "check-default": _check_default,            # check-default examples|seed|efficiency
+    "ptbench": _ptbench,                        # ptbench N STRATEGY entries|pt-entries|other|ratio
+    "ptbench-port-io": _ptbench_port_io,        # ptbench-port-io N: the native run's port accesses
 }
 
 
