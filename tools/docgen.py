@@ -181,6 +181,52 @@ def _hardware_exits(*guests: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+# -- a user's cost profile (docs/cost-model.md) ---------------------------------------------------
+
+def _example_profile() -> str:
+    """A user's profile file: pentium4's prices under a name of the user's own."""
+    from toyvisor.vmm import costs
+
+    return costs.CostModel(
+        name="my-machine", description="my lab machine, measured with guests/nanobench under KVM",
+        costs=costs.named("pentium4").costs,  # the document says whose prices they are
+        sources={"vm_exit": "my measurement: 1,000,000 cpuid exits, rdtsc before/after"},
+    ).to_toml()
+
+
+def _cost_profile_example() -> str:
+    return f"```toml\n{_example_profile()}```\n"
+
+
+def _cost_profile_errors() -> str:
+    """What ``--cost-model my.toml`` says for the example broken in one way each (and missing)."""
+    from toyvisor.vmm import costs
+
+    good = _example_profile()
+    broken = [
+        re.sub(r"^world_switch = .*\n", "", good, flags=re.M),
+        re.sub(r"^trap = .*$", "trap = -1", good, flags=re.M),
+        re.sub(r"^trap = .*$", "trap = 1.5", good, flags=re.M),
+        good.replace("[costs]\n", "[costs]\nteleport = 5\n"),
+        "speed = 3\n" + good,
+        good.replace("[costs]\n", "[costs]\ninstruction = one\n").replace("\ninstruction = 1\n", "\n"),
+    ]
+    lines = []
+    for text in broken:
+        try:
+            costs.parse(text, origin="my.toml")
+        except costs.CostModelError as error:
+            lines.append(f"error: {error}")
+        else:
+            raise DocgenError("a broken example profile loaded")
+    missing = _scratch() / "my.toml"
+    try:
+        costs.load(missing)
+    except costs.CostModelError as error:
+        lines.append(f"error: {str(error).replace(str(missing), 'my.toml')}")
+    return "```\n" + "\n".join(lines) + "\n```\n"
+
+
 #: name → function of the marker's arguments returning a whole block (Markdown).
 def _nanobench_markdown() -> str:
     """What ``toyvisor nanobench --markdown`` prints (the same table the figures read)."""
@@ -192,6 +238,8 @@ def _nanobench_markdown() -> str:
 TABLES: dict[str, Callable[..., str]] = {
     "hardware-exits": _hardware_exits,          # table hardware-exits GUEST...
     "nanobench": _nanobench_markdown,           # table nanobench: = toyvisor nanobench --markdown
+    "cost-profile-example": _cost_profile_example,  # a user's profile (the default's prices)
+    "cost-profile-errors": _cost_profile_errors,    # what loading it broken says
 }
 
 
