@@ -227,6 +227,16 @@ def _cost_profile_errors() -> str:
     return "```\n" + "\n".join(lines) + "\n```\n"
 
 
+def _pv_log(config: str, command: str, kernel: str) -> str:
+    """The hypervisor's log lines of `config` booted with one management `command`, then of a
+    paravirtual `kernel` (a .s file) run alone: a fenced block."""
+    from toyvisor.tools.domains import boot, hypervisor_log, load_config
+
+    lines = hypervisor_log(boot(load_config(REPO / config), [command])).splitlines()
+    lines += [refusal.line() for refusal in _pv_run(kernel).refusals]
+    return "```\n" + "\n".join(lines) + "\n```\n"
+
+
 #: name → function of the marker's arguments returning a whole block (Markdown).
 def _nanobench_markdown() -> str:
     """What ``toyvisor nanobench --markdown`` prints (the same table the figures read)."""
@@ -240,6 +250,7 @@ TABLES: dict[str, Callable[..., str]] = {
     "nanobench": _nanobench_markdown,           # table nanobench: = toyvisor nanobench --markdown
     "cost-profile-example": _cost_profile_example,  # a user's profile (the default's prices)
     "cost-profile-errors": _cost_profile_errors,    # what loading it broken says
+    "pv-log": _pv_log,                          # table pv-log CONFIG COMMAND KERNEL.s
 }
 
 
