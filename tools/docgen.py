@@ -444,6 +444,25 @@ def _ptbench_port_io(n: str) -> str:
     return f"{run_guest(guest, 'native').events['port_io']:,}"
 
 
+def _basis(guest: str, strategy: str) -> str:
+    """What a run's equivalence verdict is based on (``equivalence_basis``)."""
+    return _run(guest, strategy).equivalence_basis
+
+
+def _pv_divergence(guest: str) -> str:
+    """The divergence the port's outcome rules report when the port runs without a disk."""
+    from toyvisor.tools.guest import load_guest
+    from toyvisor.vmm import run_guest
+    from toyvisor.vmm.outcome import Outcome, compare
+
+    loaded = load_guest(REPO / guest)
+    native = _run(guest, "native")
+    port = run_guest(attrs.evolve(loaded, disk=None), "paravirtual")
+    return compare(Outcome(native.console, b"", native.stop_reason),
+                   Outcome(port.console, b"", port.stop_reason), loaded.port_outcome,
+                   "paravirtual")
+
+
 #: name → function of the marker's arguments returning the figure's text.
 FIGURES: dict[str, Callable[..., str]] = {
     "cost": _cost,                              # cost KEY [PROFILE]: a price, 3,209
@@ -461,6 +480,8 @@ FIGURES: dict[str, Callable[..., str]] = {
     "check-default": _check_default,            # check-default examples|seed|efficiency
     "ptbench": _ptbench,                        # ptbench N STRATEGY entries|pt-entries|other|ratio
     "ptbench-port-io": _ptbench_port_io,        # ptbench-port-io N: the native run's port accesses
+    "basis": _basis,                            # basis GUEST STRATEGY: the verdict's basis
+    "pv-divergence": _pv_divergence,            # pv-divergence GUEST: the port without a disk
 }
 
 
