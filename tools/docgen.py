@@ -463,6 +463,17 @@ def _pv_divergence(guest: str) -> str:
                    "paravirtual")
 
 
+def _constant(module: str, name: str) -> str:
+    """``constant toyvisor.MODULE NAME``: a module-level number of the code (a default, a
+    limit), digit-grouped."""
+    import importlib
+
+    if not module.startswith("toyvisor."):
+        raise DocgenError(f"constant: {module!r} is not a toyvisor module")
+    value = getattr(importlib.import_module(module), name)
+    return f"{value:,}"
+
+
 #: name → function of the marker's arguments returning the figure's text.
 FIGURES: dict[str, Callable[..., str]] = {
     "cost": _cost,                              # cost KEY [PROFILE]: a price, 3,209
@@ -482,6 +493,7 @@ FIGURES: dict[str, Callable[..., str]] = {
     "ptbench-port-io": _ptbench_port_io,        # ptbench-port-io N: the native run's port accesses
     "basis": _basis,                            # basis GUEST STRATEGY: the verdict's basis
     "pv-divergence": _pv_divergence,            # pv-divergence GUEST: the port without a disk
+    "constant": _constant,                      # constant toyvisor.MODULE NAME: 2,000
 }
 
 
