@@ -181,7 +181,7 @@ def _hardware_exits(*guests: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-# -- a user's cost profile (docs/cost-model.md) ---------------------------------------------------
+# -- blocks of issue 10: a user's cost profile and its errors, the hypervisor's log ------------
 
 def _example_profile() -> str:
     """A user's profile file: pentium4's prices under a name of the user's own."""
@@ -248,7 +248,7 @@ def _nanobench_markdown() -> str:
 TABLES: dict[str, Callable[..., str]] = {
     "hardware-exits": _hardware_exits,          # table hardware-exits GUEST...
     "nanobench": _nanobench_markdown,           # table nanobench: = toyvisor nanobench --markdown
-    "cost-profile-example": _cost_profile_example,  # a user's profile (the default's prices)
+    "cost-profile-example": _cost_profile_example,  # a user's profile (pentium4's prices)
     "cost-profile-errors": _cost_profile_errors,    # what loading it broken says
     "pv-log": _pv_log,                          # table pv-log CONFIG COMMAND KERNEL.s
 }
