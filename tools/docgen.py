@@ -343,11 +343,30 @@ def _ptbench_picture():
     return pictures.ptbench_chart(ptbench.measure(PTBENCH_NS, None, ptbench.DEFAULT_BATCH, None))
 
 
+def _migration_rounds_picture():
+    """``toyvisor migrate guests/migration/dirty --input "256 400 2000" --method pre-copy
+    --method pre-copy:qemu --method stop-and-copy --method post-copy --plot FILE``."""
+    from toyvisor.vmm.migration import Link, compare
+    from toyvisor.vmm.migration.compress import parse_methods
+
+    from .guest import load_guest
+    from .migrate_cli import DEFAULT_AT, rounds_chart
+    from .runner import with_overrides
+
+    guest = with_overrides(load_guest(REPO / "guests" / "migration" / "dirty"),
+                           console_input="256 400 2000")
+    results = compare(guest, "trap-emulate",
+                      ["pre-copy", "pre-copy:qemu", "stop-and-copy", "post-copy"], link=Link(),
+                      at=DEFAULT_AT, compression=parse_methods("none"), downtime_limit=1000)
+    return rounds_chart(results)
+
+
 #: docs/ path → function drawing the picture (a toyvisor.tools.plot Chart); written as SVG.
 PICTURES: dict[str, Callable[[], object]] = {
     "pictures/compare-minikernel.svg": _compare_picture,
     "pictures/nanobench.svg": _nanobench_picture,
     "pictures/ptbench.svg": _ptbench_picture,
+    "migration-rounds.svg": _migration_rounds_picture,
 }
 
 
