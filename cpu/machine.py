@@ -137,7 +137,7 @@ class Machine:
     def __init__(self, memory_size: int = DEFAULT_MEMORY_SIZE, console_input: bytes = b"",
                  disk: bytes | None = None, *, cpus: int = 1,
                  interleave: int = DEFAULT_INTERLEAVE,
-                 cache: CacheGeometry | None = None) -> None:
+                 cache: CacheGeometry | None = None, cache_model: Any = None) -> None:
         check_cpus(cpus)
         check_interleave(interleave)
         if cache is not None and not isinstance(cache, CacheGeometry):
@@ -151,7 +151,11 @@ class Machine:
         #: steps each CPU runs in its turn of the round-robin
         self.interleave = interleave
         #: the cache model (off: None), see `toyvisor.cpu.cache`
-        self.caches = None if cache is None else self._attach_caches(cache)
+        self.caches = None if cache is None else self._attach_caches(CoherentCaches(cache, cpus))
+        if cache_model is not None:
+            # A model shared with other machines (a hypervisor's physical CPUs' caches, which
+            # vCPUs of several VMs visit): it counts, this machine reports no per-CPU figures.
+            self._attach_caches(cache_model)
         shared = self.platform.shared
         shared.on_start = self._start
         shared.peers_running = self._peers_running
@@ -160,8 +164,9 @@ class Machine:
         self._engines: dict[str, list[Any]] = {}
         self.reset()
 
-    def _attach_caches(self, geometry: CacheGeometry) -> CoherentCaches:
-        caches = CoherentCaches(geometry, len(self.cpus))
+    def _attach_caches(self, caches: Any) -> Any:
+        """Send every access of every CPU through `caches` (``wrap(cpu, ...)`` and
+        ``invalidate(pa, size)``, as `CoherentCaches` has)."""
         memory = self.memory
         # Watching every page sends every load and store of every engine through the CPUs'
         # access functions, which the model wraps; block transfers (DMA) arrive at the audit.

@@ -499,11 +499,13 @@ _wrapper("destroy", ("domid",), "Boot CONFIG and have dom0 destroy domain DOMID.
 from .cluster_cli import cluster_group  # noqa: E402
 from .debug_cli import debug_command  # noqa: E402
 from .migrate_cli import migrate_command  # noqa: E402
+from .sched_cli import sched_command  # noqa: E402
 from .smp_cli import smp_command  # noqa: E402
 
 main.add_command(cluster_group)
 main.add_command(debug_command)
 main.add_command(migrate_command)
+main.add_command(sched_command)
 main.add_command(smp_command)
 
 

@@ -19,7 +19,6 @@ exactly the frame the hardware would: there is no second copy of either.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 from toyvisor.cpu.cpu import CPU, HALTED
 from toyvisor.cpu.mmu import READ, WRITE
@@ -28,8 +27,8 @@ from toyvisor.isa.encoding import Decoded
 from toyvisor.isa.faults import GuestFault
 from toyvisor.isa.spec import FLAG_IF, M32, VEC_AC, VEC_UD
 
-if TYPE_CHECKING:
-    from .vm import VM
+# `VM` in annotations is toyvisor.vmm.vm.VM, this module's user: not imported (not even for
+# type checkers), so the VM depends on its emulator and not the other way round.
 
 
 class GuestCPU:

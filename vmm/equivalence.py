@@ -135,7 +135,9 @@ def _trace_vm(guest, spec, placement, max_steps):
         return (cpu.flags & COND_MASK) | (vm.vcpu.flags & FLAG_IF)
 
     def trace(event):
-        if hypervisor.current is not vm:
+        # a VMMEntryEvent is traced after the VMM handled the entry: the flags then are not
+        # the ones the guest's instruction left
+        if hypervisor.current is not vm or type(event).__name__ == "VMMEntryEvent":
             return
         # a real trap or exit reaches the VMM before it injects anything into the guest
         _note_retired(records, retired, guest_flags())

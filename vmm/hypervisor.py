@@ -61,7 +61,8 @@ from .vm import DESTROYED, VM, VMError
 if TYPE_CHECKING:
     from toyvisor.tools.guest import Guest
 
-    from .strategies import Strategy
+# `Strategy` in annotations is toyvisor.vmm.strategies.Strategy: not imported (not even for type
+# checkers); the strategies build and drive a hypervisor, so they depend on it, not the reverse.
 
 DEFAULT_VMM_REGION = 1 << 20
 DEFAULT_QUANTUM = 2_000

@@ -31,12 +31,11 @@ page-table frames run out, every shadow space is dropped and rebuilt lazily.
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING
 
 from toyvisor.isa.spec import PAGE_SHIFT, PAGE_SIZE, PTE_FRAME, PTE_P, PTE_PL_SHIFT, PTE_W
 
-if TYPE_CHECKING:
-    from .vm import VM
+# `VM` in annotations is toyvisor.vmm.vm.VM, this module's user: not imported (not even for
+# type checkers), so the VM depends on its pager and not the other way round.
 
 _pack = struct.Struct("<I").pack_into
 PHYSMAP = ("physmap",)

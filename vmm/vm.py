@@ -49,7 +49,8 @@ from .vdevices import DeviceState, VirtualDevices
 if TYPE_CHECKING:
     from toyvisor.tools.guest import Guest
 
-    from .hypervisor import Hypervisor
+# `Hypervisor` in annotations is toyvisor.vmm.hypervisor.Hypervisor, the VM's owner: not
+# imported (not even for type checkers), so the hypervisor depends on its VMs, not the reverse.
 
 CREATED, RUNNABLE, PAUSED, STOPPED, DESTROYED = (
     "created", "runnable", "paused", "stopped", "destroyed")

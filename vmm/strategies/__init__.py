@@ -209,10 +209,11 @@ def make_strategy(spec: str, variant: str | None = None) -> Strategy:
 
 
 def load_builtin() -> None:
-    """Import the bundled strategy modules so they register themselves."""
-    from . import native, trap_emulate  # noqa: F401 - registration side effect
-
-    for module in ("toyvisor.vmm.strategies.binary_translation",
+    """Import the bundled strategy modules so they register themselves.  They are found by name,
+    as plugins: each builds on this package (`Strategy`, `register`), and the package needs none
+    of them to be defined."""
+    for module in ("toyvisor.vmm.strategies.native", "toyvisor.vmm.strategies.trap_emulate",
+                   "toyvisor.vmm.strategies.binary_translation",
                    "toyvisor.vmm.strategies.hardware_assisted",
                    "toyvisor.vmm.strategies.paravirtual"):
         if importlib.util.find_spec(module) is not None:
