@@ -385,6 +385,19 @@ def _migration_rounds_picture():
     return rounds_chart(results)
 
 
+def _sched(workload: str, policy: str) -> Callable[[], object]:
+    """The Gantt chart of guests/sched/WORKLOAD.toml under POLICY (docs/scheduling.md)."""
+    def draw():
+        from toyvisor.vmm.sched import load_workload, simulate
+
+        from .sched_cli import gantt_chart
+
+        loaded = load_workload(REPO / "guests" / "sched" / f"{workload}.toml")
+        (run,) = simulate(loaded, [policy])
+        return gantt_chart(run, loaded.name)
+    return draw
+
+
 #: docs/ path → function drawing the picture (a toyvisor.tools.plot Chart); written as SVG.
 PICTURES: dict[str, Callable[[], object]] = {
     "pictures/compare-minikernel.svg": _compare_picture,
@@ -392,6 +405,10 @@ PICTURES: dict[str, Callable[[], object]] = {
     "pictures/ptbench.svg": _ptbench_picture,
     "pictures/multicomputer-load.svg": _multicomputer_load_picture,
     "migration-rounds.svg": _migration_rounds_picture,
+    **{f"figures/sched-{workload}-{policy}.svg": _sched(workload, policy)
+       for workload, policy in (("tanenbaum", "gang"), ("barrier", "timesharing"),
+                                ("barrier", "gang"), ("locks", "smart"),
+                                ("independent", "two-level"), ("mix", "space"), ("mix", "gang"))},
 }
 
 
