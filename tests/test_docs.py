@@ -43,6 +43,20 @@ def test_the_issue_10_documents_are_generated():
     assert "cycles instruction+port_io" in sources["docs/cost-model.md"]
 
 
+def test_the_multiprocessor_multicomputer_and_migration_documents_are_generated():
+    """Their outputs are docgen regions: every net-* table in docs/multicomputer.md, the
+    migrate tables in docs/migration.md, the smp outputs in docs/multiprocessor.md."""
+    sources = {name: {m["source"] for m in docgen.BLOCK.finditer(
+                   (REPO / "docs" / name).read_text(encoding="utf-8"))}
+               for name in ("multicomputer.md", "migration.md", "multiprocessor.md")}
+    assert {f"table {t}" for t in docgen.TABLES if t.startswith("net-")} \
+        <= sources["multicomputer.md"]
+    assert sum(s.startswith("toyvisor migrate ") for s in sources["migration.md"]) >= 6
+    assert {"$ toyvisor isa --check", "$ toyvisor run guests/smpkernel --cpus 4",
+            "toyvisor smp --markdown", "toyvisor smp --cache on --markdown"} \
+        <= sources["multiprocessor.md"]
+
+
 def fenced(text: str, language: str = "") -> list[tuple[int, str]]:
     return [(text.count("\n", 0, m.start()) + 1, m[1])
             for m in re.finditer(rf"^```{language}\n(.*?)^```", text, re.S | re.M)]

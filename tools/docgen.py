@@ -245,9 +245,28 @@ def _nanobench_markdown() -> str:
     return nanobench.render_markdown(_nanobench())
 
 
+def _net(function: str) -> Callable[[], str]:
+    """A table of docs/multicomputer.md: the function of toyvisor.tools.netreport so named."""
+    def table() -> str:
+        from . import netreport
+
+        return getattr(netreport, function)()
+    return table
+
+
 TABLES: dict[str, Callable[..., str]] = {
     "hardware-exits": _hardware_exits,          # table hardware-exits GUEST...
     "nanobench": _nanobench_markdown,           # table nanobench: = toyvisor nanobench --markdown
+    # the multicomputer (docs/multicomputer.md)
+    "net-figures": _net("figures_markdown"),    # the topologies' figures
+    "net-zero-load": _net("zero_load_markdown"),  # zero-load latency, formula and measured
+    "net-doc-load": _net("doc_load_markdown"),  # latency vs offered load (its picture too)
+    "net-deadlock": _net("deadlock_markdown"),  # wormhole on a torus, without and with dateline
+    "net-copies": _net("copies_markdown"),      # copies per message, by path
+    "net-variants": _net("variants_markdown"),  # the send and receive variants' consoles
+    "net-pingpong": _net("pingpong_markdown"),  # ping-pong latency by topology and switching
+    "net-guests": _net("guests_markdown"),      # the example cluster files' results
+    # issue 10's loose ends (docs/cost-model.md, docs/paravirtualization.md)
     "cost-profile-example": _cost_profile_example,  # a user's profile (pentium4's prices)
     "cost-profile-errors": _cost_profile_errors,    # what loading it broken says
     "pv-log": _pv_log,                          # table pv-log CONFIG COMMAND KERNEL.s
@@ -541,11 +560,54 @@ def _ptbench_picture():
     return pictures.ptbench_chart(ptbench.measure(PTBENCH_NS, None, ptbench.DEFAULT_BATCH, None))
 
 
+def _multicomputer_load_picture():
+    from . import netreport
+
+    return netreport.load_chart(netreport.doc_load_table())
+
+
+def _migration_rounds_picture():
+    """``toyvisor migrate guests/migration/dirty --input "256 400 2000" --method pre-copy
+    --method pre-copy:qemu --method stop-and-copy --method post-copy --plot FILE``."""
+    from toyvisor.vmm.migration import Link, compare
+    from toyvisor.vmm.migration.compress import parse_methods
+
+    from .guest import load_guest
+    from .migrate_cli import DEFAULT_AT, rounds_chart
+    from .runner import with_overrides
+
+    guest = with_overrides(load_guest(REPO / "guests" / "migration" / "dirty"),
+                           console_input="256 400 2000")
+    results = compare(guest, "trap-emulate",
+                      ["pre-copy", "pre-copy:qemu", "stop-and-copy", "post-copy"], link=Link(),
+                      at=DEFAULT_AT, compression=parse_methods("none"), downtime_limit=1000)
+    return rounds_chart(results)
+
+
+def _sched(workload: str, policy: str) -> Callable[[], object]:
+    """The Gantt chart of guests/sched/WORKLOAD.toml under POLICY (docs/scheduling.md)."""
+    def draw():
+        from toyvisor.vmm.sched import load_workload, simulate
+
+        from .sched_cli import gantt_chart
+
+        loaded = load_workload(REPO / "guests" / "sched" / f"{workload}.toml")
+        (run,) = simulate(loaded, [policy])
+        return gantt_chart(run, loaded.name)
+    return draw
+
+
 #: docs/ path → function drawing the picture (a toyvisor.tools.plot Chart); written as SVG.
 PICTURES: dict[str, Callable[[], object]] = {
     "pictures/compare-minikernel.svg": _compare_picture,
     "pictures/nanobench.svg": _nanobench_picture,
     "pictures/ptbench.svg": _ptbench_picture,
+    "pictures/multicomputer-load.svg": _multicomputer_load_picture,
+    "migration-rounds.svg": _migration_rounds_picture,
+    **{f"figures/sched-{workload}-{policy}.svg": _sched(workload, policy)
+       for workload, policy in (("tanenbaum", "gang"), ("barrier", "timesharing"),
+                                ("barrier", "gang"), ("locks", "smart"),
+                                ("independent", "two-level"), ("mix", "space"), ("mix", "gang"))},
 }
 
 
