@@ -17,7 +17,7 @@ from toyvisor.tools.cli import main
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "guests" / "domains" / "example.toml"
 SECTOR_LINE = 'B: sector 1 says "Hello from sector 1 of the minikernel disk (disk.txt)!"'
-PAUSE_AT = 60_000          # machine ticks: both domUs are mid-run (a whole run is ≈ 210,000)
+PAUSE_AT = 60_000          # machine ticks: both domUs are mid-run (a whole run ends a little after 200,000)
 
 
 def boot(*commands):
