@@ -11,7 +11,7 @@ from __future__ import annotations
 from .link import Link, LinkFailure, MigrationError, parse_size
 from .methods import METHODS, make_method
 from .result import PHASES, MigrationResult, Phase, Round
-from .session import Session, unmigrated
+from .session import Session
 from ..strategies import make_strategy
 
 #: strategies whose VMs run in a hypervisor over memory it virtualizes (and so can log dirty)
@@ -52,7 +52,7 @@ def compare(guest, strategy: str, methods, **options) -> list[MigrationResult]:
     """Migrate the same workload by each of `methods`: every session is set up (and its input
     checked) before anything runs, and they share one unmigrated run."""
     sessions = [_session(guest, strategy, spec, **options) for spec in methods]
-    reference = options.get("reference") or unmigrated(guest, strategy)
+    reference = options.get("reference") or sessions[0].reference()
     for session in sessions:
         session.reference_run = reference
     return [session.run() for session in sessions]
