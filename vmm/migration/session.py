@@ -110,6 +110,10 @@ class Session:
         self.fault_stall = 0
         self.violations: tuple[str, ...] = ()
         self.throttle = None
+        #: pages the destination put on other machine frames (paravirtual: the p2m changed)
+        self.remapped = 0
+        #: what the guest was told at its resume (paravirtual: its suspend hypercall's result)
+        self.resume_value: int | None = None
         #: (final guest state, cycles) of the unmigrated run, computed on first need if None
         self.reference_run = reference
         self._ran = False
@@ -148,6 +152,10 @@ class Session:
         start = self.dest_vm.base + (gfn << PAGE_SHIFT)
         self.dest.machine.memory.data[start:start + PAGE_SIZE] = data
         self.dest.machine.code.invalidate(start, PAGE_SIZE)
+
+    def last_pages(self, pages: set[int]) -> list[int]:
+        """What the last copy (VM suspended) sends, given the pages still dirty."""
+        return sorted(pages)
 
     def final_state(self, vm) -> tuple:
         """What equivalence compares (`guest_state`)."""
@@ -359,7 +367,8 @@ class Session:
             dirty_log_faults=self.log_dirty.faults if self.method.logs_dirty else 0,
             stale_pages=self.stale, equivalent=equivalent, divergence=divergence,
             cycles=cycles, unmigrated_cycles=reference_cycles,
-            resource_violations=self.violations, log=tuple(self.messages),
+            resource_violations=self.violations, remapped_frames=self.remapped,
+            resume_value=self.resume_value, log=tuple(self.messages),
             console=console)
 
     def reference(self) -> tuple:

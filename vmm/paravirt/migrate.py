@@ -34,7 +34,7 @@ from toyvisor.isa.errors import ToyvisorError
 from toyvisor.isa.spec import PAGE_SHIFT, PAGE_SIZE, PTE_FRAME, PTE_P
 
 from ..vm import RUNNABLE
-from .abi import HOLE_PDE, INVALID_MFN, SI_DOMID, HypercallError
+from .abi import EBUSY, HOLE_PDE, INVALID_MFN, SI_DOMID, HypercallError
 from .memory import PD, PT
 
 if TYPE_CHECKING:
@@ -109,13 +109,14 @@ def uncanonical_page(data: bytes, kind: str | None, p2m: list[int | None]) -> by
 
 
 # -- the control channel and the suspend --------------------------------------------------------------
-def connect_control(dom0: Domain, domu: Domain) -> int:
+def connect_control(dom0: Domain, domu: Domain) -> tuple[int, int]:
     """Connect the toolstack's control channel (the toolstack's work at domain creation, or at
-    the destination's restore); writes the domU's port to start_info; returns dom0's port."""
+    the destination's restore); writes the domU's port to start_info; returns (the domU's port,
+    dom0's port)."""
     port = domu.events.alloc_unbound(dom0)
     dom0_port = dom0.events.bind_interdomain(domu, port)
     domu.memory.write32(domu.p2m[domu.start_info_pfn] + SI_CONTROL_PORT, port)
-    return dom0_port
+    return port, dom0_port
 
 
 def suspended(domain: Domain) -> bool:
@@ -135,8 +136,11 @@ def cancel_suspend(domain: Domain) -> None:
 def check_movable(domain: Domain) -> None:
     """A `HypercallError` unless the domain holds no host-local memory: no grant given or
     mapped (the frames behind a grant are another domain's business)."""
+    if None in domain.p2m:
+        raise HypercallError(EBUSY, f"domain {domain.domid} has ballooned pages out: the "
+                                    "destination would back them")
     if domain.grants.entries or domain.grants.handles:
-        raise HypercallError(-16, f"domain {domain.domid} has grants (split-driver devices): "
+        raise HypercallError(EBUSY, f"domain {domain.domid} has grants (split-driver devices): "
                                   "their rings and mappings are host-local")
 
 
