@@ -128,8 +128,7 @@ class Session:
         if dest_size % PAGE_SIZE or dest_size <= DEFAULT_VMM_REGION:
             raise MigrationError(f"the destination host needs more than its {DEFAULT_VMM_REGION}-"
                                  f"byte VMM region and a whole number of pages (got {dest_size})")
-        self.dest = Hypervisor(make_strategy(strategy), memory_size=dest_size,
-                               audit=self.method.destination_audit)
+        self.dest = Hypervisor(make_strategy(strategy), memory_size=dest_size)
         room = max((end - start for start, end in self.dest.free), default=0)
         if room < size:
             raise MigrationError(f"the destination host has no room for {guest.name}: it needs "
