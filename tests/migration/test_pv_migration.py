@@ -98,6 +98,14 @@ def test_pre_copy_rounds_shrink_and_cut_the_downtime():
     assert pre.cycles > pre.unmigrated_cycles  # the log's faults are priced
 
 
+def test_above_the_bandwidth_pre_copy_stops_on_its_volume_rule():
+    fast = "32 495 40000"
+    pre = session("pre-copy", fast).run()
+    stop = session("stop-and-copy", fast).run()
+    assert pre.stop_reason == "more than 3x memory sent" and pre.equivalent
+    assert pre.downtime_ticks * 10 > stop.downtime_ticks * 9
+
+
 def test_log_dirty_mode_sees_the_guest_s_stores_and_the_page_table_updates_it_asked_for():
     hypervisor, d0, domain, _port = build_host(dom0(), pv_guest())
     hypervisor.run(max_steps=20_000)

@@ -24,20 +24,15 @@ the daemon's Python side reads through them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from toyvisor.isa.spec import M32, PAGE_SHIFT, PAGE_SIZE
 
 from .abi import EBUSY, EINVAL, HypercallError
-
-if TYPE_CHECKING:
-    from .domain import Domain
 
 
 class LogDirty:
     """The log-dirty mode of one domain (see the module docstring)."""
 
-    def __init__(self, domain: Domain) -> None:
+    def __init__(self, domain) -> None:  # a `toyvisor.vmm.paravirt.domain.Domain`
         self.domain = domain
         hypervisor = domain.system.hypervisor
         self.hypervisor = hypervisor
@@ -125,19 +120,19 @@ class LogDirty:
 
 
 # -- the shadow_op hypercall handlers (dom0 only: the row's `who` is checked by dispatch) ------------
-def _modes(d: Domain) -> dict[int, LogDirty]:
+def _modes(d) -> dict[int, LogDirty]:
     system = d.system
     if not hasattr(system, "log_dirty"):
         system.log_dirty = {}
     return system.log_dirty
 
 
-def _target(d: Domain, target: Domain) -> None:
+def _target(d, target) -> None:
     if target is d:
         raise HypercallError(EINVAL, "dom0 cannot log its own writes")
 
 
-def shadow_enable_logdirty(d: Domain, target: Domain) -> int:
+def shadow_enable_logdirty(d, target) -> int:
     _target(d, target)
     modes = _modes(d)
     if target.domid in modes:
@@ -148,7 +143,7 @@ def shadow_enable_logdirty(d: Domain, target: Domain) -> int:
     return 0
 
 
-def _mode(d: Domain, target: Domain) -> LogDirty:
+def _mode(d, target) -> LogDirty:
     _target(d, target)
     mode = _modes(d).get(target.domid)
     if mode is None:
@@ -156,7 +151,7 @@ def _mode(d: Domain, target: Domain) -> LogDirty:
     return mode
 
 
-def shadow_clean(d: Domain, target: Domain, buf: int, words: int) -> int:
+def shadow_clean(d, target, buf: int, words: int) -> int:
     mode = _mode(d, target)
     need = -(-len(target.p2m) // 32)
     if words < need:
@@ -173,14 +168,14 @@ def shadow_clean(d: Domain, target: Domain, buf: int, words: int) -> int:
     return len(pages)
 
 
-def shadow_off(d: Domain, target: Domain) -> int:
+def shadow_off(d, target) -> int:
     mode = _mode(d, target)
     mode.disable()
     del _modes(d)[target.domid]
     return 0
 
 
-def in_log_dirty(domain: Domain) -> bool:
+def in_log_dirty(domain) -> bool:
     """Whether `domain` is in log-dirty mode."""
     return domain.domid in getattr(domain.system, "log_dirty", {})
 
