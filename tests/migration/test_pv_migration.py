@@ -38,7 +38,7 @@ def dom0():
 
 @functools.cache
 def pv_guest(params: str = SLOW, max_steps: int = 2_000_000):
-    guest = load_guest("guests/migration/pvdirty")
+    guest = load_guest("guests/migration/dirty")
     return attrs.evolve(guest, console_input=params.encode(), max_steps=max_steps)
 
 
@@ -85,7 +85,7 @@ def test_a_guest_not_told_it_moved_breaks(monkeypatch):
     monkeypatch.setattr(pv_session, "RESUMED_NEW_DOMAIN", 1)
     result = session("pre-copy").run()
     assert not result.equivalent
-    assert "pvdirty: mmu_update refused" in result.console
+    assert "dirty: mmu_update refused" in result.console
 
 
 def test_pre_copy_rounds_shrink_and_cut_the_downtime():
@@ -206,7 +206,7 @@ def test_property_migrated_or_not_the_domain_ends_the_same(period, hot, writes, 
 
 
 def _cli(*args):
-    return CliRunner().invoke(main, ["migrate", "guests/migration/pvdirty", "--vmm",
+    return CliRunner().invoke(main, ["migrate", "guests/migration/dirty", "--vmm",
                                      "paravirtual", *args])
 
 

@@ -128,6 +128,9 @@ class PVSession(Session):
             raise MigrationError(POST_COPY_WHY)
         if dom0 is None:
             raise MigrationError("a paravirtual migration needs the hosts' dom0 guest")
+        if guest.pv_image is None:
+            raise MigrationError(f"{guest.name} has no paravirtual port (pv_source in its "
+                                 "guest.toml) to run as a domain")
         self.dom0_guest = dom0
         self.domid = domid
         self.caller = caller

@@ -1,9 +1,9 @@
-; pvdirty.s — the dirty-rate migration workload as a paravirtual (ring 1) kernel.
+; pv_dirty.s — the paravirtual port of dirty.s: the dirty-rate migration workload as a ring-1 kernel.
 ;
-; Input (console, console_io read): "PERIOD HOT WRITES", as guests/migration/dirty — one page
+; Input (console, console_io read): "PERIOD HOT WRITES", as dirty.s — one page
 ; write every PERIOD instructions (at least 16) over HOT pages (1 to MAX_HOT), WRITES in all.
 ; Write k stores k into word (k mod 1024) of hot page (k mod HOT); the output is the same line
-; as dirty's: "dirty: <writes> writes over <hot> pages, checksum 0x........", then poweroff.
+; as dirty.s's: "dirty: <writes> writes over <hot> pages, checksum 0x........", then poweroff.
 ;
 ; What makes it a paravirtual workload for migration (docs/migration.md, "Paravirtual"):
 ; - every 8th write goes through a window page (WINDOW_VA) that the kernel first remaps onto
@@ -18,7 +18,7 @@
 ;   the suspend was cancelled; on 0 the kernel re-reads its machine frames (r14) and its control
 ;   port (host-local: a new one at the new host).  A kernel that ignored the 0 would hand the
 ;   new host's hypervisor a stale machine address at its next remap and print
-;   "pvdirty: mmu_update refused".
+;   "dirty: mmu_update refused".
 ; The kernel keeps no machine address in memory (the request buffer is cleared after each
 ; call), so its memory, canonicalized, is that of a run that never moved.
 
@@ -243,7 +243,7 @@ msg_head:       .asciz  "dirty: "
 msg_over:       .asciz  " writes over "
 msg_sum:        .asciz  " pages, checksum "
 msg_bad:        .asciz  "dirty: the console input must be PERIOD (>= 16) HOT (1 to 495) WRITES\n"
-msg_refused:    .asciz  "pvdirty: mmu_update refused\n"
+msg_refused:    .asciz  "dirty: mmu_update refused\n"
         .align  4
 start_info:     .word   0
 shared_info:    .word   0
