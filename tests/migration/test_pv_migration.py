@@ -165,6 +165,14 @@ def test_bad_input_is_refused_before_the_domain_runs(options, message):
         session("pre-copy", **options)
 
 
+def test_a_kernel_that_cannot_suspend_or_has_no_port_is_one_clear_error():
+    minikernel = load_guest("guests/minikernel")  # its port ignores the control channel
+    with pytest.raises(MigrationError, match="did not answer the suspend request"):
+        migrate(minikernel, "paravirtual", "stop-and-copy", dom0=dom0(), at=1_000)
+    with pytest.raises(MigrationError, match="has no paravirtual port"):
+        migrate(load_guest("guests/migration/io"), "paravirtual", "pre-copy", dom0=dom0())
+
+
 def test_post_copy_is_refused_with_the_reason():
     with pytest.raises(MigrationError, match="post-copy cannot move a paravirtual domain"):
         migrate(pv_guest(), "paravirtual", "post-copy", dom0=dom0())
