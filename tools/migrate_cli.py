@@ -8,6 +8,7 @@ from pathlib import Path
 import attrs
 import click
 
+from toyvisor.asm.assembler import guests_directory
 from toyvisor.vmm.migration import Link, MigrationError, compare, parse_size
 from toyvisor.vmm.migration.link import link_between
 from toyvisor.vmm.migration.compress import parse_methods
@@ -20,6 +21,8 @@ from toyvisor.vmm.migration.report import (
 
 from . import plot as charts
 from . import runner
+from toyvisor.vmm.strategies import make_strategy
+
 from .clikit import OptionConflict, exit_unless, include_option, no_fail_option, user_errors
 from .guest import load_guest
 
@@ -41,6 +44,18 @@ def rounds_chart(results) -> charts.Chart:
     guest = results[0].guest
     return charts.lines(f"{guest}: pages sent per round ({results[0].bandwidth:g} bytes/tick)",
                         "round", "pages sent", series, log=log)
+
+
+def paravirtual_options(vmm_name: str, domid: int | None, caller: int | None) -> dict:
+    """The PV-only keywords of `compare`: the hosts' dom0 (guests/migration/dom0), the domain and
+    the daemon's domain; --domid/--caller under another strategy are bad input."""
+    if make_strategy(vmm_name).name != "paravirtual":
+        if domid is not None or caller is not None:
+            raise MigrationError("--domid and --caller name paravirtual domains: give them with "
+                                 "--vmm paravirtual")
+        return {}
+    return {"dom0": load_guest(guests_directory() / "migration" / "dom0"),
+            "domid": 1 if domid is None else domid, "caller": 0 if caller is None else caller}
 
 
 @click.command("migrate")
@@ -66,6 +81,11 @@ def rounds_chart(results) -> charts.Chart:
               help="RAM of the destination host (default: its VMM region plus the guest's).")
 @click.option("--fail-at", type=int, metavar="TICK",
               help="Make the link fail at this tick of the migration (a fault to test).")
+@click.option("--domid", type=int, metavar="ID",
+              help="Paravirtual: the domain dom0's daemon migrates (default 1, the guest).")
+@click.option("--caller", type=int, metavar="ID",
+              help="Paravirtual: the domain the migration daemon runs in (default 0, dom0; any "
+                   "other is refused by the hypervisor).")
 @click.option("--input", "console_input", help="Text the guest's console offers for reading.")
 @click.option("--max-steps", type=click.IntRange(min=1), help="The guest's budget.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -76,7 +96,8 @@ def rounds_chart(results) -> charts.Chart:
 @include_option
 @user_errors
 def migrate_command(guest, vmm_name, methods, at, bandwidth, latency, network, downtime_limit,
-                    compression, dest_memory, fail_at, console_input, max_steps, as_json,
+                    compression, dest_memory, fail_at, domid, caller, console_input, max_steps,
+                    as_json,
                     markdown, plot, no_fail, includes) -> None:
     """Migrate GUEST, running under --vmm, from one host to another while it runs: one row per
     round, then the totals and whether the guest's outcome equals a run that never migrated.
@@ -99,7 +120,7 @@ def migrate_command(guest, vmm_name, methods, at, bandwidth, latency, network, d
         raise MigrationError(f"--at must not be negative (got {at})")
     results = compare(loaded, vmm_name, list(methods) or ["pre-copy"], link=link, at=at,
                       compression=parse_methods(compression), downtime_limit=downtime_limit,
-                      dest_memory=dest_memory)
+                      dest_memory=dest_memory, **paravirtual_options(vmm_name, domid, caller))
     if plot is not None:
         charts.write(rounds_chart(results), plot)
     if as_json:

@@ -6,7 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from toyvisor.vmm.migration.methods.post_copy import PREPAGE
+from toyvisor.isa.spec import PAGE_SIZE
+from toyvisor.vmm.migration.pv_session import DEST_VMM_EXTRA, SUSPEND_TIMEOUT
 from toyvisor.vmm.migration.session import STATE_BYTES
+from toyvisor.vmm.paravirt.migrate import SI_CONTROL_PORT
 from toyvisor.vmm.migration.stop_rules import QemuRule, XenRule
 from toyvisor.vmm.migration.throttle import AutoConverge
 
@@ -27,3 +30,9 @@ def test_the_constants_the_document_quotes_are_the_codes():
             f"{ac.initial:.0%} of its time, then {ac.increment:.0%} more each time, at most "
             f"{ac.maximum:.0%}").replace("%", " %") in text
 
+
+def test_the_paravirtual_constants_the_document_quotes_are_the_codes():
+    text = DOC.read_text(encoding="utf-8")
+    assert f"({DEST_VMM_EXTRA // PAGE_SIZE} pages)" in text
+    assert f"within\n{SUSPEND_TIMEOUT:,} of its steps" in text
+    assert f"start_info {SI_CONTROL_PORT:#x}".replace("0x3c", "0x3C") in text

@@ -14,6 +14,13 @@ Each strategy logs through its own memory virtualization:
   page the guest writes (its page-table pages too, for the A/D bits its walk writes), with no
   exit at all.  At each collection the VMM scans and clears them (a ``shadow_sync`` per entry
   cleared) and flushes (``tlb_flush``, INVEPT).
+- **log-dirty mode** (paravirtual): dom0's migration daemon turns it on with the ``shadow_op``
+  hypercall and collects a bitmap with ``shadow_op clean`` (`toyvisor.vmm.paravirt.logdirty`):
+  every frame of the domain is write-protected, the guest's first store to one in a round is a
+  write fault (``vmm:log-dirty``: a ``trap`` and a ``shadow_sync``), and the hypervisor's own
+  stores for the domain — page-table entries validated by ``mmu_update``, console input — mark
+  the page without a fault.  Each clean re-protects every frame (a ``shadow_sync`` each) and
+  flushes the TLB.
 - Writes the VMM makes on the guest's behalf — emulated stores, DMA of the virtual disk,
   A/D bits its software walker sets in the guest's tables — go through the VM's guest-physical
   memory object and are logged there, as KVM's ``mark_page_dirty`` does.
@@ -155,6 +162,36 @@ class NestedDirtyLog(DirtyLog):
         vmcs[V.NESTED_CONTROL] = vmcs[V.NESTED_CONTROL] & ~V.NESTED_DIRTY
 
 
+class LogDirtyMode:
+    """The paravirtual domain's log-dirty mode, driven by dom0's daemon (same interface as
+    `DirtyLog`: start, collect, stop, faults, mechanism)."""
+
+    mechanism = "log-dirty mode (dom0's shadow_op)"
+
+    def __init__(self, daemon, domain) -> None:
+        self.daemon = daemon
+        self.domain = domain
+        self.active = False
+        self._mode = None
+
+    def start(self) -> None:
+        self.daemon.enable_logdirty(self.domain.domid)
+        self._mode = self.domain.system.log_dirty[self.domain.domid]
+        self.active = True
+
+    def collect(self) -> set[int]:
+        return self.daemon.clean(self.domain.domid, len(self.domain.p2m))
+
+    def stop(self) -> None:
+        if self.active:
+            self.active = False
+            self.daemon.logdirty_off(self.domain.domid)
+
+    @property
+    def faults(self) -> int:
+        return self._mode.faults if self._mode is not None else 0
+
+
 def dirty_log_for(vm) -> DirtyLog:
     """The dirty log of `vm`'s strategy (a `MigrationError` for one that virtualizes no memory)."""
     pager = vm.pager
@@ -166,4 +203,4 @@ def dirty_log_for(vm) -> DirtyLog:
                          "(migration needs a strategy that virtualizes memory)")
 
 
-__all__ = ["DirtyLog", "NestedDirtyLog", "ShadowDirtyLog", "dirty_log_for"]
+__all__ = ["DirtyLog", "LogDirtyMode", "NestedDirtyLog", "ShadowDirtyLog", "dirty_log_for"]

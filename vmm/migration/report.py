@@ -64,6 +64,10 @@ def summary_text(result: MigrationResult) -> str:
     if r.dirty_log:
         lines.append(f"dirty log: {r.dirty_log}, {r.dirty_log_faults:,} VMM entries; "
                      f"{r.cycles:,} cycles vs {r.unmigrated_cycles:,} unmigrated")
+    if r.resume_value is not None:
+        told = {0: "resumed in a new domain", 1: "suspend cancelled"}.get(r.resume_value, "?")
+        lines.append(f"p2m: {r.remapped_frames:,} of {r.memory_pages:,} pfns on other machine "
+                     f"frames; the domain's suspend hypercall returned {r.resume_value} ({told})")
     for violation in r.resource_violations:
         lines.append(f"resource control: {violation}")
     lines.append("equivalent to the unmigrated run: " + (

@@ -75,6 +75,11 @@ class MigrationResult:
     unmigrated_cycles: int
     #: the resource-control findings of the hypervisor the VM ended on (docs/vmm-design.md)
     resource_violations: tuple[str, ...] = ()
+    #: paravirtual: pfns the destination put on other machine frames (its p2m changed)
+    remapped_frames: int = 0
+    #: paravirtual: what the domain's suspend hypercall returned (0 resumed in a new domain,
+    #: 1 cancelled), None if it never suspended
+    resume_value: int | None = None
     log: tuple[str, ...] = attrs.field(repr=False, default=())
     #: the console of the migrated run (what the guest printed, at the source then the
     #: destination)

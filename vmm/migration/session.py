@@ -85,23 +85,10 @@ class Session:
         size = _round_up(guest.memory_size)
         self.size = size
         self.npages = size >> PAGE_SHIFT
+        self.strategy = make_strategy(strategy).spec
         # step 1 (choose the hosts) is checked before anything runs: a destination without
         # room is refused with the source VM untouched
-        self.source = Hypervisor(make_strategy(strategy), memory_size=DEFAULT_VMM_REGION + size)
-        self.strategy = self.source.strategy.spec
-        dest_size = dest_memory if dest_memory is not None else DEFAULT_VMM_REGION + size
-        if dest_size % PAGE_SIZE or dest_size <= DEFAULT_VMM_REGION:
-            raise MigrationError(f"the destination host needs more than its {DEFAULT_VMM_REGION}-"
-                                 f"byte VMM region and a whole number of pages (got {dest_size})")
-        self.dest = Hypervisor(make_strategy(strategy), memory_size=dest_size,
-                               audit=method.destination_audit)
-        room = max((end - start for start, end in self.dest.free), default=0)
-        if room < size:
-            raise MigrationError(f"the destination host has no room for {guest.name}: it needs "
-                                 f"{size} bytes, the largest free range is {room}")
-        self.vm = self.source.create_vm(guest, guest.name)
-        self.vm.boot()
-        self.log_dirty: DirtyLog = dirty_log_for(self.vm)
+        self.make_hosts(strategy, dest_memory)
         self.dest_vm = None
         self.clock = 0
         self.phases: list[Phase] = []
@@ -123,10 +110,58 @@ class Session:
         self.fault_stall = 0
         self.violations: tuple[str, ...] = ()
         self.throttle = None
+        #: pages the destination put on other machine frames (paravirtual: the p2m changed)
+        self.remapped = 0
+        #: what the guest was told at its resume (paravirtual: its suspend hypercall's result)
+        self.resume_value: int | None = None
         #: (final guest state, cycles) of the unmigrated run, computed on first need if None
         self.reference_run = reference
         self._ran = False
         self._sent_data = b""
+
+    # -- the hosts and the pages (what a strategy with its own memory model overrides) ------------
+    def make_hosts(self, strategy: str, dest_memory: int | None) -> None:
+        """Both hypervisors, the VM booted at the source, its dirty log."""
+        guest, size = self.guest, self.size
+        self.source = Hypervisor(make_strategy(strategy), memory_size=DEFAULT_VMM_REGION + size)
+        dest_size = dest_memory if dest_memory is not None else DEFAULT_VMM_REGION + size
+        if dest_size % PAGE_SIZE or dest_size <= DEFAULT_VMM_REGION:
+            raise MigrationError(f"the destination host needs more than its {DEFAULT_VMM_REGION}-"
+                                 f"byte VMM region and a whole number of pages (got {dest_size})")
+        self.dest = Hypervisor(make_strategy(strategy), memory_size=dest_size)
+        room = max((end - start for start, end in self.dest.free), default=0)
+        if room < size:
+            raise MigrationError(f"the destination host has no room for {guest.name}: it needs "
+                                 f"{size} bytes, the largest free range is {room}")
+        self.vm = self.source.create_vm(guest, guest.name)
+        self.vm.boot()
+        self.log_dirty: DirtyLog = dirty_log_for(self.vm)
+
+    def create_container(self):
+        """Step 2: the destination's empty VM."""
+        return self.dest.create_vm(self.guest, self.guest.name)
+
+    def page_bytes(self, gfn: int) -> bytes:
+        """Source page `gfn` as it goes on the wire."""
+        start = self.vm.base + (gfn << PAGE_SHIFT)
+        return bytes(self.source.machine.memory.data[start:start + PAGE_SIZE])
+
+    def store_page(self, gfn: int, data: bytes) -> None:
+        """The destination writes arrived page `gfn` into its container."""
+        start = self.dest_vm.base + (gfn << PAGE_SHIFT)
+        self.dest.machine.memory.data[start:start + PAGE_SIZE] = data
+        self.dest.machine.code.invalidate(start, PAGE_SIZE)
+
+    def last_pages(self, pages: set[int]) -> list[int]:
+        """What the last copy (VM suspended) sends, given the pages still dirty."""
+        return sorted(pages)
+
+    def final_state(self, vm) -> tuple:
+        """What equivalence compares (`guest_state`)."""
+        return guest_state(vm)
+
+    def unmigrated_run(self) -> tuple:
+        return unmigrated(self.guest, self.strategy)
 
     # -- the clock and the VM ---------------------------------------------------------------------
     def note(self, text: str) -> None:
@@ -169,8 +204,7 @@ class Session:
     def encode(self, gfn: int) -> tuple[str, bytes, int]:
         """Encode source page `gfn` for the wire: (encoding, payload, wire bytes); counted as
         sent."""
-        data = bytes(self.source.machine.memory.data[self.vm.base + (gfn << PAGE_SHIFT):
-                                                      self.vm.base + ((gfn + 1) << PAGE_SHIFT)])
+        data = self.page_bytes(gfn)
         before_raw, before_wire = self.encoder.stats.raw_bytes, self.encoder.stats.wire_bytes
         kind, payload = self.encoder.encode(gfn, data)
         self._sent_data = data
@@ -186,10 +220,7 @@ class Session:
         data = self.decoder.decode(gfn, kind, payload)
         if data != self._sent_data:  # what arrived is not what left: a codec fault, never hidden
             self.stale += (gfn,)
-        host = self.dest.machine.memory
-        start = self.dest_vm.base + (gfn << PAGE_SHIFT)
-        host.data[start:start + PAGE_SIZE] = data
-        self.dest.machine.code.invalidate(start, PAGE_SIZE)
+        self.store_page(gfn, data)
 
     def send_pages(self, pages, *, running: bool) -> tuple[int, int]:
         """Send `pages` in order, the VM running meanwhile if `running`; each batch of pages is
@@ -223,7 +254,7 @@ class Session:
         start = self.clock
         self.advance(2 * self.link.latency, running=True)  # ask B for a container, hear back
         try:
-            self.dest_vm = self.dest.create_vm(self.guest, self.guest.name)
+            self.dest_vm = self.create_container()
         except VMError as error:  # checked at construction; kept for a caller's own hosts
             raise MigrationError(f"destination host: {error}") from None
         self.phase("init-container", start, f"{self.size} bytes reserved at host B")
@@ -312,7 +343,7 @@ class Session:
         if vm is None:
             equivalent, divergence, cycles, console = False, "the VM was lost", 0, ""
         else:
-            divergence = describe_difference(guest_state(vm), reference_state)
+            divergence = describe_difference(self.final_state(vm), reference_state)
             equivalent = divergence is None and not self.stale
             if self.stale and divergence is None:
                 divergence = f"{len(self.stale)} stale page(s) at the switch-over"
@@ -335,13 +366,14 @@ class Session:
             dirty_log_faults=self.log_dirty.faults if self.method.logs_dirty else 0,
             stale_pages=self.stale, equivalent=equivalent, divergence=divergence,
             cycles=cycles, unmigrated_cycles=reference_cycles,
-            resource_violations=self.violations, log=tuple(self.messages),
+            resource_violations=self.violations, remapped_frames=self.remapped,
+            resume_value=self.resume_value, log=tuple(self.messages),
             console=console)
 
     def reference(self) -> tuple:
         """(final guest state, cycles) of the same guest under the same strategy, unmigrated."""
         if self.reference_run is None:
-            self.reference_run = unmigrated(self.guest, self.strategy)
+            self.reference_run = self.unmigrated_run()
         return self.reference_run
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import attrs
 from toyvisor.isa.spec import M32
 
-from . import ops
+from . import logdirty, ops
 from .abi import (
     DOMID_SELF,
     EFAULT,
@@ -249,6 +249,17 @@ HYPERCALLS: tuple[Hypercall, ...] = (
              "EPERM)"),
         _cmd(1, "out", "port:ioport value:int", ops.physdev_out,
              "write a real device port (a DMA address must lie in dom0's own frames) → 0"))),
+    Hypercall(16, "shadow_op", DOM0, "log-dirty mode, for the migration daemon (Xen's "
+              "XEN_DOMCTL_shadow_op)", commands=(
+        _cmd(0, "enable_logdirty", "dom:domid", logdirty.shadow_enable_logdirty,
+             "start recording the pages `dom` writes (its own stores: a write fault each, the "
+             "first per page per round; the VMM's stores for it, page-table updates included) "
+             "→ 0 (EBUSY if already on)"),
+        _cmd(1, "clean", "dom:domid buf:va words:count", logdirty.shadow_clean,
+             "write the bitmap of pages dirtied since the last clean (bit pfn of word pfn/32) to "
+             "`buf` (`words` ≥ nr_pages/32), reset the log and write-protect every page again "
+             "→ pages dirty"),
+        _cmd(2, "off", "dom:domid", logdirty.shadow_off, "leave log-dirty mode → 0"))),
 )
 
 BY_NUMBER = {h.number: h for h in HYPERCALLS}

@@ -2,8 +2,7 @@
 ``pre-copy``, ``post-copy``); variants are spelled ``name:variant`` (``pre-copy:qemu``).
 
 A method is a class with `name`, `variants` (first = default), `logs_dirty` (whether it keeps a
-dirty log at the source), `destination_audit` (False when it needs the destination machine's
-memory hook for itself, as post-copy does) and ``migrate(session)``, which runs steps 3 to 6 with
+dirty log at the source) and ``migrate(session)``, which runs steps 3 to 6 with
 the `toyvisor.vmm.migration.session.Session`'s mechanism.  Adding one is one file here and one
 name in `load_builtin`.
 """
@@ -22,7 +21,6 @@ class Method:
     name: ClassVar[str] = ""
     variants: ClassVar[tuple[str, ...]] = ()
     logs_dirty: ClassVar[bool] = False
-    destination_audit: ClassVar[bool] = True
 
     def __init__(self, variant: str | None = None, **options) -> None:
         if self.variants:

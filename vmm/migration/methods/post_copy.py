@@ -6,6 +6,9 @@ along (pre-paging).  Hines & Gopalan, VEE 2009; QEMU's postcopy-ram.
 The destination's missing pages are watched at the machine level, as QEMU's userfaultfd watches
 them on Linux: the first access by the vCPU, a page walker, the VMM or a DMA stalls until the
 page is there (``2 × latency`` plus its transfer; the stall is not downtime, the VM runs, slower).
+The fault handler is chained before the destination hypervisor's resource audit, which keeps
+running: the audit unwatches a VM's own pages when it loads it, so the handler watches the
+missing ones again after every load (it wraps the strategy's ``load`` hook).
 Every page is sent exactly once, the downtime is only the state's transfer, and the migration is
 committed — the source VM destroyed — when the last page has arrived.  Its weakness: if the link
 fails after the resume, neither host has the whole VM (the result says ``lost``).
@@ -29,7 +32,6 @@ CHUNK = SLICE_TICKS // 2
 @register
 class PostCopy(Method):
     name = "post-copy"
-    destination_audit = False  # the destination's memory hook is the network-fault handler
 
     def migrate(self, session) -> None:
         start = session.clock
@@ -67,8 +69,28 @@ class _Fetcher:
         self.base = vm.base
         memory = session.dest.machine.memory
         self.memory = memory
+        self._previous = memory.audit  # the destination's resource audit (chained)
         memory.audit = self._access
         memory.watch(vm.base, vm.size, read=True, write=True)
+        strategy = session.dest.strategy
+        self._load = strategy.load
+
+        def load(loaded, cpu, switch, _load=self._load):
+            _load(loaded, cpu, switch)
+            if switch and loaded is vm:  # the audit has just unwatched the VM's own pages
+                self._watch_missing()
+
+        strategy.load = load  # this destination's strategy only
+
+    def _watch_missing(self) -> None:
+        start = None
+        for gfn in range(self.session.npages + 1):  # in runs: one call per range of pages
+            if gfn in self.missing and gfn < self.session.npages:
+                start = gfn if start is None else start
+            elif start is not None:
+                self.memory.watch(self.base + (start << PAGE_SHIFT), (gfn - start) << PAGE_SHIFT,
+                                  read=True, write=True)
+                start = None
 
     def _send(self, gfn: int) -> int:
         session = self.session
@@ -85,6 +107,8 @@ class _Fetcher:
         for gfn in range(first, last + 1):
             if gfn in self.missing:
                 self._fault(gfn)
+        if self._previous is not None:
+            self._previous(access, pa, size, value)
 
     def _fault(self, gfn: int) -> None:
         session = self.session
@@ -140,6 +164,7 @@ class _Fetcher:
 
     def close(self) -> None:
         self._settle()
-        self.memory.audit = None
+        self.memory.audit = self._previous
+        self.session.dest.strategy.load = self._load
         if self.missing:  # the VM is lost: nothing more arrives
             self.memory.unwatch(self.base, self.session.dest_vm.size)

@@ -62,7 +62,7 @@ class PreCopy(Method):
         session.phase("pre-copy", start, f"{number} rounds; stopped: {reason}")
         start = session.clock
         session.suspend()
-        last = sorted(set(pages) | log.collect())
+        last = session.last_pages(set(pages) | log.collect())
         log.stop()
         wire, ticks = session.send_pages(last, running=False)
         session.send_state()
