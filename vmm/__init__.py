@@ -35,14 +35,16 @@ def run_guest(guest, strategy: str = "native", *, ring_model: str | None = None,
     from .hypervisor import check_pcpus
 
     chosen = make_strategy(strategy, ring_model)
-    if chosen.runs_port and getattr(guest, "pv_image", None) is None:
-        raise StrategyError(f"{chosen.name}: guest '{guest.name}' has no paravirtual port "
-                            "(add pv_source to its guest.toml)")
     cpus = getattr(guest, "cpus", 1)
-    smp = cpus > 1 or (pcpus is not None and check_pcpus(pcpus) > 1)
+    if pcpus is not None:
+        check_pcpus(pcpus)
+    smp = cpus > 1 or (pcpus or 1) > 1
     if smp and chosen.smp_unsupported:
         raise StrategyError(f"{chosen.name}: not applicable to {cpus} vCPUs on {pcpus or cpus} "
                             f"physical CPUs: {chosen.smp_unsupported}")
+    if chosen.runs_port and getattr(guest, "pv_image", None) is None:
+        raise StrategyError(f"{chosen.name}: guest '{guest.name}' has no paravirtual port "
+                            "(add pv_source to its guest.toml)")
     extra = {"pcpus": pcpus or cpus} if smp else {}
     result = chosen.run(guest, placement=placement, max_steps=max_steps, trace=trace, **extra)
     if check_equivalence and chosen.name != "native" and cpus > 1:

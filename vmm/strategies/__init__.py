@@ -193,6 +193,8 @@ def vm_result(strategy: Strategy, hypervisor: Hypervisor, vm: VM) -> VMRunResult
         efficiency=(vm.retired_direct / instructions) if instructions else 1.0,
         cycles=cost_cycles(events),
         fault_report=vm.fault_report,
+        vcpus=len(vm.vcpus),
+        pcpus=len(hypervisor.pcpus),
     )
 
 

@@ -57,7 +57,7 @@ class Native(Strategy):
             guest_instructions=result.guest_instructions, vmm_entries=0,
             by_cause=result.by_cause, events=events, console=result.console,
             efficiency=1.0, cycles=cost_cycles(events), slowdown=1.0,
-            fault_report=result.fault_report)
+            fault_report=result.fault_report, vcpus=len(machine.cpus), pcpus=len(machine.cpus))
 
 
 __all__ = ["Native", "boot_native"]
