@@ -117,7 +117,7 @@ def vmm_result_text(result) -> str:
     """Human-readable output of a VMM run: the console, then the VMM's numbers."""
     lines = [result.console if result.console.endswith("\n") or not result.console
              else result.console + "\n"]
-    smp = (f", {result.vcpus} vCPU{"s" * (result.vcpus != 1)} on {result.pcpus} physical CPUs"
+    smp = (f", {result.vcpus} vCPU{'s' * (result.vcpus != 1)} on {result.pcpus} physical CPUs"
            if result.vcpus > 1 or result.pcpus > 1 else "")
     lines.append(f"--- {result.guest} under {result.strategy} ({result.placement}{smp}): "
                  f"{result.stop_reason} after {result.guest_instructions:,} instructions, "
