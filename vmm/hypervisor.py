@@ -403,6 +403,7 @@ class Hypervisor(Monitor):
                                                            self._last_clock)
         old.retiring, old.in_vmm = self._retiring, self.in_vmm
         self.pcpu, self.cpu = pcpu, pcpu.cpu
+        self.strategy.switch_pcpu(old.index, pcpu.index)
         self._slice_end, self._last_retired, self._last_clock = (pcpu.slice_end,
                                                                  pcpu.last_retired,
                                                                  pcpu.last_clock)
