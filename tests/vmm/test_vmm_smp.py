@@ -145,3 +145,35 @@ def test_bad_physical_cpu_counts(pcpus):
 def test_paravirtual_is_not_applicable_to_an_smp_guest(smpkernel):
     with pytest.raises(StrategyError, match="paravirtual: not applicable to 4 vCPUs"):
         run_guest(smpkernel, "paravirtual")
+
+
+def _cli(*args):
+    from click.testing import CliRunner
+
+    from toyvisor.tools.cli import main
+
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_compare_cpus_runs_every_classic_strategy():
+    result = _cli("compare", HERE / "smp_identity.s", "--cpus", 3, "--pcpus", 2,
+                  "--vmm", "trap-emulate", "--vmm", "hardware-assisted:2")
+    assert result.exit_code == 0, result.output
+    assert "smp_identity: 3 vCPUs on 2 physical CPUs (native: a machine of 3 CPUs)" in result.output
+    assert "paravirtual: not applicable - a paravirtual SMP guest" in result.output
+    assert result.output.count(" yes") == 3
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--pcpus", 0], "the number of physical CPUs must be an integer from 1 to 64, not 0"),
+    (["--pcpus", 65], "the number of physical CPUs must be an integer from 1 to 64, not 65"),
+    (["--cpus", 65], "the number of CPUs must be an integer from 1 to 64, not 65"),
+    (["--cpus", 2, "--vmm", "paravirtual"], "paravirtual: not applicable to 2 vCPUs"),
+])
+@pytest.mark.parametrize("command", ["compare", "run"])
+def test_bad_smp_input_is_one_error_line(command, args, message):
+    if command == "run" and "--vmm" not in args:
+        args = [*args, "--vmm", "trap-emulate"]
+    result = _cli(command, HERE / "smp_identity.s", *args)
+    assert result.exit_code == 1 and message in result.output
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output
