@@ -441,34 +441,6 @@ class Hypervisor(Monitor):
         self.pcpu.loaded = None
         self._run_vm(None)
 
-    def _resume_smp(self, vm: VM, cpu: CPU) -> bool:
-        """`_resume` on a host with several physical CPUs or VMs of several vCPUs: the next vCPU
-        comes from this physical CPU's queue; with none, the CPU's turn ends idle."""
-        vcpu = vm.vcpu
-        self._boundary(vm)
-        if not self._may_run(vm, vcpu) or cpu.platform.clock >= self._slice_end:
-            if vcpu.run_state == IDLE:
-                vcpu.idle_mark = cpu.platform.clock
-            nxt = self._next_on(self.pcpu, (vm, vcpu))
-            if nxt is None:
-                if vm.stop_reason is None and vm.runnable and not vm.blocked \
-                        and vm.steps >= vm.step_limit:
-                    vm.stop(BUDGET)
-                self.strategy.unload(vm, cpu)
-                self._unload()
-                cpu.stop(BUDGET)  # the end of this physical CPU's turn
-                return True
-            if nxt != (vm, vcpu):
-                vm.count_event("world_switch")
-                self.strategy.unload(vm, cpu)
-                self._load_vcpu(*nxt)
-                self.in_vmm = False
-                return True
-            self._slice_end = cpu.platform.clock + self.quantum
-        self._enter(vm, switch=False)
-        self.in_vmm = False
-        return True
-
     def _runnable_after(self, vm: VM | None) -> VM | None:
         """The next VM in round-robin order after `vm` that may run (None if none)."""
         vms = self.vms
@@ -550,24 +522,38 @@ class Hypervisor(Monitor):
         self.trace(VMMEntryEvent(pc, vm.name, how, causes))
 
     def _resume(self, vm: VM, cpu: CPU) -> bool:
-        """The end of a VMM entry: the instruction boundary, scheduling, then back to a guest."""
-        if self._smp:
-            return self._resume_smp(vm, cpu)
+        """The end of a VMM entry: the instruction boundary, scheduling, then back to a guest.
+        The next guest comes from the round-robin of VMs (one physical CPU, one-vCPU VMs) or of
+        this physical CPU's vCPUs (`_run_smp`); with none, the real CPU stops: `run` returns,
+        or this physical CPU's turn ends idle."""
         self._boundary(vm)
-        if not vm.runnable or vm.stop_reason is not None or vm.blocked \
-                or cpu.platform.clock >= self._slice_end:
-            nxt = self._runnable_after(vm)
+        vcpu = vm.vcpu
+        if not self._may_run(vm, vcpu) or cpu.platform.clock >= self._slice_end:
+            if vcpu.run_state == IDLE:
+                vcpu.idle_mark = cpu.platform.clock
+            if self._smp:
+                nxt = self._next_on(self.pcpu, (vm, vcpu))
+            else:
+                after = self._runnable_after(vm)
+                nxt = None if after is None else (after, after.vcpu)
             if nxt is None:
-                self.current = None
-                if vm.stop_reason is None and vm.runnable and not vm.blocked:
+                if vm.stop_reason is None and vm.runnable and not vm.blocked \
+                        and vm.steps >= vm.step_limit:
                     vm.stop(BUDGET)
                 self.strategy.unload(vm, cpu)
-                cpu.stop(BUDGET)  # back to Hypervisor.run
+                if self._smp:
+                    self._unload()
+                else:
+                    self.current = None
+                cpu.stop(BUDGET)  # back to Hypervisor.run, or the end of this CPU's turn
                 return True
-            if nxt is not vm:
+            if nxt != (vm, vcpu):
                 vm.count_event("world_switch")
                 self.strategy.unload(vm, cpu)
-                self._load(nxt)
+                if self._smp:
+                    self._load_vcpu(*nxt)
+                else:
+                    self._load(nxt[0])
                 self.in_vmm = False
                 return True
             self._slice_end = cpu.platform.clock + self.quantum

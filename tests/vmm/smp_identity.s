@@ -2,43 +2,20 @@
 ; timer's ticks and takes an IPI; CPU 0 prints what each saw.  Natively and under a VMM the
 ; report is the same: a VMM that gave two vCPUs one number, a vCPU another's timer or lost an
 ; IPI changes it (tests/vmm/test_vmm_smp.py).
-IDT     = 0xA000
 TICKS   = 3                             ; local timer ticks each CPU waits for
 
-start:  li      sp, 0x7000
-        li      r1, IDT
-        li      r2, unexpected
-        li      r3, GATE_P | GATE_DPL0 | GATE_RING0
-        call    idt_fill
-        li      r1, IDT
+        .include "smp_boot.s"
+
+smp_gates:
         li      r2, 32                  ; IRQ 0: this CPU's local timer
         li      r3, tick
-        li      r4, GATE_P | GATE_DPL0 | GATE_RING0
-        call    idt_set
-        li      r1, IDT
+        call    gate
         li      r2, 48                  ; the first IPI vector
         li      r3, ipi
-        li      r4, GATE_P | GATE_DPL0 | GATE_RING0
-        call    idt_set
-        in      r9, PORT_CPU_COUNT
-        li      r8, 1
-.ap:    cmp     r8, r9
-        jae     common
-        out     PORT_IPI_DEST, r8
-        li      r1, ap_entry
-        out     PORT_CPU_START, r1
-        addi    r8, r8, 1
-        jmp     .ap
+        call    gate
+        jmp     smp_start_aps
 
-ap_entry:
-        rdpid   r1                      ; a stack of its own
-        addi    r1, r1, 1
-        shli    r1, r1, 10
-        li      sp, 0x8000
-        add     sp, sp, r1
-        in      r9, PORT_CPU_COUNT
-common: li      r1, IDT
-        lidt    r1
+smp_main:
         rdpid   r10
         shli    r11, r10, 2             ; r11 = 4 * my number
         li      r1, seen                ; seen[me] += 1: two CPUs of one number make it 2
@@ -142,11 +119,6 @@ ipi:    push    r1                      ; ipis[me] += 1, acked += 1
         pop     r2
         pop     r1
         iret
-
-unexpected:
-        li      r12, 0xBAD
-        cli
-        hlt
 
         .include "console.s"
         .include "mem.s"

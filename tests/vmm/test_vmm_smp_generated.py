@@ -6,6 +6,8 @@ results and its interrupt counts must be the bare machine's."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,44 +16,39 @@ from toyvisor.tools.guest import Guest
 from toyvisor.vmm.strategies import make_strategy
 from toyvisor.vmm.strategies.native import boot_native
 
+HERE = Path(__file__).resolve().parent
 SPECS = ("trap-emulate", "trap-emulate:0/3/3", "binary-translation", "binary-translation-all",
          "hardware-assisted:1", "hardware-assisted:2")
 SHARED = 4
 
+def _counter(label: str, table: str) -> str:
+    """An interrupt handler that adds one to this CPU's word of `table`."""
+    return f"""
+{label}: push r1
+        push r2
+        rdpid   r1
+        shli    r1, r1, 2
+        li      r2, {table}
+        add     r2, r2, r1
+        ld      r1, [r2]
+        addi    r1, r1, 1
+        st      [r2], r1
+        pop     r2
+        pop     r1
+        iret"""
+
+
 PROLOGUE = """
-IDT = 0xA000
-start:  li      sp, 0x7000
-        li      r1, IDT
-        li      r2, unexpected
-        li      r3, GATE_P | GATE_DPL0 | GATE_RING0
-        call    idt_fill
-        li      r1, IDT
+        .include "smp_boot.s"
+smp_gates:
         li      r2, 32
         li      r3, tick
-        li      r4, GATE_P | GATE_DPL0 | GATE_RING0
-        call    idt_set
-        li      r1, IDT
+        call    gate
         li      r2, 0x81
         li      r3, svc
-        li      r4, GATE_P | GATE_DPL0 | GATE_RING0
-        call    idt_set
-        in      r9, PORT_CPU_COUNT
-        li      r8, 1
-.ap:    cmp     r8, r9
-        jae     common
-        out     PORT_IPI_DEST, r8
-        li      r1, ap_entry
-        out     PORT_CPU_START, r1
-        addi    r8, r8, 1
-        jmp     .ap
-ap_entry:
-        rdpid   r1
-        addi    r1, r1, 1
-        shli    r1, r1, 10
-        li      sp, 0x8000
-        add     sp, sp, r1
-common: li      r1, IDT
-        lidt    r1
+        call    gate
+        jmp     smp_start_aps
+smp_main:
         rdpid   r1
         shli    r1, r1, 2
         li      r2, entries
@@ -67,35 +64,7 @@ common: li      r1, IDT
         li      r6, 0
         li      r7, 0
         jmpr    r2
-
-tick:   push    r1
-        push    r2
-        rdpid   r1
-        shli    r1, r1, 2
-        li      r2, ticks
-        add     r2, r2, r1
-        ld      r1, [r2]
-        addi    r1, r1, 1
-        st      [r2], r1
-        pop     r2
-        pop     r1
-        iret
-svc:    push    r1
-        push    r2
-        rdpid   r1
-        shli    r1, r1, 2
-        li      r2, calls
-        add     r2, r2, r1
-        ld      r1, [r2]
-        addi    r1, r1, 1
-        st      [r2], r1
-        pop     r2
-        pop     r1
-        iret
-unexpected:
-        li      r12, 0xBAD
-        cli
-        hlt
+""" + _counter("tick", "ticks") + _counter("svc", "calls") + """
         .include "mem.s"
         .include "idt.s"
 """
@@ -156,7 +125,7 @@ loop{cpu}:
     lines.append("        .align 4\nentries: .word " + ", ".join(f"cpu{i}" for i in range(cpus)))
     lines.append(f"shared: .space {4 * SHARED}\nresults: .space {16 * cpus}\n"
                  f"ticks: .space {4 * cpus}\ncalls: .space {4 * cpus}\nprivate: .space {32 * cpus}")
-    image = assemble_source("\n".join(lines)).image
+    image = assemble_source("\n".join(lines), include_paths=(HERE,)).image
     guest = Guest(name="generated", image=image, memory_size=0x10000, max_steps=200_000,
                   cpus=cpus, interleave=draw(st.sampled_from([7, 50, 1000])))
     return guest, draw(st.sampled_from(SPECS)), draw(st.integers(1, cpus))
