@@ -123,6 +123,8 @@ class Hypervisor(Monitor):
         self.trace = None
         #: whether the current run hosts SMP (several physical CPUs or vCPUs): `_run_smp`
         self._smp = False
+        #: the physical CPU whose turn comes first in the next `run`
+        self._first_turn = 0
         self._slice_end = 0
         self._last_retired = 0
         self._last_clock = 0
@@ -266,13 +268,24 @@ class Hypervisor(Monitor):
         self.trace = trace
         for pcpu in self.pcpus:
             pcpu.cpu.slicing = True
+        count = len(self.pcpus)
+        index = self._first_turn
         try:
             while True:
                 ran = False
-                for pcpu in self.pcpus:
-                    if not any(self._may_run_vm(vm) or self._idle_vcpus(vm) for vm in self.vms):
+                for _ in range(count):
+                    # done when no vCPU can run or wake, and every vCPU left its real CPU
+                    # through the VMM (kicked, if its VM stopped meanwhile): the VMs' state and
+                    # counts are whole
+                    if not any(self._may_run_vm(vm) or self._idle_vcpus(vm) for vm in self.vms) \
+                            and all(p.loaded is None for p in self.pcpus):
                         return
-                    ran |= self._turn(pcpu, trace)
+                    if self._turn(self.pcpus[index], trace):
+                        ran = True
+                        # a run split by budgets goes on with the next CPU's turn, as the bare
+                        # machine's round-robin does
+                        self._first_turn = (index + 1) % count
+                    index = (index + 1) % count
                 if not ran and not self._skip_idle():
                     return
         finally:
@@ -333,7 +346,10 @@ class Hypervisor(Monitor):
     def _next_on(self, pcpu: PhysicalCPU, after) -> tuple | None:
         """The next (VM, vCPU) placed on `pcpu` after `after` that may run (round-robin)."""
         placed = [(vm, v) for vm in self.vms for v in vm.vcpus if v.pcpu == pcpu.index]
-        start = placed.index(after) + 1 if after in placed else 0
+        if after in placed:
+            start = placed.index(after) + 1
+        else:  # the CPU was idle or its run ended: it resumes with the vCPU it last ran
+            start = placed.index(pcpu.last) if pcpu.last in placed else 0
         for i in range(len(placed)):
             vm, vcpu = placed[(start + i) % len(placed)]
             if self._may_run(vm, vcpu):
@@ -431,10 +447,14 @@ class Hypervisor(Monitor):
         """Load `vcpu` of `vm` on the physical CPU whose turn it is."""
         cpu = self.cpu
         self._run_vm(vm)
-        self.pcpu.loaded = (vm, vcpu)
+        pcpu = self.pcpu
+        resumed = pcpu.last == (vm, vcpu) and pcpu.slice_left
+        pcpu.loaded = pcpu.last = (vm, vcpu)
         vm.select(vcpu)
         cpu.pid = vcpu.index  # what rdpid reads (x86: IA32_TSC_AUX, loaded at vcpu_load)
-        self._slice_end = cpu.platform.clock + self.quantum
+        # a vCPU whose run ended with its VM's budget gets the rest of its quantum back
+        self._slice_end = cpu.platform.clock + (pcpu.slice_left if resumed else self.quantum)
+        pcpu.slice_left = 0
         self._enter(vm, switch=True)
 
     def _unload(self) -> None:
@@ -542,6 +562,8 @@ class Hypervisor(Monitor):
                     vm.stop(BUDGET)
                 self.strategy.unload(vm, cpu)
                 if self._smp:
+                    if vm.stop_reason == BUDGET:
+                        self.pcpu.slice_left = max(self._slice_end - cpu.platform.clock, 0)
                     self._unload()
                 else:
                     self.current = None

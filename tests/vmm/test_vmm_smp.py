@@ -177,3 +177,20 @@ def test_bad_smp_input_is_one_error_line(command, args, message):
     result = _cli(command, HERE / "smp_identity.s", *args)
     assert result.exit_code == 1 and message in result.output
     assert result.output.count("\n") == 1 and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("spec", ["trap-emulate", "hardware-assisted:2"])
+def test_a_run_in_budget_pieces_ends_with_every_vcpu_off_its_cpu(identity, spec):
+    guest = _smp(identity, 4)
+    hv = Hypervisor(make_strategy(spec), memory_size=(1 << 20) + guest.memory_size, pcpus=3)
+    vm = hv.create_vm(guest)
+    vm.boot()
+    pieces = 0
+    while vm.runnable and pieces < 200:
+        hv.run(max_steps=500)
+        pieces += 1
+        assert all(pcpu.loaded is None for pcpu in hv.pcpus)  # state and counts are whole
+        assert vm.stop_reason in ("budget", "halted")
+    assert vm.stop_reason == "halted" and pieces > 3
+    assert vm.console.splitlines() == [f"cpu {i}: seen 1, ticks 3, IPIs {int(i > 0)}"
+                                       for i in range(4)]
