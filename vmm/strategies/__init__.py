@@ -17,6 +17,7 @@ What a strategy implements (all hooks have do-nothing defaults except `handle`):
 | ``handle_callout(vm, decoded)`` | every VMM entry by a callout from translated code (`Hypervisor.callout`) | emulate the instruction against the vCPU (a fault is the strategy's to reflect); only strategies that translate guest code |
 | ``execute(cpu, max_steps, trace)`` | by `Hypervisor.run`, to run the guests on the real CPU | the default runs the CPU through the strategy's `engine` |
 | ``make_engine(hypervisor)`` | once, in ``bind`` | the `toyvisor.cpu.bt.Translator` that runs guest code: by default one that translates no ring, so guest code runs by *direct execution* in compiled blocks (it needs no VMM; what does — a trap, a sensitive instruction on the careful path, a VM exit — enters it exactly as on the interpreter); a binary translator translates the rings its guest kernel runs at |
+| ``switch_pcpu(old, new)`` | on a host of several physical CPUs, when another CPU's turn starts | swap per-physical-CPU state (the translator and its counting marks) |
 | ``retired(vm, n, software=False)`` | at every VMM entry: `n` guest instructions of `vm` retired on the real CPU since it was entered (``software``: the ``int n`` the VMM just delivered, which the CPU retires when the VMM returns) | price them: ``instruction`` by default; a translator splits them into ``instruction`` and ``translated_instruction`` |
 | ``handle_exit(vm, exit)`` | every VMM entry by a hardware VM exit (`Hypervisor.vm_exit`, a `toyvisor.cpu.vt.VMExit`) | read the guest state from the VM's control structure into the vCPU, then emulate / fill / inject; only strategies built on the "vt" extension |
 | ``service_interrupts(vm)`` | at the instruction boundary after every VMM entry | the VM's virtual interrupts: by default `VM.service_interrupts` (virtual timer, then deliver the lowest pending IRQ if the virtual IF allows); a hardware-assisted VMM only updates the timer and injects at VM entry |
@@ -69,6 +70,9 @@ class Strategy:
     #: each one is (a hosted VMM's also costs a ``host_syscall``): a per-time cost, not a
     #: per-instruction one, which `toyvisor.vmm.nanobench` takes out of per-iteration figures
     timer_entry: ClassVar[tuple[str, str] | None] = ("vmm:timer", "trap")
+    #: None when the strategy hosts VMs of several vCPUs (on several physical CPUs); else why not
+    #: (``toyvisor compare`` shows it as not applicable to an SMP guest, ``run`` refuses)
+    smp_unsupported: ClassVar[str | None] = None
 
     def __init__(self, variant: str | None = None) -> None:
         if self.variants:
@@ -89,11 +93,23 @@ class Strategy:
     # -- hooks ------------------------------------------------------------------------------------
     def bind(self, hypervisor: Hypervisor) -> None:
         self.hypervisor = hypervisor
-        #: what runs guest code on the real CPU (`execute`)
-        self.engine = self.make_engine(hypervisor)
+        #: what runs guest code on each physical CPU (`execute`), by CPU number
+        self.engines = []
+        boot = hypervisor.cpu
+        for pcpu in getattr(hypervisor, "pcpus", ())[1:]:
+            hypervisor.cpu = pcpu.cpu  # `make_engine` builds for the hypervisor's `cpu`
+            self.engines.append(self.make_engine(hypervisor))
+        hypervisor.cpu = boot
+        self.engines.insert(0, self.make_engine(hypervisor))
+        #: the boot CPU's engine
+        self.engine = self.engines[0]
 
     def make_engine(self, hypervisor: Hypervisor) -> Translator:
         return Translator(hypervisor.cpu, hypervisor, translate_cpls=())
+
+    def switch_pcpu(self, old: int, new: int) -> None:
+        """The physical CPU whose turn it is changes from `old` to `new` (an SMP host): swap in
+        per-CPU state kept in plain attributes (a translator's counting marks)."""
 
     def attach(self, vm: VM) -> None:
         pass
@@ -132,20 +148,22 @@ class Strategy:
         return 0
 
     def execute(self, cpu: CPU, max_steps: int, trace=None) -> str:
-        return self.engine.run(max_steps, trace)
+        return self.engines[cpu.index].run(max_steps, trace)
 
     def retired(self, vm: VM, n: int, software: bool = False) -> None:
         vm.count_event("instruction", n)
 
     # -- running ----------------------------------------------------------------------------------
     def run(self, guest: Guest, *, placement: str = "system",
-            max_steps: int | None = None, trace=None) -> VMRunResult:
+            max_steps: int | None = None, trace=None, pcpus: int | None = None) -> VMRunResult:
         """Run `guest` alone in a fresh `Hypervisor` with this strategy (`trace`: a callback for
-        the real CPU's trace events and the hypervisor's `VMMEntryEvent`s)."""
+        the real CPU's trace events and the hypervisor's `VMMEntryEvent`s), its ``cpus`` vCPUs
+        on `pcpus` physical CPUs (default: as many as vCPUs)."""
         from ..hypervisor import Hypervisor
 
         hypervisor = Hypervisor(self, memory_size=(1 << 20) + _round_up(guest.memory_size),
-                                placement=placement)
+                                placement=placement, pcpus=pcpus or guest.cpus,
+                                interleave=guest.interleave)
         vm = hypervisor.create_vm(guest)
         vm.boot()
         started = time.perf_counter()
@@ -180,6 +198,8 @@ def vm_result(strategy: Strategy, hypervisor: Hypervisor, vm: VM) -> VMRunResult
         efficiency=(vm.retired_direct / instructions) if instructions else 1.0,
         cycles=cost_cycles(events),
         fault_report=vm.fault_report,
+        vcpus=len(vm.vcpus),
+        pcpus=len(hypervisor.pcpus),
     )
 
 

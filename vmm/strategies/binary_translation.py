@@ -118,25 +118,35 @@ class BinaryTranslation(TrapEmulate):
 
     def bind(self, hypervisor) -> None:
         super().bind(hypervisor)
+        #: the translator of the physical CPU whose turn it is
         self.translator = self.engine
         #: the VM the translator's counters are currently attributed to
         self._owner = None
         self._marks = self._read_stats()
         self._direct_mark = self.translator.counters()[_DIRECT]
+        #: the same, saved for every physical CPU while another has its turn (`switch_pcpu`)
+        self._saved = [(t, None, t.counters()[:len(_STATS)], t.counters()[_DIRECT])
+                       for t in self.engines]
+
         #: host-physical address of a translated store -> its ptemod traps so far (below the
         #: threshold)
         self._ptemod_traps: dict[int, int] = {}
 
+    def switch_pcpu(self, old: int, new: int) -> None:
+        self._saved[old] = (self.translator, self._owner, self._marks, self._direct_mark)
+        self.translator, self._owner, self._marks, self._direct_mark = self._saved[new]
+
     # -- per VM -----------------------------------------------------------------------------------
     def attach(self, vm) -> None:
         vm.pager = ShadowPager(vm, self.hypervisor.frames, "0/1/3")
-        vm.hidden_streak = (None, 0)
         vm.translation = TranslationCounters()
 
     def detach(self, vm) -> None:
         self._drop_translations(vm)
         if self._owner is vm:
             self._owner = None
+        self._saved = [(t, None if owner is vm else owner, marks, direct)
+                       for t, owner, marks, direct in self._saved]
         super().detach(vm)
 
     def reset(self, vm) -> None:
@@ -147,9 +157,12 @@ class BinaryTranslation(TrapEmulate):
         """Forget every block translated from `vm`'s slice (VMM housekeeping: not counted as the
         VM's invalidations)."""
         self._attribute()
-        self.translator.unadapt(vm.base, vm.size)
-        self.translator.invalidate(vm.base, vm.size)
+        for translator in self.engines:
+            translator.unadapt(vm.base, vm.size)
+            translator.invalidate(vm.base, vm.size)
         self._marks = self._read_stats()
+        self._saved = [(t, owner, t.counters()[:len(_STATS)], direct)
+                       for t, owner, _marks, direct in self._saved]
         end = vm.base + vm.size
         for pa in [pa for pa in self._ptemod_traps if vm.base <= pa < end]:
             del self._ptemod_traps[pa]
@@ -211,7 +224,8 @@ class BinaryTranslation(TrapEmulate):
                 self._ptemod_traps[pa] = traps
             else:
                 self._ptemod_traps.pop(pa, None)
-                self.translator.adapt(pa)
+                for translator in self.engines:  # every physical CPU's copy of the code
+                    translator.adapt(pa)
                 vm.translation.adaptations += 1
         return decoded
 
@@ -234,9 +248,9 @@ class BinaryTranslation(TrapEmulate):
 
     # -- results ----------------------------------------------------------------------------------
     def run(self, guest, *, placement: str = "system", max_steps: int | None = None,
-            trace=None):
+            trace=None, pcpus: int | None = None):
         """Run `guest` alone in a fresh `Hypervisor`; the result has the translator's fields."""
-        super().run(guest, placement=placement, max_steps=max_steps, trace=trace)
+        super().run(guest, placement=placement, max_steps=max_steps, trace=trace, pcpus=pcpus)
         return self.result(self.hypervisor, self.last_vm)
 
     def result(self, hypervisor, vm):
