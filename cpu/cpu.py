@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from toyvisor.isa.codegen import PAIR_INNER, PAIR_LAST, PAIR_STORES_PC
-from toyvisor.isa.encoding import DecodeError, decode_word
+from toyvisor.isa.encoding import DecodeError
 from toyvisor.isa.faults import GuestFault
 from toyvisor.isa.spec import (
     CR0,
@@ -44,7 +44,7 @@ from toyvisor.isa.spec import (
     Privilege,
 )
 
-from .decode import CodeEntry, DecodeCache
+from .decode import DECODINGS, CodeEntry, DecodeCache
 from .devices import Platform
 from .events import InstructionEvent, StopEvent, TrapEvent
 from .memory import PAGE_WATCH_READ, PhysicalMemory
@@ -686,10 +686,10 @@ class CPU:
             return self.memory.read32(second)
 
         try:
-            decoded = decode_word(self.memory.read32(pa), pc, next_word)
+            decoded, handler = DECODINGS.decode(self.memory.read32(pa), pc, next_word)
         except DecodeError:
             raise GuestFault(VEC_UD, 0) from None
-        return code.insert(decoded, pa, pa2)
+        return code.insert(decoded, pa, pa2, handler)
 
     def step(self) -> None:
         """Service interrupts, then execute one instruction the careful way."""

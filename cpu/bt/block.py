@@ -97,7 +97,7 @@ class Block:
 
     __slots__ = ("pc", "pa", "end_pa", "mode", "key", "fn", "cells", "exits", "n", "body_n",
                  "insns", "pcs", "lines", "tail", "tail_handler", "incoming", "valid", "source",
-                 "linkable", "heat", "hot", "handlers")
+                 "linkable", "heat", "hot", "handlers", "memory_body")
 
     def __init__(self, pc: int, pa: int, mode: int, body: list[CodeEntry],
                  tail: CodeEntry | None):
@@ -106,6 +106,10 @@ class Block:
         size = sum(e.length for e in body) + (tail.length if tail is not None else 0)
         #: the interpreter's handler of each body instruction (what a cold block runs)
         self.handlers = tuple(e.handler for e in body)
+        #: whether a body instruction touches anything but registers, flags and the pc (memory,
+        #: a counter a hook may watch): only such an instruction can raise the engine's signal
+        #: (`toyvisor.cpu.bt.cold`)
+        self.memory_body = not all(e.quiet for e in body)
         body = [e.decoded for e in body]
         tail = tail.decoded if tail is not None else None
         #: physical bytes [pa, end_pa) hold the block's instructions

@@ -71,12 +71,12 @@ from types import CellType
 
 import attrs
 
-from toyvisor.isa.encoding import DecodeError, decode_word
+from toyvisor.isa.encoding import DecodeError
 from toyvisor.isa.faults import GuestFault
-from toyvisor.isa.spec import CR0_PG, FLAG_IF, PAGE_MASK, PAGE_SHIFT
+from toyvisor.isa.spec import CR0_PG, FLAG_IF, M32, PAGE_MASK, PAGE_SHIFT
 
 from ..cpu import BUDGET, CPU
-from ..decode import CodeEntry
+from ..decode import DECODINGS, LENGTHS, CodeEntry
 from ..events import InstructionEvent
 from ..memory import PAGE_CODE
 from ..mmu import FETCH
@@ -92,7 +92,7 @@ from .cold import cold_function
 #: so that a run of 40,000 instructions is not slower than on the interpreter
 #: (docs/performance.md), while loops (`LOOP_FACTOR`) still compile early.
 DEFAULT_HOT_THRESHOLD = 5000
-#: How many times sooner a block that branches to itself is hot (`Translator._heat`).
+#: How many times sooner a block that branches to itself is hot (`Translator._warmer`).
 LOOP_FACTOR = 30
 
 #: Mode bits of a cache key.
@@ -406,10 +406,10 @@ class Translator:
             return memory.read32(physical + 4)
 
         try:
-            decoded = decode_word(memory.read32(physical), address, next_word)
+            decoded, handler = DECODINGS.decode(memory.read32(physical), address, next_word)
         except (DecodeError, GuestFault):
             return None
-        return code.insert(decoded, physical)
+        return code.insert(decoded, physical, None, handler)
 
     def _translate(self, pc: int, pa: int, mode: int, key: int) -> Block | None:
         single = mode & _MODE_SINGLE
@@ -434,7 +434,7 @@ class Translator:
         cells = {pc: CellType(None) for pc in exits}
         block.cells = {block.exits[pc]: cell for pc, cell in cells.items()}
         block.linkable = tail is None and not single and bool(block.cells)
-        block.fn = cold_function(block, self.cpu, self._signal, cells, self._heat)
+        block.fn = cold_function(block, self.cpu, self._signal, cells, self._warmer(block))
         if tail is not None and not tail.decoded.definition.sensitive \
                 and not adaptable(tail.decoded):
             block.tail_handler = tail.handler  # a software interrupt: the machine delivers it
@@ -463,21 +463,36 @@ class Translator:
         """Where control goes after the body when its last instruction does not set the pc."""
         if block.tail is not None:
             return block.tail.pc
-        return block.insns[block.body_n - 1].npc
+        last = block.insns[block.body_n - 1]
+        return (last.pc + LENGTHS[last.definition.opcode]) & M32
 
-    def _heat(self, block: Block) -> None:
-        """A cold block is entered: compile it once it is hot.  A block that branches to itself
-        is hot `LOOP_FACTOR` times sooner: compiled, it iterates inside its function, which also
-        saves the dispatcher's round trip of every iteration.  The entries of every CPU sharing
-        the translation count: a loop every CPU runs is hot as soon as on one CPU."""
+    def _warmer(self, block: Block) -> Callable[[], None]:
+        """What a cold block calls on every entry: heat it and compile it once hot.  A block
+        that branches to itself is hot `LOOP_FACTOR` times sooner: compiled, it iterates inside
+        its function, which also saves the dispatcher's round trip of every iteration.  The
+        entries of every CPU sharing the translation count (not while adapting: adaptation's
+        marks are this translator's own): a loop every CPU runs is hot as soon as on one CPU.
+        (A closure per block rather than a method: it runs on every cold entry.)"""
         step = LOOP_FACTOR if block.pc in block.exits else 1
-        block.heat += step
-        heat = block.heat
         shared = self.shared
-        if shared is not None and not self._adapted:
-            heat = shared.heat[block.key] = shared.heat.get(block.key, 0) + step
-        if heat >= self.hot_threshold and block.valid:
-            self._compile(block)
+        compile_ = self._compile
+        translator = self
+        if shared is None:
+            def warm() -> None:
+                block.heat += step
+                if block.heat >= translator.hot_threshold and block.valid:
+                    compile_(block)
+            return warm
+        heats, key, adapted = shared.heat, block.key, self._adapted
+
+        def warm_shared() -> None:
+            block.heat += step
+            heat = block.heat
+            if not adapted:
+                heat = heats[key] = heats.get(key, 0) + step
+            if heat >= translator.hot_threshold and block.valid:
+                compile_(block)
+        return warm_shared
 
     def _compile(self, block: Block) -> None:
         """Replace `block`'s cold function by its compiled one (same exits, same links)."""
