@@ -47,6 +47,11 @@ def needs_attention(decoded: Decoded) -> bool:
     return _ATTENTION[decoded.definition.opcode]
 
 
+def needs_attention_opcode(opcode: int) -> bool:
+    """`needs_attention` of an instruction by its opcode."""
+    return _ATTENTION[opcode]
+
+
 #: opcode -> `needs_attention` (worked out once: decoding is on the path of every first fetch)
 _ATTENTION = {d.opcode: d.sensitive or any(w in d.semantics for w in _ATTENTION_WORDS)
               for d in ALL_INSTRUCTIONS}
@@ -246,4 +251,4 @@ class DecodeCache:
             listener()
 
 
-__all__ = ["DECODINGS", "LENGTHS", "CodeEntry", "Decodings", "DecodeCache", "needs_attention"]
+__all__ = ["DECODINGS", "LENGTHS", "CodeEntry", "Decodings", "needs_attention_opcode", "DecodeCache", "needs_attention"]

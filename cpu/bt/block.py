@@ -92,6 +92,11 @@ def form_block(entry_at: Callable[[int, int], CodeEntry | None], pc: int, pa: in
     return body, None
 
 
+#: A block without exits or source lines shares these (never mutated: replaced when set).
+_NONE: dict = {}
+_NONE_LINES: tuple = ()
+
+
 class Block:
     """One translated block as the cache holds it."""
 
@@ -101,34 +106,45 @@ class Block:
 
     def __init__(self, pc: int, pa: int, mode: int, body: list[CodeEntry],
                  tail: CodeEntry | None):
+        # One pass over the body: a kernel forms hundreds of blocks it runs a few times each.
         self.pc = pc
         self.pa = pa
-        size = sum(e.length for e in body) + (tail.length if tail is not None else 0)
+        size = 0
+        handlers = []
+        insns = []
+        quiet = True
+        for entry in body:
+            size += entry.length
+            handlers.append(entry.handler)
+            insns.append(entry.decoded)
+            quiet = quiet and entry.quiet
         #: the interpreter's handler of each body instruction (what a cold block runs)
-        self.handlers = tuple(e.handler for e in body)
+        self.handlers = tuple(handlers)
         #: whether a body instruction touches anything but registers, flags and the pc (memory,
         #: a counter a hook may watch): only such an instruction can raise the engine's signal
         #: (`toyvisor.cpu.bt.cold`)
-        self.memory_body = not all(e.quiet for e in body)
-        body = [e.decoded for e in body]
-        tail = tail.decoded if tail is not None else None
+        self.memory_body = not quiet
+        self.body_n = len(insns)
+        if tail is not None:
+            size += tail.length
+            tail = tail.decoded
+            insns.append(tail)
         #: physical bytes [pa, end_pa) hold the block's instructions
         self.end_pa = pa + size
         self.mode = mode
         self.key = 0
         self.fn = None
         #: closure cells holding chained successors, by cell name
-        self.cells: dict = {}
+        self.cells: dict = _NONE
         #: constant destination pc -> cell name
-        self.exits: dict[int, str] = {}
-        self.body_n = len(body)
+        self.exits: dict[int, str] = _NONE
         #: instructions in the block: the body plus the tail
-        self.n = self.body_n + (tail is not None)
+        self.n = len(insns)
         #: the decoded instructions, body then tail
-        self.insns = tuple(body) + ((tail,) if tail is not None else ())
+        self.insns = insns = tuple(insns)
         #: pc of each instruction
-        self.pcs = tuple(d.pc for d in self.insns)
-        self.lines: list[int] = []
+        self.pcs = tuple([d.pc for d in insns])
+        self.lines: list[int] = _NONE_LINES
         self.tail = tail
         self.tail_handler = None
         #: (block, cell) pairs chained to this block (unlinked when it is invalidated)

@@ -22,78 +22,74 @@ from .codegen import Signal
 
 
 def cold_function(block: Block, cpu, signal: Signal, cells: dict[int, object],
-                  warm: Callable[[], None]) -> Callable:
+                  heating: tuple) -> Callable:
     """The function running `block` on handler closures; `cells` maps each constant exit pc to
-    its chaining cell; `warm()` is called on every entry (it heats the block and compiles it
-    when hot: `Translator._warmer`).
+    its chaining cell.  Every entry heats the block as `heating` says
+    (`Translator._heating`: the heat is counted in line, not by a call per entry) and compiles
+    it once hot.
 
-    ``_sig.exit`` can only be raised by an instruction that accesses memory (a store over code,
-    a read or write hook asking for attention): a body without such an instruction is checked
-    once, after its last instruction."""
+    ``_sig.exit`` can only be raised by an instruction that touches more than registers, flags
+    and the pc (a store over code, a read or write hook asking for attention): a body without
+    such an instruction is checked once, after its last instruction."""
     handlers = block.handlers
     total = block.n
     R = cpu.regs
     chain = cells.get if block.tail is None else {}.get
-    memory = block.memory_body
+    step, translator, heats, key, adapted = heating
+    compile_ = translator._compile
 
-    if not memory:
-        if total == 1 and len(handlers) == 1:
-            only = handlers[0]
-
-            def cold(room):
-                warm()
-                try:
-                    only(cpu, R)
-                except BaseException:
-                    signal.room = room - 1
-                    signal.index = 0
-                    raise
-                if signal.exit:
-                    return None, room - 1
-                cell = chain(cpu.pc)
-                return (None if cell is None else cell.cell_contents), room - 1
-
-            return cold
-
-        def cold(room):  # noqa: F811 - one of the shapes above
-            warm()
+    if block.memory_body:
+        def cold(room):
+            block.heat += step
+            if heats is None or adapted:
+                heat = block.heat
+            else:
+                heat = heats[key] = heats.get(key, 0) + step
+            if heat >= translator.hot_threshold and block.valid:
+                compile_(block)
             room -= total
             done = 0
             try:
                 for handler in handlers:
                     handler(cpu, R)
                     done += 1
+                    if signal.exit:
+                        if done < total:
+                            signal.early_exits += 1
+                        return None, room + total - done
             except BaseException:
                 signal.room = room
                 signal.index = done
                 raise
-            if signal.exit:
-                return None, room
             cell = chain(cpu.pc)
             return (None if cell is None else cell.cell_contents), room
 
         return cold
 
-    def cold(room):  # noqa: F811 - one of the shapes above
-        warm()
+    def quiet(room):
+        block.heat += step
+        if heats is None or adapted:
+            heat = block.heat
+        else:
+            heat = heats[key] = heats.get(key, 0) + step
+        if heat >= translator.hot_threshold and block.valid:
+            compile_(block)
         room -= total
         done = 0
         try:
             for handler in handlers:
                 handler(cpu, R)
                 done += 1
-                if signal.exit:
-                    if done < total:
-                        signal.early_exits += 1
-                    return None, room + total - done
         except BaseException:
             signal.room = room
             signal.index = done
             raise
+        if signal.exit:
+            return None, room
         cell = chain(cpu.pc)
         return (None if cell is None else cell.cell_contents), room
 
-    return cold
+    return quiet
 
 
 __all__ = ["cold_function"]

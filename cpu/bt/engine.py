@@ -74,13 +74,14 @@ import attrs
 from toyvisor.isa.encoding import DecodeError
 from toyvisor.isa.faults import GuestFault
 from toyvisor.isa.spec import CR0_PG, FLAG_IF, M32, PAGE_MASK, PAGE_SHIFT
+from toyvisor.isa.table import ALL_INSTRUCTIONS
 
 from ..cpu import BUDGET, CPU
-from ..decode import DECODINGS, LENGTHS, CodeEntry
+from ..decode import DECODINGS, LENGTHS, CodeEntry, needs_attention_opcode
 from ..events import InstructionEvent
 from ..memory import PAGE_CODE
 from ..mmu import FETCH
-from .block import DEFAULT_MAX_BLOCK, Block, adaptable, form_block
+from .block import DEFAULT_MAX_BLOCK, Block, adaptable, form_block, writes_memory
 from .callouts import Callouts, DirectCallouts
 from .codegen import MemoryMode, Signal, block_source, compile_block, exit_pcs
 from .cold import cold_function
@@ -92,8 +93,17 @@ from .cold import cold_function
 #: so that a run of 40,000 instructions is not slower than on the interpreter
 #: (docs/performance.md), while loops (`LOOP_FACTOR`) still compile early.
 DEFAULT_HOT_THRESHOLD = 5000
-#: How many times sooner a block that branches to itself is hot (`Translator._warmer`).
+#: How many times sooner a block that branches to itself is hot (`Translator._heating`).
 LOOP_FACTOR = 30
+
+#: opcode -> whether a block tail of it is a software interrupt the machine delivers (not a
+#: sensitive instruction, not an adaptable store: those are callouts)
+_DELIVERED_TAIL = {d.opcode: not d.sensitive and not (not d.sets_pc and writes_memory(d)
+                                                       and not needs_attention_opcode(d.opcode))
+                   for d in ALL_INSTRUCTIONS}
+
+#: The names of a block's chaining cells, in `exit_pcs` order (at most two exits).
+_EXIT_NAMES = ("_l0", "_l1")
 
 #: Mode bits of a cache key.
 _MODE_PAGING = 1
@@ -429,14 +439,15 @@ class Translator:
         if shared is not None and form is None:
             shared.add(key, pa, body, tail, block.end_pa)
         block.key = key
-        exits = exit_pcs(block.insns[:block.body_n], tail=block.tail, end_pc=self._end_pc(block))
-        block.exits = {pc: f"_l{i}" for i, pc in enumerate(exits)}
-        cells = {pc: CellType(None) for pc in exits}
-        block.cells = {block.exits[pc]: cell for pc, cell in cells.items()}
-        block.linkable = tail is None and not single and bool(block.cells)
-        block.fn = cold_function(block, self.cpu, self._signal, cells, self._warmer(block))
-        if tail is not None and not tail.decoded.definition.sensitive \
-                and not adaptable(tail.decoded):
+        cells = {}
+        if tail is None:
+            exits = exit_pcs(block.insns[:block.body_n], tail=None, end_pc=self._end_pc(block))
+            names = block.exits = dict(zip(exits, _EXIT_NAMES))
+            cells = {pc: CellType(None) for pc in exits}
+            block.cells = {names[pc]: cell for pc, cell in cells.items()}
+            block.linkable = not single and bool(cells)
+        block.fn = cold_function(block, self.cpu, self._signal, cells, self._heating(block))
+        if tail is not None and _DELIVERED_TAIL[tail.decoded.definition.opcode]:
             block.tail_handler = tail.handler  # a software interrupt: the machine delivers it
         self._blocks[key] = block
         page = pa >> PAGE_SHIFT
@@ -466,33 +477,18 @@ class Translator:
         last = block.insns[block.body_n - 1]
         return (last.pc + LENGTHS[last.definition.opcode]) & M32
 
-    def _warmer(self, block: Block) -> Callable[[], None]:
-        """What a cold block calls on every entry: heat it and compile it once hot.  A block
-        that branches to itself is hot `LOOP_FACTOR` times sooner: compiled, it iterates inside
-        its function, which also saves the dispatcher's round trip of every iteration.  The
-        entries of every CPU sharing the translation count (not while adapting: adaptation's
-        marks are this translator's own): a loop every CPU runs is hot as soon as on one CPU.
-        (A closure per block rather than a method: it runs on every cold entry.)"""
+    def _heating(self, block: Block) -> tuple:
+        """How a cold block heats on every entry (`toyvisor.cpu.bt.cold`): ``(step, the
+        translator, the shared heat dict or None, the block's key, this translator's adaptation
+        marks)``.  A block that branches to itself is hot `LOOP_FACTOR` times sooner: compiled,
+        it iterates inside its function, which also saves the dispatcher's round trip of every
+        iteration.  The entries of every CPU sharing the translation count (not while adapting:
+        adaptation's marks are this translator's own): a loop every CPU runs is hot as soon as
+        on one CPU.  Once hot (``translator.hot_threshold``) and still valid, the block is
+        compiled (`_compile`)."""
         step = LOOP_FACTOR if block.pc in block.exits else 1
         shared = self.shared
-        compile_ = self._compile
-        translator = self
-        if shared is None:
-            def warm() -> None:
-                block.heat += step
-                if block.heat >= translator.hot_threshold and block.valid:
-                    compile_(block)
-            return warm
-        heats, key, adapted = shared.heat, block.key, self._adapted
-
-        def warm_shared() -> None:
-            block.heat += step
-            heat = block.heat
-            if not adapted:
-                heat = heats[key] = heats.get(key, 0) + step
-            if heat >= translator.hot_threshold and block.valid:
-                compile_(block)
-        return warm_shared
+        return step, self, None if shared is None else shared.heat, block.key, self._adapted
 
     def _compile(self, block: Block) -> None:
         """Replace `block`'s cold function by its compiled one (same exits, same links)."""
