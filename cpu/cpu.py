@@ -81,6 +81,7 @@ def cause_name(vector: int, source: str) -> str:
 #: `cause_name` of every vector, by source (built once: an event's bookkeeping is a lookup)
 _CAUSE_NAMES = {source: tuple(cause_name(vector, source) for vector in range(256))
                 for source in ("exception", "interrupt", "software")}
+_SOFTWARE_CAUSES = _CAUSE_NAMES["software"]
 
 
 def event_kind(vector: int, source: str) -> str:
@@ -397,6 +398,14 @@ class CPU:
 
     def software_interrupt(self, vector: int, npc: int) -> None:
         """`int n` / `brk`: deliver `vector`, DPL-checked; a refusal faults the instruction."""
+        if self.monitor is None and self._trace is None and not self.nonroot \
+                and 0 <= vector < 256:
+            # What `deliver` does for a software interrupt nobody watches: count the cause,
+            # then enter (a system call's path; no event object, no chain of faults).
+            cause = _SOFTWARE_CAUSES[vector]
+            self.by_cause[cause] = self.by_cause.get(cause, 0) + 1
+            self._enter(vector, 0, npc, True)
+            return
         self.deliver(vector, 0, npc, "software")
 
     def iret(self) -> None:

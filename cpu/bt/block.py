@@ -101,12 +101,14 @@ class Block:
     """One translated block as the cache holds it."""
 
     __slots__ = ("pc", "pa", "end_pa", "mode", "key", "fn", "cells", "exits", "n", "body_n",
-                 "insns", "pcs", "lines", "tail", "tail_handler", "incoming", "valid", "source",
+                 "insns", "pcs", "lines", "tail", "tail_handler", "tail_native", "incoming", "valid", "source",
                  "linkable", "heat", "hot", "handlers", "memory_body")
 
     def __init__(self, pc: int, pa: int, mode: int, body: list[CodeEntry],
                  tail: CodeEntry | None):
         # One pass over the body: a kernel forms hundreds of blocks it runs a few times each.
+        #: the interpreter's handler of the tail (what `DirectCallouts` runs for it), or None
+        self.tail_native = None
         self.pc = pc
         self.pa = pa
         size = 0
@@ -127,6 +129,7 @@ class Block:
         self.body_n = len(insns)
         if tail is not None:
             size += tail.length
+            self.tail_native = tail.handler
             tail = tail.decoded
             insns.append(tail)
         #: physical bytes [pa, end_pa) hold the block's instructions

@@ -73,7 +73,7 @@ import attrs
 
 from toyvisor.isa.encoding import DecodeError
 from toyvisor.isa.faults import GuestFault
-from toyvisor.isa.spec import CR0_PG, FLAG_IF, M32, PAGE_MASK, PAGE_SHIFT
+from toyvisor.isa.spec import CR0_PG, FLAG_IF, M32, PAGE_MASK, PAGE_SHIFT, Privilege
 from toyvisor.isa.table import ALL_INSTRUCTIONS
 
 from ..cpu import BUDGET, CPU
@@ -696,28 +696,62 @@ class Translator:
         cpu.retired += 1
 
     def _chain_tail(self, block: Block) -> bool:
-        """Run `block`'s tail (as `_run_tail`, with the retired count and the clock up to date)
-        and tell whether the dispatcher may go straight on to the next block, i.e. whether the
-        tail left alone everything the dispatcher examines between blocks: False when it stopped
-        the CPU, asked for attention (a write over code, a hook), moved the clock by more than
-        its own tick (`hlt`) or the timer deadline (a write to the timer's ports), made an
-        interrupt deliverable (`iret`, `sti`, `popf`, a device raising its line, a PIC mask) or
-        left the translated rings or root mode.  A tail that faults is delivered as its
-        exception: one budget step, as the room counted it, and no tick.  So a system call's
-        `int` and `iret` and a driver's polled `in` cost no trip through the dispatcher."""
+        """Run `block`'s tail (as `_run_tail` with `DirectCallouts`, with the retired count and
+        the clock up to date) and tell whether the dispatcher may go straight on to the next
+        block, i.e. whether the tail left alone everything the dispatcher examines between
+        blocks: False when it stopped the CPU, asked for attention (a write over code, a hook),
+        moved the clock by more than its own tick (`hlt`) or the timer deadline (a write to the
+        timer's ports), made an interrupt deliverable (`iret`, `sti`, `popf`, a device raising
+        its line, a PIC mask) or left the translated rings or root mode.  A tail that faults is
+        delivered as its exception: one budget step, as the room counted it, and no tick.  So a
+        system call's `int` and `iret` and a driver's polled `in` cost no trip through the
+        dispatcher.  Only with `DirectCallouts` (see `_run`): a callout runs the interpreter's
+        handler of the instruction (what `DirectCallouts.callout` runs) and is counted as it
+        counts it."""
         cpu = self.cpu
         platform = cpu.platform
         timer = platform.timer
         clock, deadline = platform.clock, timer.deadline
-        self._run_tail(block)
-        if cpu.stop_reason is not None or self._signal.exit or cpu.nonroot \
-                or platform.clock - clock > 1 or timer.deadline != deadline \
+        decoded = block.tail
+        platform.clock = clock + 1  # as on the interpreter: the instruction counts while it executes
+        try:
+            block.tail_native(cpu, cpu.regs)
+        except GuestFault as fault:
+            platform.clock -= 1
+            if block.tail_handler is None:
+                self._count_callout(decoded)
+            cpu.deliver(fault.vector, fault.error, decoded.pc, "exception", fault.address)
+            return False if cpu.stop_reason is not None or self._signal.exit \
+                else self._chain_on(clock, deadline)
+        if block.tail_handler is None:
+            self._count_callout(decoded)
+            privilege = decoded.definition.privilege
+            if privilege is Privilege.PRIVILEGED:
+                cpu.privileged_executed += 1
+            elif privilege is not Privilege.INNOCUOUS:
+                cpu.sensitive_executed += 1
+        else:
+            self._executed += 1
+        cpu.retired += 1
+        if cpu.stop_reason is not None or self._signal.exit:
+            return False
+        return self._chain_on(clock, deadline)
+
+    def _chain_on(self, clock: int, deadline: int | None) -> bool:
+        """`_chain_tail`'s verdict once the tail ran without stopping or signalling."""
+        cpu = self.cpu
+        platform = cpu.platform
+        if cpu.nonroot or platform.clock - clock > 1 or platform.timer.deadline != deadline \
                 or cpu.cpl not in self._translate_cpls:
             return False
         if cpu.flags & FLAG_IF and platform.pic.deliverable():
             return False
         self._tails_chained += 1
         return True
+
+    def _count_callout(self, decoded) -> None:
+        mnemonic = decoded.definition.mnemonic
+        self._callouts[mnemonic] = self._callouts.get(mnemonic, 0) + 1
 
     def _deliver_block_fault(self, block: Block, index: int, fault: GuestFault) -> None:
         """Deliver `fault`, raised by instruction `index` of `block`, as its exception."""

@@ -1,0 +1,151 @@
+"""The engines' shortcuts of issue 13 compute exactly what the paths they shortcut compute.
+
+- `Decodings` (decoding remembered across machines) gives `decode_word`'s result or error, and
+  asks for a second word exactly when `decode_word` does;
+- a cold block whose body is "quiet" checks the engine's signal once: every instruction marked
+  quiet touches nothing but the registers, flags and pc (so no hook can run inside it);
+- block tails run natively inside the dispatcher count their callouts, privileged and
+  sensitive instructions as the callouts object does;
+- `CPU.software_interrupt`'s shortcut (nobody watching) leaves what `CPU.deliver` leaves.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from toyvisor.cpu import Machine
+from toyvisor.cpu.decode import _STATIC, Decodings
+from toyvisor.cpu.bt import DirectCallouts, Translator
+from toyvisor.isa.encoding import DecodeError, decode_word
+from toyvisor.isa.faults import GuestFault
+from toyvisor.isa.spec import M32
+from toyvisor.isa.table import ALL_INSTRUCTIONS
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "vmm"))
+
+from test_bt_trap_paths import make, make_ports, state  # noqa: E402
+
+OPCODES = sorted(d.opcode for d in ALL_INSTRUCTIONS)
+
+
+def _outcome(decode, word, pc, ext, second_fails):
+    """(result or error type, whether the second word was asked for)."""
+    asked = []
+
+    def next_word():
+        asked.append(True)
+        if second_fails:
+            raise GuestFault(14, 0)
+        return ext
+
+    try:
+        decoded = decode(word, pc, next_word)
+        if isinstance(decoded, tuple):
+            decoded = decoded[0]
+        return decoded, bool(asked)
+    except (DecodeError, GuestFault) as error:
+        return type(error), bool(asked)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.sampled_from(OPCODES), st.integers(0, 255)), st.integers(0, 1 << 24 - 1),
+       st.integers(0, M32 >> 2).map(lambda w: w << 2), st.integers(0, M32), st.booleans(),
+       st.integers(0, M32))
+def test_decodings_give_decode_words_result_and_ask_for_the_same_words(
+        opcode, low, pc, ext, second_fails, other_ext):
+    word = (opcode << 24) | (low & 0xFFFFFF)
+    memo = Decodings()
+    expected = _outcome(decode_word, word, pc, ext, second_fails)
+    assert _outcome(memo.decode, word, pc, ext, second_fails) == expected  # a miss
+    assert _outcome(memo.decode, word, pc, ext, second_fails) == expected  # remembered
+    # another second word (li's immediate) after the first was remembered
+    assert _outcome(memo.decode, word, pc, other_ext, False) \
+        == _outcome(decode_word, word, pc, other_ext, False)
+
+
+def test_decodings_bind_the_handler_of_the_decoded_instruction():
+    memo = Decodings(limit=2)
+    machine = Machine(memory_size=1 << 12)
+    cpu = machine.cpu
+    li = next(d for d in ALL_INSTRUCTIONS if d.mnemonic == "li")
+    word = (li.opcode << 24) | (3 << 20)
+    for ext in (7, 0xDEADBEEF, 7):  # the limit forgets everything on the third
+        decoded, handler = memo.decode(word, 0x100, lambda: ext)
+        assert decoded == decode_word(word, 0x100, lambda: ext)
+        handler(cpu, cpu.regs)
+        assert cpu.regs[3] == ext and cpu.pc == 0x108
+
+
+class _Probe:
+    """A stand-in ``cpu`` that records every attribute a handler touches."""
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "touched", set())
+
+    def __getattr__(self, name):
+        self.touched.add(name)
+        return 0
+
+    def __setattr__(self, name, value):
+        self.touched.add(name)
+
+
+@pytest.mark.parametrize("definition", [d for d in ALL_INSTRUCTIONS if _STATIC[d.opcode][7]],
+                         ids=lambda d: d.mnemonic)
+def test_quiet_instructions_touch_only_registers_flags_and_pc(definition):
+    if _STATIC[definition.opcode][4]:
+        pytest.skip("needs attention: never in a block body")
+    fields = {name: 1 for name in _fields(definition)}
+    handler = _STATIC[definition.opcode][6](**fields, pc=0x100, npc=0x104)
+    probe = _Probe()
+    for divisor in (1, 0):  # div/rem by zero raise #DE
+        regs = [divisor] * 16
+        try:
+            handler(probe, regs)
+        except GuestFault:
+            pass
+    assert probe.touched <= {"pc", "flags"}
+
+
+def _fields(definition):
+    from toyvisor.isa.codegen import field_names
+    return field_names(definition)
+
+
+class _CountingCallouts(DirectCallouts):
+    """DirectCallouts under another type: the dispatcher then leaves for every tail and runs it
+    through ``callouts.callout`` (`Translator._run_tail`)."""
+
+
+@pytest.mark.parametrize("build,period,flags", [(make, 0, 0), (make, 7, 0x200),
+                                                (make_ports, 23, 17), (make_ports, 3, 5)])
+@pytest.mark.parametrize("hot", [1, 10**6])
+def test_tails_in_the_dispatcher_count_like_the_callouts(build, period, flags, hot):
+    runs = []
+    for callouts in (DirectCallouts(), _CountingCallouts()):
+        machine = build(period, flags)
+        translator = Translator(machine.cpu, callouts, hot_threshold=hot)
+        translator.run(100_000)
+        runs.append((machine, translator))
+    (chained, fast), (plain, slow) = runs
+    assert state(chained) == state(plain)
+    assert fast.stats.tails_chained > 0 and slow.stats.tails_chained == 0
+    for field in ("callouts", "callouts_by_mnemonic", "translated_instructions",
+                  "direct_instructions", "blocks_translated", "cache_misses"):
+        assert getattr(fast.stats, field) == getattr(slow.stats, field), field
+
+
+@pytest.mark.parametrize("period,flags", [(0, 0), (5, 0x200), (13, 0x200)])
+def test_the_software_interrupt_shortcut_leaves_what_deliver_leaves(period, flags):
+    shortcut = make(period, flags)
+    shortcut.run(20_000)
+    events = []
+    traced = make(period, flags)  # a trace takes the full path (an event per delivery)
+    traced.run(20_000, trace=events.append)
+    assert state(shortcut) == state(traced)
+    assert shortcut.cpu.by_cause["int 0x80"] == 30
