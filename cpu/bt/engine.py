@@ -174,6 +174,9 @@ class SharedTranslations:
 
     def __init__(self, memory) -> None:
         self.memory = memory
+        #: translators using this cache (`Translator` counts itself in): with one, the shared heat
+        #: is the block's own and is not kept
+        self.users = 0
         #: key -> (body, tail, end physical address)
         self.forms: dict[int, tuple[list[CodeEntry], CodeEntry | None, int]] = {}
         #: (key, loads through the CPU) -> the compiled block's code object and source
@@ -237,6 +240,8 @@ class Translator:
         self.memory = cpu.memory
         #: the translations shared with the other CPUs' translators (None: not shared)
         self.shared = shared
+        if shared is not None:
+            shared.users += 1
         self._signal = Signal()
         #: key -> block
         self._blocks: dict[int, Block] = {}
@@ -370,7 +375,7 @@ class Translator:
             return None
         cpl = cpu.cpl
         mmu = cpu.mmu
-        if cpu.cr0 & CR0_PG or getattr(mmu, "nested", False):
+        if cpu.cr0 & CR0_PG or mmu.nested:
             entry = mmu.tlb.get(pc >> PAGE_SHIFT)
             if entry is None or cpl > entry[1]:
                 try:
@@ -488,7 +493,8 @@ class Translator:
         compiled (`_compile`)."""
         step = LOOP_FACTOR if block.pc in block.exits else 1
         shared = self.shared
-        return step, self, None if shared is None else shared.heat, block.key, self._adapted
+        heats = None if shared is None or shared.users < 2 else shared.heat
+        return step, self, heats, block.key, self._adapted
 
     def _compile(self, block: Block) -> None:
         """Replace `block`'s cold function by its compiled one (same exits, same links)."""
