@@ -6,7 +6,9 @@
   quiet touches nothing but the registers, flags and pc (so no hook can run inside it);
 - block tails run natively inside the dispatcher count their callouts, privileged and
   sensitive instructions as the callouts object does;
-- `CPU.software_interrupt`'s shortcut (nobody watching) leaves what `CPU.deliver` leaves.
+- `CPU.software_interrupt`'s shortcut (nobody watching) leaves what `CPU.deliver` leaves;
+- VM exit and entry move the control structure's areas as slices: the same bytes as field by
+  field.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from toyvisor.cpu import Machine
 from toyvisor.cpu.decode import _STATIC, Decodings
 from toyvisor.cpu.bt import DirectCallouts, Translator
 from toyvisor.isa.encoding import DecodeError, decode_word
+from toyvisor.isa import vt as V
 from toyvisor.isa.faults import GuestFault
 from toyvisor.isa.spec import M32
 from toyvisor.isa.table import ALL_INSTRUCTIONS
@@ -149,3 +152,58 @@ def test_the_software_interrupt_shortcut_leaves_what_deliver_leaves(period, flag
     traced.run(20_000, trace=events.append)
     assert state(shortcut) == state(traced)
     assert shortcut.cpu.by_cause["int 0x80"] == 30
+
+
+# -- the "vt" control structure moved in slices ----------------------------------------------
+
+EVENTS = st.one_of(st.none(), st.tuples(st.integers(0, 255), st.integers(0, M32),
+                                        st.sampled_from(["exception", "interrupt", "software"])))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, M32), min_size=16, max_size=16), st.integers(0, M32 >> 2),
+       st.sampled_from(sorted(V.REASON_NUMBERS)), st.integers(0, M32),
+       st.one_of(st.none(), st.integers(0, M32)), st.one_of(st.none(), st.integers(0, M32)),
+       st.sampled_from([0, 4, 8]), EVENTS, EVENTS, st.integers(0, M32))
+def test_vm_exit_and_entry_move_every_field_as_word_by_word(
+        regs, pc, reason, qualification, physical, linear, length, interruption, vectoring,
+        filler):
+    from vt_helpers import VMCS, guest_machine
+    machine, vmcs, _ = guest_machine("start: hlt", idtr=0x3000, cr2=0x1234, ksp0=0x9000,
+                                     ksp1=0x9100, ksp2=0x9200, flags=0x200)
+    cpu = machine.cpu
+    memory = machine.memory
+    cpu.vm_enter(VMCS)
+    # entry loaded every guest-state field
+    assert list(cpu.regs[:15]) == [0] * 15 and cpu.regs[15] == 0x10000
+    assert (cpu.idtr, cpu.cr2, list(cpu.ksp), cpu.flags) == (0x3000, 0x1234,
+                                                           [0x9000, 0x9100, 0x9200], 0x200)
+    before = bytearray(memory.read(VMCS, V.VMCS_SIZE))
+    cpu.regs[:] = regs
+    cpu.flags, cpu.idtr, cpu.cr2, cpu.ksp[:] = 0x200, filler, filler ^ 0x5A5A, [1, 2, filler]
+    expected = before
+    word = lambda offset, value: expected.__setitem__(  # noqa: E731
+        slice(offset, offset + 4), (value & M32).to_bytes(4, "little"))
+    for n in range(16):
+        word(V.GUEST_REGS + 4 * n, regs[n])
+    for offset, value in ((V.GUEST_PC, pc << 2), (V.GUEST_FLAGS, cpu.flags),
+                          (V.GUEST_CPL, cpu.cpl), (V.GUEST_IDTR, cpu.idtr),
+                          (V.GUEST_CR0, cpu.cr0), (V.GUEST_CR2, cpu.cr2),
+                          (V.GUEST_CR3, cpu.mmu.cr3), (V.GUEST_KSP, 1), (V.GUEST_KSP + 4, 2),
+                          (V.GUEST_KSP + 8, filler), (V.EXIT_REASON, V.REASON_NUMBERS[reason]),
+                          (V.EXIT_QUALIFICATION, qualification),
+                          (V.EXIT_GUEST_PHYSICAL, physical or 0),
+                          (V.EXIT_GUEST_LINEAR, linear or 0), (V.EXIT_INSTRUCTION_LENGTH, length),
+                          (V.EXIT_PC, pc << 2)):
+        word(offset, value)
+    for field, event in ((V.EXIT_INTERRUPTION, interruption), (V.EXIT_VECTORING, vectoring)):
+        word(field, V.event_word(event[0], event[2]) if event else 0)
+        word(field + 4, event[1] if event else 0)
+    cpu.vt.exit(reason, pc << 2, qualification=qualification, instruction_length=length,
+                guest_physical=physical, guest_linear=linear, interruption=interruption,
+                vectoring=vectoring)
+    assert memory.read(VMCS, V.VMCS_SIZE) == bytes(expected)
+    # and entering again loads what the exit stored
+    cpu.vm_enter(VMCS)
+    assert (list(cpu.regs), cpu.pc, cpu.idtr, cpu.cr2, list(cpu.ksp)) \
+        == (regs, pc << 2, filler, filler ^ 0x5A5A, [1, 2, filler])
