@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import collections
 import cProfile
+import gc
 import json
 import os
 import pstats
@@ -414,6 +415,11 @@ class Goal:
 
 
 def _timed(action) -> tuple[float, int]:
+    # A full collection of the cyclic garbage collector costs what the whole heap of this
+    # process holds (over 100 ms with a few hundred thousand objects), not what the run
+    # allocates, and with every round allocating alike it lands in the same configuration
+    # round after round: collected before each timed run, so a run pays for its own garbage.
+    gc.collect()
     started = time.process_time()
     instructions = action()
     return time.process_time() - started, instructions
@@ -424,7 +430,8 @@ def targets(scale: float = 10.0, repeat: int = 5) -> tuple[Goal, ...]:
     ``toyvisor bench --scale`` (compute 50,000 × `scale` iterations, the system-call loop 8,000 ×
     `scale` calls), minikernel and nanobench as they are, the loops at about 40,000
     instructions for the short-run target; medians of `repeat` interleaved rounds after one
-    warm-up round.  A strategy's time includes its boot (a few milliseconds at most)."""
+    warm-up round, the garbage collector run before each timed run (`_timed`).  A strategy's
+    time includes its boot (a few milliseconds at most)."""
     from .anchors import ceiling_loop
 
     def sized(name: str, count: int | None) -> Guest:
