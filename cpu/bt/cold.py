@@ -38,35 +38,9 @@ def cold_function(block: Block, cpu, signal: Signal, cells: dict[int, object],
     step, translator, heats, key, adapted = heating
     compile_ = translator._compile
 
-    if block.memory_body:
-        def cold(room):
-            block.heat += step
-            if heats is None or adapted:
-                heat = block.heat
-            else:
-                heat = heats[key] = heats.get(key, 0) + step
-            if heat >= translator.hot_threshold and block.valid:
-                compile_(block)
-            room -= total
-            done = 0
-            try:
-                for handler in handlers:
-                    handler(cpu, R)
-                    done += 1
-                    if signal.exit:
-                        if done < total:
-                            signal.early_exits += 1
-                        return None, room + total - done
-            except BaseException:
-                signal.room = room
-                signal.index = done
-                raise
-            cell = chain(cpu.pc)
-            return (None if cell is None else cell.cell_contents), room
+    watch = block.memory_body
 
-        return cold
-
-    def quiet(room):
+    def cold(room):
         block.heat += step
         if heats is None or adapted:
             heat = block.heat
@@ -80,16 +54,20 @@ def cold_function(block: Block, cpu, signal: Signal, cells: dict[int, object],
             for handler in handlers:
                 handler(cpu, R)
                 done += 1
+                if watch and signal.exit:
+                    if done < total:
+                        signal.early_exits += 1
+                    return None, room + total - done
         except BaseException:
             signal.room = room
             signal.index = done
             raise
-        if signal.exit:
+        if signal.exit:  # a quiet body is checked once, here
             return None, room
         cell = chain(cpu.pc)
         return (None if cell is None else cell.cell_contents), room
 
-    return quiet
+    return cold
 
 
 __all__ = ["cold_function"]
