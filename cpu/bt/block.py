@@ -42,7 +42,7 @@ from collections.abc import Container
 from toyvisor.isa.encoding import Decoded
 from toyvisor.isa.spec import M32, PAGE_MASK
 
-from ..decode import CodeEntry, needs_attention
+from ..decode import CodeEntry, needs_attention_opcode
 
 DEFAULT_MAX_BLOCK = 64
 
@@ -55,9 +55,13 @@ def writes_memory(definition) -> bool:
 def adaptable(decoded: Decoded) -> bool:
     """Whether `decoded` may be run as a callout because of adaptation: an innocuous instruction
     that writes memory and does not transfer control."""
-    definition = decoded.definition
+    return adaptable_definition(decoded.definition)
+
+
+def adaptable_definition(definition) -> bool:
+    """`adaptable` for every instruction of `definition` (it depends on nothing else)."""
     return (not definition.sensitive and not definition.sets_pc and writes_memory(definition)
-            and not needs_attention(decoded))
+            and not needs_attention_opcode(definition.opcode))
 
 
 def form_block(entry_at: Callable[[int, int], CodeEntry | None], pc: int, pa: int,
@@ -180,4 +184,4 @@ class Block:
         return f"<Block pc={self.pc:#010x} pa={self.pa:#x} {self.body_n}{tail}{state}>"
 
 
-__all__ = ["Block", "DEFAULT_MAX_BLOCK", "adaptable", "form_block", "writes_memory"]
+__all__ = ["Block", "DEFAULT_MAX_BLOCK", "adaptable", "adaptable_definition", "form_block", "writes_memory"]

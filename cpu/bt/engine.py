@@ -77,11 +77,11 @@ from toyvisor.isa.spec import CR0_PG, FLAG_IF, M32, PAGE_MASK, PAGE_SHIFT, Privi
 from toyvisor.isa.table import ALL_INSTRUCTIONS
 
 from ..cpu import BUDGET, CPU
-from ..decode import DECODINGS, LENGTHS, CodeEntry, needs_attention_opcode
+from ..decode import DECODINGS, LENGTHS, CodeEntry
 from ..events import InstructionEvent
 from ..memory import PAGE_CODE
 from ..mmu import FETCH
-from .block import DEFAULT_MAX_BLOCK, Block, adaptable, form_block, writes_memory
+from .block import DEFAULT_MAX_BLOCK, Block, adaptable_definition, form_block
 from .callouts import Callouts, DirectCallouts
 from .codegen import MemoryMode, Signal, block_source, compile_block, exit_pcs
 from .cold import cold_function
@@ -98,8 +98,7 @@ LOOP_FACTOR = 30
 
 #: opcode -> whether a block tail of it is a software interrupt the machine delivers (not a
 #: sensitive instruction, not an adaptable store: those are callouts)
-_DELIVERED_TAIL = {d.opcode: not d.sensitive and not (not d.sets_pc and writes_memory(d)
-                                                       and not needs_attention_opcode(d.opcode))
+_DELIVERED_TAIL = {d.opcode: not d.sensitive and not adaptable_definition(d)
                    for d in ALL_INSTRUCTIONS}
 
 #: The names of a block's chaining cells, in `exit_pcs` order (at most two exits).
