@@ -8,7 +8,8 @@
   sensitive instructions as the callouts object does;
 - `CPU.software_interrupt`'s shortcut (nobody watching) leaves what `CPU.deliver` leaves;
 - VM exit and entry move the control structure's areas as slices: the same bytes as field by
-  field.
+  field;
+- a block's chaining exits, found by opcode, are its code template's destinations.
 """
 
 from __future__ import annotations
@@ -207,3 +208,30 @@ def test_vm_exit_and_entry_move_every_field_as_word_by_word(
     cpu.vm_enter(VMCS)
     assert (list(cpu.regs), cpu.pc, cpu.idtr, cpu.cr2, list(cpu.ksp)) \
         == (regs, pc << 2, filler, filler ^ 0x5A5A, [1, 2, filler])
+
+
+# -- forming blocks: exits by opcode ---------------------------------------------------------
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from([d for d in ALL_INSTRUCTIONS  # the transfers that can end a body
+                        if d.sets_pc and d.length == 4 and not _STATIC[d.opcode][4]]),
+       st.integers(0, 0xFFFF), st.integers(0, 0xFFFF), st.integers(0, (M32 >> 2) - 4))
+def test_exits_by_opcode_are_the_templates_destinations(definition, high, low, word_pc):
+    from toyvisor.cpu.bt.codegen import _values, exit_pcs, template
+    word = (definition.opcode << 24) | (high & 0xFF) << 16 | low
+    try:
+        decoded = decode_word(word, word_pc << 2)
+    except DecodeError:
+        return
+    final = template(decoded.definition).final  # what exit_pcs read before: the template
+    values = _values(decoded)
+    if final is None:
+        expected = [decoded.npc]
+    elif final[0] == "if":
+        taken, fall = values[final[2][2:-2]], values[final[3][2:-2]]
+        expected = [taken] if taken == fall else [taken, fall]
+    elif final[0] == "const":
+        expected = [values[final[1][2:-2]]]
+    else:
+        expected = []
+    assert exit_pcs([decoded], tail=None, end_pc=decoded.npc) == expected
