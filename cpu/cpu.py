@@ -399,9 +399,10 @@ class CPU:
     def software_interrupt(self, vector: int, npc: int) -> None:
         """`int n` / `brk`: deliver `vector`, DPL-checked; a refusal faults the instruction."""
         if self.monitor is None and self._trace is None and not self.nonroot \
-                and 0 <= vector < 256:
-            # What `deliver` does for a software interrupt nobody watches: count the cause,
-            # then enter (a system call's path; no event object, no chain of faults).
+                and 0 <= vector < 256 and "deliver" not in self.__dict__:
+            # What `deliver` does for a software interrupt nobody watches (no monitor, no
+            # trace, no hook in place of `deliver`: it is the seam of every delivery): count
+            # the cause, then enter (a system call's path; no event object, no fault chain).
             cause = _SOFTWARE_CAUSES[vector]
             self.by_cause[cause] = self.by_cause.get(cause, 0) + 1
             self._enter(vector, 0, npc, True)

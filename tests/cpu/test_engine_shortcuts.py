@@ -235,3 +235,21 @@ def test_exits_by_opcode_are_the_templates_destinations(definition, high, low, w
     else:
         expected = []
     assert exit_pcs([decoded], tail=None, end_pc=decoded.npc) == expected
+
+
+@pytest.mark.parametrize("engine", ["interpreter", "fast"])
+def test_a_hook_in_place_of_deliver_sees_every_software_interrupt(engine):
+    """`CPU.deliver` is the seam of every delivery (the isolation harness wraps it): the
+    shortcut is not taken while an instance attribute stands in for it."""
+    machine = make(0, 0)
+    cpu = machine.cpu
+    seen = []
+    deliver = cpu.deliver
+
+    def hooked(vector, error, pc, source="exception", address=None):
+        seen.append((vector, source))
+        return deliver(vector, error, pc, source, address)
+
+    cpu.deliver = hooked
+    machine.run(100_000, engine=engine)
+    assert seen.count((0x80, "software")) == 30 and seen.count((3, "software")) == 30
