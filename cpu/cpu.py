@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from toyvisor.isa.codegen import PAIR_INNER, PAIR_LAST, PAIR_STORES_PC
-from toyvisor.isa.encoding import DecodeError, decode_word
+from toyvisor.isa.encoding import DecodeError
 from toyvisor.isa.faults import GuestFault
 from toyvisor.isa.spec import (
     CR0,
@@ -44,7 +44,7 @@ from toyvisor.isa.spec import (
     Privilege,
 )
 
-from .decode import CodeEntry, DecodeCache
+from .decode import DECODINGS, CodeEntry, DecodeCache
 from .devices import Platform
 from .events import InstructionEvent, StopEvent, TrapEvent
 from .memory import PAGE_WATCH_READ, PhysicalMemory
@@ -81,6 +81,7 @@ def cause_name(vector: int, source: str) -> str:
 #: `cause_name` of every vector, by source (built once: an event's bookkeeping is a lookup)
 _CAUSE_NAMES = {source: tuple(cause_name(vector, source) for vector in range(256))
                 for source in ("exception", "interrupt", "software")}
+_SOFTWARE_CAUSES = _CAUSE_NAMES["software"]
 
 
 def event_kind(vector: int, source: str) -> str:
@@ -400,6 +401,15 @@ class CPU:
 
     def software_interrupt(self, vector: int, npc: int) -> None:
         """`int n` / `brk`: deliver `vector`, DPL-checked; a refusal faults the instruction."""
+        if self.monitor is None and self._trace is None and not self.nonroot \
+                and 0 <= vector < 256 and "deliver" not in self.__dict__:
+            # What `deliver` does for a software interrupt nobody watches (no monitor, no
+            # trace, no hook in place of `deliver`: it is the seam of every delivery): count
+            # the cause, then enter (a system call's path; no event object, no fault chain).
+            cause = _SOFTWARE_CAUSES[vector]
+            self.by_cause[cause] = self.by_cause.get(cause, 0) + 1
+            self._enter(vector, 0, npc, True)
+            return
         self.deliver(vector, 0, npc, "software")
 
     def iret(self) -> None:
@@ -689,10 +699,10 @@ class CPU:
             return self.memory.read32(second)
 
         try:
-            decoded = decode_word(self.memory.read32(pa), pc, next_word)
+            decoded, handler = DECODINGS.decode(self.memory.read32(pa), pc, next_word)
         except DecodeError:
             raise GuestFault(VEC_UD, 0) from None
-        return code.insert(decoded, pa, pa2)
+        return code.insert(decoded, pa, pa2, handler)
 
     def step(self) -> None:
         """Service interrupts, then execute one instruction the careful way."""

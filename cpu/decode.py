@@ -15,6 +15,7 @@ every CPU to clear its fetch cache (see `CPU`).  Stores to ordinary pages pay on
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from toyvisor.isa.codegen import (
@@ -23,7 +24,7 @@ from toyvisor.isa.codegen import (
     field_names,
     pair_factory,
 )
-from toyvisor.isa.encoding import Decoded
+from toyvisor.isa.encoding import Decoded, decode_word
 from toyvisor.isa.spec import M32, PAGE_SHIFT, Privilege
 from toyvisor.isa.table import ALL_INSTRUCTIONS
 
@@ -46,33 +47,107 @@ def needs_attention(decoded: Decoded) -> bool:
     return _ATTENTION[decoded.definition.opcode]
 
 
+def needs_attention_opcode(opcode: int) -> bool:
+    """`needs_attention` of an instruction by its opcode."""
+    return _ATTENTION[opcode]
+
+
 #: opcode -> `needs_attention` (worked out once: decoding is on the path of every first fetch)
 _ATTENTION = {d.opcode: d.sensitive or any(w in d.semantics for w in _ATTENTION_WORDS)
               for d in ALL_INSTRUCTIONS}
+
+
+def _static(definition) -> tuple:
+    """What a `CodeEntry` takes from its definition alone: (length, sets_pc, memory,
+    pairs_first, attention, privilege, factory, quiet).  `Instruction.length` and the semantics'
+    substring tests are computed properties, too slow for every first fetch of a kernel."""
+    memory = "cpu.load" in definition.semantics or "cpu.store" in definition.semantics
+    return (definition.length, definition.sets_pc, memory,
+            not (definition.sets_pc or memory or definition.privileged
+                 or "raise" in definition.semantics),
+            _ATTENTION[definition.opcode], definition.privilege, FACTORIES[definition.opcode],
+            not set(re.findall(r"\bcpu\.(\w+)", definition.semantics)) - {"pc", "flags"})
+
+
+#: opcode -> `_static` of its definition
+_STATIC = {d.opcode: _static(d) for d in ALL_INSTRUCTIONS}
+#: opcode -> size in bytes (4, or 8 with a 32-bit immediate)
+LENGTHS = {opcode: static[0] for opcode, static in _STATIC.items()}
+
+
+class Decodings:
+    """What decoding a word and binding its handler give, remembered for every machine of the
+    process: both are pure functions of the instruction's words and its pc (`decode_word`, the
+    handler factories of `toyvisor.isa.codegen` bake in only fields, ``pc`` and ``npc``), so a
+    kernel booted again — a benchmark round, a property test's next example, the nodes of a
+    cluster running one image — pays for decoding its code once (a "pre-decoded image").  Each
+    machine's `DecodeCache` still holds, counts and invalidates its own entries; only the
+    immutable `Decoded` and its handler closure are shared.  Bounded: forgotten wholesale when
+    `limit` words are remembered.
+
+    A two-word instruction (``li``) is remembered per second word: `decode` calls `next_word`
+    exactly when `decode_word` would (the first word decoded once before means the operands
+    before the immediate are valid), so a fetch's #PF on the second word is raised alike."""
+
+    def __init__(self, limit: int = 1 << 16) -> None:
+        self.limit = limit
+        #: (word << 32 | pc) -> (Decoded, handler), or for a two-word instruction a dict
+        #: second word -> (Decoded, handler)
+        self._known: dict[int, object] = {}
+
+    def decode(self, word: int, pc: int, next_word: Callable[[], int] | None
+               ) -> tuple[Decoded, Callable]:
+        """(`decode_word(word, pc, next_word)`, its bound handler); raises as it does."""
+        key = (word << 32) | pc
+        known = self._known.get(key)
+        if known is not None:
+            if type(known) is tuple:
+                return known
+            ext = next_word()
+            found = known.get(ext)
+            if found is not None:
+                return found
+            return self._remember(decode_word(word, pc, lambda: ext), key)
+        return self._remember(decode_word(word, pc, next_word), key)
+
+    def _remember(self, decoded: Decoded, key: int) -> tuple[Decoded, Callable]:
+        known = self._known
+        if len(known) >= self.limit:
+            known.clear()
+        length = LENGTHS[decoded.definition.opcode]
+        pc = decoded.pc
+        found = (decoded, _STATIC[decoded.definition.opcode][6](
+            **decoded.fields, pc=pc, npc=(pc + length) & M32))
+        if length == 4:
+            known[key] = found
+        else:
+            known.setdefault(key, {})[decoded.values[-1]] = found
+        return found
+
+
+#: The process's `Decodings` (a memo of pure functions; it changes no guest-visible behaviour).
+DECODINGS = Decodings()
 
 
 class CodeEntry:
     """One decoded instruction bound to its handler closure."""
 
     __slots__ = ("handler", "decoded", "attention", "privilege", "key", "pa", "pa2", "words",
-                 "valid", "length", "sets_pc", "memory", "_inner", "pairs_first")
+                 "valid", "length", "sets_pc", "memory", "_inner", "pairs_first", "quiet")
 
-    def __init__(self, decoded: Decoded, pa: int, pa2: int | None) -> None:
-        definition = decoded.definition
+    def __init__(self, decoded: Decoded, pa: int, pa2: int | None,
+                 handler: Callable | None = None) -> None:
         pc = decoded.pc
         self.decoded = decoded
-        #: size in bytes; whether the instruction transfers control
-        self.length = length = definition.length
-        self.sets_pc = definition.sets_pc
-        #: whether it loads or stores (a hook may then act: the interpreter's runs end there)
-        self.memory = "cpu.load" in definition.semantics or "cpu.store" in definition.semantics
-        #: whether it can lead a superinstruction (`toyvisor.isa.codegen.pair_factory`)
-        self.pairs_first = not (self.sets_pc or self.memory or definition.privileged
-                                or "raise" in definition.semantics)
-        self.handler = FACTORIES[definition.opcode](**decoded.fields, pc=pc,
-                                                    npc=(pc + length) & M32)
-        self.attention = needs_attention(decoded)
-        self.privilege: Privilege = definition.privilege
+        # size in bytes; whether the instruction transfers control; whether it loads or stores
+        # (a hook may then act: the interpreter's runs end there); whether it can lead a
+        # superinstruction (`toyvisor.isa.codegen.pair_factory`)
+        (length, self.sets_pc, self.memory, self.pairs_first, self.attention, privilege,
+         factory, self.quiet) = _STATIC[decoded.definition.opcode]
+        self.length = length
+        self.handler = handler if handler is not None else factory(
+            **decoded.fields, pc=pc, npc=(pc + length) & M32)
+        self.privilege: Privilege = privilege
         self.key = (pa << 32) | pc
         self.pa = pa
         #: Physical address of the second word when it lies on another page, else None.
@@ -119,9 +194,11 @@ class DecodeCache:
     def get(self, pa: int, pc: int) -> CodeEntry | None:
         return self.entries.get((pa << 32) | pc)
 
-    def insert(self, decoded: Decoded, pa: int, pa2: int | None = None) -> CodeEntry:
-        """Bind `decoded` (fetched from physical `pa`, second word at `pa2`) and remember it."""
-        entry = CodeEntry(decoded, pa, pa2)
+    def insert(self, decoded: Decoded, pa: int, pa2: int | None = None,
+               handler: Callable | None = None) -> CodeEntry:
+        """Bind `decoded` (fetched from physical `pa`, second word at `pa2`; `handler` its bound
+        handler if known) and remember it."""
+        entry = CodeEntry(decoded, pa, pa2, handler)
         old = self.entries.get(entry.key)
         if old is not None:
             self._remove(old)
@@ -174,4 +251,4 @@ class DecodeCache:
             listener()
 
 
-__all__ = ["CodeEntry", "DecodeCache", "needs_attention"]
+__all__ = ["DECODINGS", "LENGTHS", "CodeEntry", "Decodings", "needs_attention_opcode", "DecodeCache", "needs_attention"]

@@ -62,6 +62,26 @@ if TYPE_CHECKING:
 
 _WORDS = V.VMCS_SIZE // 4
 _VMCS = struct.Struct(f"<{_WORDS}I")
+
+
+def _run_of_words(*offsets: int) -> slice:
+    """The slice of the structure's words at `offsets`, which must be consecutive words (the
+    layout of `toyvisor.isa.vt`; a change there that breaks this fails at import)."""
+    first = offsets[0] >> 2
+    if [offset >> 2 for offset in offsets] != list(range(first, first + len(offsets))):
+        raise AssertionError("the control structure's areas are no longer consecutive words")
+    return slice(first, first + len(offsets))
+
+
+#: The guest-state area in the order `VirtualizationUnit.exit` stores it
+_GUEST_STATE = _run_of_words(
+    *(V.GUEST_REGS + 4 * n for n in range(NUM_REGS)), V.GUEST_PC, V.GUEST_FLAGS, V.GUEST_CPL,
+    V.GUEST_IDTR, V.GUEST_CR0, V.GUEST_CR2, V.GUEST_CR3, *(V.GUEST_KSP + 4 * n for n in range(3)))
+#: The exit-information area likewise
+_EXIT_INFO = _run_of_words(
+    V.EXIT_REASON, V.EXIT_QUALIFICATION, V.EXIT_GUEST_PHYSICAL, V.EXIT_GUEST_LINEAR,
+    V.EXIT_INSTRUCTION_LENGTH, V.EXIT_PC, V.EXIT_INTERRUPTION, V.EXIT_INTERRUPTION + 4,
+    V.EXIT_VECTORING, V.EXIT_VECTORING + 4)
 _NPF_ACCESS = {READ: V.NPF_READ, WRITE: V.NPF_WRITE, FETCH: V.NPF_FETCH}
 
 
@@ -352,15 +372,14 @@ class VirtualizationUnit:
         guest_mmu = NestedMMU(memory, cpu, root,
                               dirty=bool(word(V.NESTED_CONTROL) & V.NESTED_DIRTY)) \
             if nested else MMU(memory)
-        guest_mmu.cr3 = word(V.GUEST_CR3)
-        cpu.regs[:] = [word(V.GUEST_REGS + 4 * n) for n in range(NUM_REGS)]
-        cpu.pc = word(V.GUEST_PC)
-        cpu.flags = word(V.GUEST_FLAGS) & FLAGS_MASK
-        cpu.cpl = word(V.GUEST_CPL) & 3
-        cpu.idtr = word(V.GUEST_IDTR)
-        cpu.cr0 = word(V.GUEST_CR0) & CR0_MASK
-        cpu.cr2 = word(V.GUEST_CR2)
-        cpu.ksp[:] = [word(V.GUEST_KSP + 4 * n) for n in range(3)]
+        state = words[_GUEST_STATE]  # the order of `_GUEST_STATE`
+        guest_mmu.cr3 = state[NUM_REGS + 6]
+        cpu.regs[:] = state[:NUM_REGS]
+        cpu.pc, flags, cpl, cpu.idtr, cr0, cpu.cr2 = state[NUM_REGS:NUM_REGS + 6]
+        cpu.flags = flags & FLAGS_MASK
+        cpu.cpl = cpl & 3
+        cpu.cr0 = cr0 & CR0_MASK
+        cpu.ksp[:] = state[NUM_REGS + 7:]
         cpu.mmu = guest_mmu
         self.exit_controls = word(V.EXIT_CONTROLS)
         self.exception_bitmap = word(V.EXCEPTION_BITMAP)
@@ -519,30 +538,17 @@ class VirtualizationUnit:
         host = self.host
         address = self.vmcs
         words = list(_VMCS.unpack(cpu.memory.read(address, V.VMCS_SIZE)))
-
-        def put(offset: int, value: int) -> None:
-            words[offset >> 2] = value & M32
-
-        for n in range(NUM_REGS):
-            put(V.GUEST_REGS + 4 * n, cpu.regs[n])
-        put(V.GUEST_PC, pc)
-        put(V.GUEST_FLAGS, cpu.flags)
-        put(V.GUEST_CPL, cpu.cpl)
-        put(V.GUEST_IDTR, cpu.idtr)
-        put(V.GUEST_CR0, cpu.cr0)
-        put(V.GUEST_CR2, cpu.cr2)
-        put(V.GUEST_CR3, cpu.mmu.cr3)
-        for n in range(3):
-            put(V.GUEST_KSP + 4 * n, cpu.ksp[n])
-        put(V.EXIT_REASON, V.REASON_NUMBERS[reason])
-        put(V.EXIT_QUALIFICATION, qualification)
-        put(V.EXIT_GUEST_PHYSICAL, guest_physical or 0)
-        put(V.EXIT_GUEST_LINEAR, guest_linear or 0)
-        put(V.EXIT_INSTRUCTION_LENGTH, instruction_length)
-        put(V.EXIT_PC, pc)
-        for field, event in ((V.EXIT_INTERRUPTION, interruption), (V.EXIT_VECTORING, vectoring)):
-            put(field, V.event_word(event[0], event[2]) if event else 0)
-            put(field + 4, event[1] if event else 0)
+        # The guest-state and exit-information areas are runs of consecutive words (checked
+        # where `_GUEST_STATE` is defined): stored as two slices, not word by word.
+        words[_GUEST_STATE] = [value & M32 for value in (
+            *cpu.regs, pc, cpu.flags, cpu.cpl, cpu.idtr, cpu.cr0, cpu.cr2, cpu.mmu.cr3, *cpu.ksp)]
+        words[_EXIT_INFO] = [value & M32 for value in (
+            V.REASON_NUMBERS[reason], qualification, guest_physical or 0, guest_linear or 0,
+            instruction_length, pc,
+            V.event_word(interruption[0], interruption[2]) if interruption else 0,
+            interruption[1] if interruption else 0,
+            V.event_word(vectoring[0], vectoring[2]) if vectoring else 0,
+            vectoring[1] if vectoring else 0)]
         cpu.memory.write(address, _VMCS.pack(*words))
 
         self.guest_instructions += cpu.retired - self._entry_retired

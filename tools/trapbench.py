@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import collections
 import cProfile
+import gc
 import json
 import os
 import pstats
@@ -402,6 +403,32 @@ def render_profile(profile: Profile) -> str:
                           for name, share, calls in profile.rows)
 
 
+def compile_times(target: str, count: int | None = None) -> tuple[tuple[int, float], ...]:
+    """What compiling each block of a run of bundled guest `target` costs: the fast engine run
+    natively with every block compiled at its first entry (``hot_threshold=1``), one
+    ``(instructions in the block, CPU seconds to compile it)`` per compiled block, in order.
+    The translation thresholds weigh this against running blocks cold (docs/performance.md)."""
+    guest = load_guest(target)
+    if count is not None:
+        guest = attrs.evolve(guest, console_input=str(count).encode())
+    machine = Machine(memory_size=guest.memory_size, console_input=guest.console_input,
+                      disk=guest.disk)
+    machine.load(guest.image)
+    translator = machine.engine("fast")
+    translator.hot_threshold = 1
+    compile_block = translator._compile
+    times: list[tuple[int, float]] = []
+
+    def timed(block) -> None:
+        started = time.process_time()
+        compile_block(block)
+        times.append((block.n, time.process_time() - started))
+
+    translator._compile = timed
+    machine.run(guest.max_steps, engine="fast")
+    return tuple(times)
+
+
 @attrs.frozen
 class Goal:
     """One of issue 13's targets measured in CPU time (`targets`)."""
@@ -414,6 +441,11 @@ class Goal:
 
 
 def _timed(action) -> tuple[float, int]:
+    # A full collection of the cyclic garbage collector costs what the whole heap of this
+    # process holds (over 100 ms with a few hundred thousand objects), not what the run
+    # allocates, and with every round allocating alike it lands in the same configuration
+    # round after round: collected before each timed run, so a run pays for its own garbage.
+    gc.collect()
     started = time.process_time()
     instructions = action()
     return time.process_time() - started, instructions
@@ -424,7 +456,8 @@ def targets(scale: float = 10.0, repeat: int = 5) -> tuple[Goal, ...]:
     ``toyvisor bench --scale`` (compute 50,000 × `scale` iterations, the system-call loop 8,000 ×
     `scale` calls), minikernel and nanobench as they are, the loops at about 40,000
     instructions for the short-run target; medians of `repeat` interleaved rounds after one
-    warm-up round.  A strategy's time includes its boot (a few milliseconds at most)."""
+    warm-up round, the garbage collector run before each timed run (`_timed`).  A strategy's
+    time includes its boot (a few milliseconds at most)."""
     from .anchors import ceiling_loop
 
     def sized(name: str, count: int | None) -> Guest:
@@ -523,5 +556,5 @@ def command(workloads, engines, specs, no_vmm, repeat, scale, scaling, as_json,
                else render_markdown(report) if markdown else render_text(report), nl=as_json)
 
 
-__all__ = ["Goal", "Profile", "command", "render_targets", "targets", "profile", "render_profile", "sample", "DEFAULT_COUNT", "DEFAULT_STRATEGIES", "EVENTS", "Cell", "Event", "TrapBenchError",
+__all__ = ["Goal", "Profile", "command", "compile_times", "render_targets", "targets", "profile", "render_profile", "sample", "DEFAULT_COUNT", "DEFAULT_STRATEGIES", "EVENTS", "Cell", "Event", "TrapBenchError",
            "TrapReport", "measure", "render_markdown", "render_text"]

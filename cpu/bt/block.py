@@ -42,7 +42,7 @@ from collections.abc import Container
 from toyvisor.isa.encoding import Decoded
 from toyvisor.isa.spec import M32, PAGE_MASK
 
-from ..decode import CodeEntry, needs_attention
+from ..decode import CodeEntry, needs_attention_opcode
 
 DEFAULT_MAX_BLOCK = 64
 
@@ -55,9 +55,13 @@ def writes_memory(definition) -> bool:
 def adaptable(decoded: Decoded) -> bool:
     """Whether `decoded` may be run as a callout because of adaptation: an innocuous instruction
     that writes memory and does not transfer control."""
-    definition = decoded.definition
+    return adaptable_definition(decoded.definition)
+
+
+def adaptable_definition(definition) -> bool:
+    """`adaptable` for every instruction of `definition` (it depends on nothing else)."""
     return (not definition.sensitive and not definition.sets_pc and writes_memory(definition)
-            and not needs_attention(decoded))
+            and not needs_attention_opcode(definition.opcode))
 
 
 def form_block(entry_at: Callable[[int, int], CodeEntry | None], pc: int, pa: int,
@@ -92,39 +96,62 @@ def form_block(entry_at: Callable[[int, int], CodeEntry | None], pc: int, pa: in
     return body, None
 
 
+#: A block without exits or source lines shares these (never mutated: replaced when set).
+_NONE: dict = {}
+_NONE_LINES: tuple = ()
+
+
 class Block:
     """One translated block as the cache holds it."""
 
     __slots__ = ("pc", "pa", "end_pa", "mode", "key", "fn", "cells", "exits", "n", "body_n",
-                 "insns", "pcs", "lines", "tail", "tail_handler", "incoming", "valid", "source",
-                 "linkable", "heat", "hot", "handlers")
+                 "insns", "pcs", "lines", "tail", "tail_handler", "tail_native", "incoming", "valid", "source",
+                 "linkable", "heat", "hot", "handlers", "memory_body")
 
     def __init__(self, pc: int, pa: int, mode: int, body: list[CodeEntry],
                  tail: CodeEntry | None):
+        # One pass over the body: a kernel forms hundreds of blocks it runs a few times each.
+        #: the interpreter's handler of the tail (what `DirectCallouts` runs for it), or None
+        self.tail_native = None
         self.pc = pc
         self.pa = pa
-        size = sum(e.length for e in body) + (tail.length if tail is not None else 0)
+        size = 0
+        handlers = []
+        insns = []
+        quiet = True
+        for entry in body:
+            size += entry.length
+            handlers.append(entry.handler)
+            insns.append(entry.decoded)
+            quiet = quiet and entry.quiet
         #: the interpreter's handler of each body instruction (what a cold block runs)
-        self.handlers = tuple(e.handler for e in body)
-        body = [e.decoded for e in body]
-        tail = tail.decoded if tail is not None else None
+        self.handlers = tuple(handlers)
+        #: whether a body instruction touches anything but registers, flags and the pc (memory,
+        #: a counter a hook may watch): only such an instruction can raise the engine's signal
+        #: (`toyvisor.cpu.bt.cold`)
+        self.memory_body = not quiet
+        self.body_n = len(insns)
+        if tail is not None:
+            size += tail.length
+            self.tail_native = tail.handler
+            tail = tail.decoded
+            insns.append(tail)
         #: physical bytes [pa, end_pa) hold the block's instructions
         self.end_pa = pa + size
         self.mode = mode
         self.key = 0
         self.fn = None
         #: closure cells holding chained successors, by cell name
-        self.cells: dict = {}
+        self.cells: dict = _NONE
         #: constant destination pc -> cell name
-        self.exits: dict[int, str] = {}
-        self.body_n = len(body)
+        self.exits: dict[int, str] = _NONE
         #: instructions in the block: the body plus the tail
-        self.n = self.body_n + (tail is not None)
+        self.n = len(insns)
         #: the decoded instructions, body then tail
-        self.insns = tuple(body) + ((tail,) if tail is not None else ())
+        self.insns = insns = tuple(insns)
         #: pc of each instruction
-        self.pcs = tuple(d.pc for d in self.insns)
-        self.lines: list[int] = []
+        self.pcs = tuple([d.pc for d in insns])
+        self.lines: list[int] = _NONE_LINES
         self.tail = tail
         self.tail_handler = None
         #: (block, cell) pairs chained to this block (unlinked when it is invalidated)
@@ -157,4 +184,4 @@ class Block:
         return f"<Block pc={self.pc:#010x} pa={self.pa:#x} {self.body_n}{tail}{state}>"
 
 
-__all__ = ["Block", "DEFAULT_MAX_BLOCK", "adaptable", "form_block", "writes_memory"]
+__all__ = ["Block", "DEFAULT_MAX_BLOCK", "adaptable", "adaptable_definition", "form_block", "writes_memory"]

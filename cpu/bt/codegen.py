@@ -81,6 +81,10 @@ from toyvisor.isa.encoding import Decoded
 from toyvisor.isa.faults import GuestFault
 from toyvisor.isa.table import Instruction
 
+from toyvisor.isa.spec import M32
+
+from ..decode import LENGTHS
+
 #: Constants of the architecture, substituted as literals.
 _CONSTANTS = {name: getattr(spec, name) for name in dir(spec)
               if name.isupper() and isinstance(getattr(spec, name), int)}
@@ -580,16 +584,39 @@ def exit_pcs(body: Sequence[Decoded], *, tail: Decoded | None, end_pc: int) -> l
     if not body:
         return [end_pc]
     last = body[-1]
-    final = template(last.definition).final
+    final = _final(last.definition)
     if final is None:
         return [end_pc]
-    values = _values(last)
     if final[0] == "if":
-        taken, fall = values[final[2][2:-2]], values[final[3][2:-2]]
+        taken, fall = _value(last, final[2]), _value(last, final[3])
         return [taken] if taken == fall else [taken, fall]
     if final[0] == "const":
-        return [values[final[1][2:-2]]]
+        return [_value(last, final[1])]
     return []
+
+
+#: opcode -> its template's ``final`` (`_final`)
+_FINALS: dict[int, tuple | None] = {}
+
+
+def _final(definition: Instruction) -> tuple | None:
+    """``template(definition).final``, by opcode: `template` is cached by the definition, whose
+    hash covers every field, too slow for every block a kernel forms."""
+    try:
+        return _FINALS[definition.opcode]
+    except KeyError:
+        final = _FINALS[definition.opcode] = template(definition).final
+        return final
+
+
+def _value(decoded: Decoded, placeholder: str) -> int:
+    """The value of a template placeholder (``{{name}}``) for `decoded`, as `_values` has it."""
+    name = placeholder[2:-2]
+    if name == "npc":
+        return (decoded.pc + LENGTHS[decoded.definition.opcode]) & M32
+    if name == "pc":
+        return decoded.pc
+    return decoded.fields[name]
 
 
 def _branches_to(decoded: Decoded, pc: int) -> bool:

@@ -22,23 +22,39 @@ from .codegen import Signal
 
 
 def cold_function(block: Block, cpu, signal: Signal, cells: dict[int, object],
-                  heat: Callable[[Block], None]) -> Callable:
+                  heating: tuple) -> Callable:
     """The function running `block` on handler closures; `cells` maps each constant exit pc to
-    its chaining cell; `heat(block)` is called on every entry."""
+    its chaining cell.  Every entry heats the block as `heating` says
+    (`Translator._heating`: the heat is counted in line, not by a call per entry) and compiles
+    it once hot.
+
+    ``_sig.exit`` can only be raised by an instruction that touches more than registers, flags
+    and the pc (a store over code, a read or write hook asking for attention): a body without
+    such an instruction is checked once, after its last instruction."""
     handlers = block.handlers
     total = block.n
     R = cpu.regs
     chain = cells.get if block.tail is None else {}.get
+    step, translator, heats, key, adapted = heating
+    compile_ = translator._compile
+
+    watch = block.memory_body
 
     def cold(room):
-        heat(block)
+        block.heat += step
+        if heats is None or adapted:
+            heat = block.heat
+        else:
+            heat = heats[key] = heats.get(key, 0) + step
+        if heat >= translator.hot_threshold and block.valid:
+            compile_(block)
         room -= total
         done = 0
         try:
             for handler in handlers:
                 handler(cpu, R)
                 done += 1
-                if signal.exit:
+                if watch and signal.exit:
                     if done < total:
                         signal.early_exits += 1
                     return None, room + total - done
@@ -46,6 +62,8 @@ def cold_function(block: Block, cpu, signal: Signal, cells: dict[int, object],
             signal.room = room
             signal.index = done
             raise
+        if signal.exit:  # a quiet body is checked once, here
+            return None, room
         cell = chain(cpu.pc)
         return (None if cell is None else cell.cell_contents), room
 

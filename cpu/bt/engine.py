@@ -71,16 +71,17 @@ from types import CellType
 
 import attrs
 
-from toyvisor.isa.encoding import DecodeError, decode_word
+from toyvisor.isa.encoding import DecodeError
 from toyvisor.isa.faults import GuestFault
-from toyvisor.isa.spec import CR0_PG, FLAG_IF, PAGE_MASK, PAGE_SHIFT
+from toyvisor.isa.spec import CR0_PG, FLAG_IF, M32, PAGE_MASK, PAGE_SHIFT, Privilege
+from toyvisor.isa.table import ALL_INSTRUCTIONS
 
 from ..cpu import BUDGET, CPU
-from ..decode import CodeEntry
+from ..decode import DECODINGS, LENGTHS, CodeEntry
 from ..events import InstructionEvent
 from ..memory import PAGE_CODE
 from ..mmu import FETCH
-from .block import DEFAULT_MAX_BLOCK, Block, adaptable, form_block
+from .block import DEFAULT_MAX_BLOCK, Block, adaptable_definition, form_block
 from .callouts import Callouts, DirectCallouts
 from .codegen import MemoryMode, Signal, block_source, compile_block, exit_pcs
 from .cold import cold_function
@@ -92,8 +93,16 @@ from .cold import cold_function
 #: so that a run of 40,000 instructions is not slower than on the interpreter
 #: (docs/performance.md), while loops (`LOOP_FACTOR`) still compile early.
 DEFAULT_HOT_THRESHOLD = 5000
-#: How many times sooner a block that branches to itself is hot (`Translator._heat`).
+#: How many times sooner a block that branches to itself is hot (`Translator._heating`).
 LOOP_FACTOR = 30
+
+#: opcode -> whether a block tail of it is a software interrupt the machine delivers (not a
+#: sensitive instruction, not an adaptable store: those are callouts)
+_DELIVERED_TAIL = {d.opcode: not d.sensitive and not adaptable_definition(d)
+                   for d in ALL_INSTRUCTIONS}
+
+#: The names of a block's chaining cells, in `exit_pcs` order (at most two exits).
+_EXIT_NAMES = ("_l0", "_l1")
 
 #: Mode bits of a cache key.
 _MODE_PAGING = 1
@@ -164,6 +173,9 @@ class SharedTranslations:
 
     def __init__(self, memory) -> None:
         self.memory = memory
+        #: translators using this cache (`Translator` counts itself in): with one, the shared heat
+        #: is the block's own and is not kept
+        self.users = 0
         #: key -> (body, tail, end physical address)
         self.forms: dict[int, tuple[list[CodeEntry], CodeEntry | None, int]] = {}
         #: (key, loads through the CPU) -> the compiled block's code object and source
@@ -227,6 +239,8 @@ class Translator:
         self.memory = cpu.memory
         #: the translations shared with the other CPUs' translators (None: not shared)
         self.shared = shared
+        if shared is not None:
+            shared.users += 1
         self._signal = Signal()
         #: key -> block
         self._blocks: dict[int, Block] = {}
@@ -360,7 +374,7 @@ class Translator:
             return None
         cpl = cpu.cpl
         mmu = cpu.mmu
-        if cpu.cr0 & CR0_PG or getattr(mmu, "nested", False):
+        if cpu.cr0 & CR0_PG or mmu.nested:
             entry = mmu.tlb.get(pc >> PAGE_SHIFT)
             if entry is None or cpl > entry[1]:
                 try:
@@ -406,10 +420,10 @@ class Translator:
             return memory.read32(physical + 4)
 
         try:
-            decoded = decode_word(memory.read32(physical), address, next_word)
+            decoded, handler = DECODINGS.decode(memory.read32(physical), address, next_word)
         except (DecodeError, GuestFault):
             return None
-        return code.insert(decoded, physical)
+        return code.insert(decoded, physical, None, handler)
 
     def _translate(self, pc: int, pa: int, mode: int, key: int) -> Block | None:
         single = mode & _MODE_SINGLE
@@ -429,14 +443,15 @@ class Translator:
         if shared is not None and form is None:
             shared.add(key, pa, body, tail, block.end_pa)
         block.key = key
-        exits = exit_pcs(block.insns[:block.body_n], tail=block.tail, end_pc=self._end_pc(block))
-        block.exits = {pc: f"_l{i}" for i, pc in enumerate(exits)}
-        cells = {pc: CellType(None) for pc in exits}
-        block.cells = {block.exits[pc]: cell for pc, cell in cells.items()}
-        block.linkable = tail is None and not single and bool(block.cells)
-        block.fn = cold_function(block, self.cpu, self._signal, cells, self._heat)
-        if tail is not None and not tail.decoded.definition.sensitive \
-                and not adaptable(tail.decoded):
+        cells = {}
+        if tail is None:
+            exits = exit_pcs(block.insns[:block.body_n], tail=None, end_pc=self._end_pc(block))
+            names = block.exits = dict(zip(exits, _EXIT_NAMES))
+            cells = {pc: CellType(None) for pc in exits}
+            block.cells = {names[pc]: cell for pc, cell in cells.items()}
+            block.linkable = not single and bool(cells)
+        block.fn = cold_function(block, self.cpu, self._signal, cells, self._heating(block))
+        if tail is not None and _DELIVERED_TAIL[tail.decoded.definition.opcode]:
             block.tail_handler = tail.handler  # a software interrupt: the machine delivers it
         self._blocks[key] = block
         page = pa >> PAGE_SHIFT
@@ -463,21 +478,22 @@ class Translator:
         """Where control goes after the body when its last instruction does not set the pc."""
         if block.tail is not None:
             return block.tail.pc
-        return block.insns[block.body_n - 1].npc
+        last = block.insns[block.body_n - 1]
+        return (last.pc + LENGTHS[last.definition.opcode]) & M32
 
-    def _heat(self, block: Block) -> None:
-        """A cold block is entered: compile it once it is hot.  A block that branches to itself
-        is hot `LOOP_FACTOR` times sooner: compiled, it iterates inside its function, which also
-        saves the dispatcher's round trip of every iteration.  The entries of every CPU sharing
-        the translation count: a loop every CPU runs is hot as soon as on one CPU."""
+    def _heating(self, block: Block) -> tuple:
+        """How a cold block heats on every entry (`toyvisor.cpu.bt.cold`): ``(step, the
+        translator, the shared heat dict or None, the block's key, this translator's adaptation
+        marks)``.  A block that branches to itself is hot `LOOP_FACTOR` times sooner: compiled,
+        it iterates inside its function, which also saves the dispatcher's round trip of every
+        iteration.  The entries of every CPU sharing the translation count (not while adapting:
+        adaptation's marks are this translator's own): a loop every CPU runs is hot as soon as
+        on one CPU.  Once hot (``translator.hot_threshold``) and still valid, the block is
+        compiled (`_compile`)."""
         step = LOOP_FACTOR if block.pc in block.exits else 1
-        block.heat += step
-        heat = block.heat
         shared = self.shared
-        if shared is not None and not self._adapted:
-            heat = shared.heat[block.key] = shared.heat.get(block.key, 0) + step
-        if heat >= self.hot_threshold and block.valid:
-            self._compile(block)
+        heats = None if shared is None or shared.users < 2 else shared.heat
+        return step, self, heats, block.key, self._adapted
 
     def _compile(self, block: Block) -> None:
         """Replace `block`'s cold function by its compiled one (same exits, same links)."""
@@ -685,28 +701,62 @@ class Translator:
         cpu.retired += 1
 
     def _chain_tail(self, block: Block) -> bool:
-        """Run `block`'s tail (as `_run_tail`, with the retired count and the clock up to date)
-        and tell whether the dispatcher may go straight on to the next block, i.e. whether the
-        tail left alone everything the dispatcher examines between blocks: False when it stopped
-        the CPU, asked for attention (a write over code, a hook), moved the clock by more than
-        its own tick (`hlt`) or the timer deadline (a write to the timer's ports), made an
-        interrupt deliverable (`iret`, `sti`, `popf`, a device raising its line, a PIC mask) or
-        left the translated rings or root mode.  A tail that faults is delivered as its
-        exception: one budget step, as the room counted it, and no tick.  So a system call's
-        `int` and `iret` and a driver's polled `in` cost no trip through the dispatcher."""
+        """Run `block`'s tail (as `_run_tail` with `DirectCallouts`, with the retired count and
+        the clock up to date) and tell whether the dispatcher may go straight on to the next
+        block, i.e. whether the tail left alone everything the dispatcher examines between
+        blocks: False when it stopped the CPU, asked for attention (a write over code, a hook),
+        moved the clock by more than its own tick (`hlt`) or the timer deadline (a write to the
+        timer's ports), made an interrupt deliverable (`iret`, `sti`, `popf`, a device raising
+        its line, a PIC mask) or left the translated rings or root mode.  A tail that faults is
+        delivered as its exception: one budget step, as the room counted it, and no tick.  So a
+        system call's `int` and `iret` and a driver's polled `in` cost no trip through the
+        dispatcher.  Only with `DirectCallouts` (see `_run`): a callout runs the interpreter's
+        handler of the instruction (what `DirectCallouts.callout` runs) and is counted as it
+        counts it."""
         cpu = self.cpu
         platform = cpu.platform
         timer = platform.timer
         clock, deadline = platform.clock, timer.deadline
-        self._run_tail(block)
-        if cpu.stop_reason is not None or self._signal.exit or cpu.nonroot \
-                or platform.clock - clock > 1 or timer.deadline != deadline \
+        decoded = block.tail
+        platform.clock = clock + 1  # as on the interpreter: the instruction counts while it executes
+        try:
+            block.tail_native(cpu, cpu.regs)
+        except GuestFault as fault:
+            platform.clock -= 1
+            if block.tail_handler is None:
+                self._count_callout(decoded)
+            cpu.deliver(fault.vector, fault.error, decoded.pc, "exception", fault.address)
+            return False if cpu.stop_reason is not None or self._signal.exit \
+                else self._chain_on(clock, deadline)
+        if block.tail_handler is None:
+            self._count_callout(decoded)
+            privilege = decoded.definition.privilege
+            if privilege is Privilege.PRIVILEGED:
+                cpu.privileged_executed += 1
+            elif privilege is not Privilege.INNOCUOUS:
+                cpu.sensitive_executed += 1
+        else:
+            self._executed += 1
+        cpu.retired += 1
+        if cpu.stop_reason is not None or self._signal.exit:
+            return False
+        return self._chain_on(clock, deadline)
+
+    def _chain_on(self, clock: int, deadline: int | None) -> bool:
+        """`_chain_tail`'s verdict once the tail ran without stopping or signalling."""
+        cpu = self.cpu
+        platform = cpu.platform
+        if cpu.nonroot or platform.clock - clock > 1 or platform.timer.deadline != deadline \
                 or cpu.cpl not in self._translate_cpls:
             return False
         if cpu.flags & FLAG_IF and platform.pic.deliverable():
             return False
         self._tails_chained += 1
         return True
+
+    def _count_callout(self, decoded) -> None:
+        mnemonic = decoded.definition.mnemonic
+        self._callouts[mnemonic] = self._callouts.get(mnemonic, 0) + 1
 
     def _deliver_block_fault(self, block: Block, index: int, fault: GuestFault) -> None:
         """Deliver `fault`, raised by instruction `index` of `block`, as its exception."""

@@ -126,3 +126,23 @@ def test_the_targets_compare_the_loops_at_their_own_sizes(monkeypatch):
     trapbench.targets(scale=0.2, repeat=1)
     compute_fast = {n for name, label, n in sizes if name == "compute" and label == "native/fast"}
     assert len(compute_fast) == 2  # the scaled loop (10,000 iterations) and the short one
+
+
+def test_compile_times_time_every_block_the_run_compiles():
+    times = trapbench.compile_times("bench/syscall", 5)
+    guest = attrs.evolve(load_guest("bench/syscall"), console_input=b"5")
+    machine = Machine(memory_size=guest.memory_size, console_input=guest.console_input)
+    machine.load(guest.image)
+    machine.run(guest.max_steps, engine="fast")
+    stats = machine.engine("fast").stats
+    assert len(times) == stats.blocks_translated  # every block compiled once, at its first entry
+    assert sum(n for n, _ in times) == stats.instructions_translated
+    assert all(seconds >= 0 for _, seconds in times)
+
+
+def test_timed_runs_start_with_the_garbage_collected(monkeypatch):
+    import gc
+    calls = []
+    monkeypatch.setattr(gc, "collect", lambda *args: calls.append("collect"))
+    assert trapbench._timed(lambda: calls.append("run") or 7)[1] == 7
+    assert calls == ["collect", "run"]
