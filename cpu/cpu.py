@@ -136,6 +136,8 @@ class CPU:
     def __init__(self, memory: PhysicalMemory, platform: Platform, code: DecodeCache,
                  index: int = 0) -> None:
         self.index = index
+        #: what `rdpid` reads (x86's TSC_AUX): the CPU's number unless a VMM loads a vCPU's
+        self.tsc_aux = index
         self.memory = memory
         self.platform = platform
         self.code = code
@@ -439,8 +441,8 @@ class CPU:
                 self.idle_ticks += idle
 
     def cpu_number(self) -> int:
-        """`rdpid`: the number of this CPU (0 for the boot CPU)."""
-        return self.index
+        """`rdpid`: the number of this CPU (0 for the boot CPU), from TSC_AUX."""
+        return self.tsc_aux
 
     def pause(self) -> None:
         """`pause`: a spin-wait hint; counted (a monitor's pause-loop detection reads it)."""
