@@ -136,8 +136,9 @@ class CPU:
     def __init__(self, memory: PhysicalMemory, platform: Platform, code: DecodeCache,
                  index: int = 0) -> None:
         self.index = index
-        #: what `rdpid` reads (x86's TSC_AUX): the CPU's number unless a VMM loads a vCPU's
-        self.tsc_aux = index
+        #: what `rdpid` reads: the CPU's number at reset; ring-0 software (a VMM) may load it,
+        #: as x86's IA32_TSC_AUX that RDPID returns (docs/vmm-design.md, "SMP VMs")
+        self.pid = index
         self.memory = memory
         self.platform = platform
         self.code = code
@@ -441,8 +442,8 @@ class CPU:
                 self.idle_ticks += idle
 
     def cpu_number(self) -> int:
-        """`rdpid`: the number of this CPU (0 for the boot CPU), from TSC_AUX."""
-        return self.tsc_aux
+        """`rdpid`: the number of this CPU (0 for the boot CPU), or what a VMM loaded."""
+        return self.pid
 
     def pause(self) -> None:
         """`pause`: a spin-wait hint; counted (a monitor's pause-loop detection reads it)."""

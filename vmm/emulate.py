@@ -34,18 +34,19 @@ from toyvisor.isa.spec import FLAG_IF, M32, VEC_AC, VEC_UD
 class GuestCPU:
     """The ``cpu`` of the table's handlers when the VMM emulates an instruction of `vm`."""
 
-    def __init__(self, vm: VM) -> None:
+    def __init__(self, vm: VM, vcpu=None) -> None:
         self.vm = vm
-        self.vcpu = vm.vcpu
-        self.regs = vm.vcpu.regs
-        self.ksp = vm.vcpu.ksp
+        #: the vCPU this context emulates for (each vCPU of an SMP VM has its own context)
+        self.vcpu = vcpu = vm.vcpu if vcpu is None else vcpu
+        self.regs = vcpu.regs
+        self.ksp = vcpu.ksp
 
     # -- state ------------------------------------------------------------------------------------
     pc = property(lambda self: self.vcpu.pc, lambda self, v: setattr(self.vcpu, "pc", v & M32))
     flags = property(lambda self: self.vcpu.flags, lambda self, v: setattr(self.vcpu, "flags", v))
     cpl = property(lambda self: self.vcpu.cpl, lambda self, v: setattr(self.vcpu, "cpl", v))
     idtr = property(lambda self: self.vcpu.idtr, lambda self, v: setattr(self.vcpu, "idtr", v))
-    platform = property(lambda self: self.vm.devices.platform)
+    platform = property(lambda self: self.vcpu.platform)
     idle_ticks = property(lambda self: self.vm.idle_ticks,
                           lambda self, v: setattr(self.vm, "idle_ticks", v))
 
@@ -94,7 +95,7 @@ class GuestCPU:
 
     def cpu_number(self) -> int:
         """`rdpid` under the VMM: the virtual CPU's number (0 for a one-vCPU VM)."""
-        return getattr(self.vcpu, "index", 0)
+        return self.vcpu.index
 
     def software_interrupt(self, vector: int, npc: int) -> None:
         self.vm.deliver(vector, 0, npc, "software")
@@ -111,7 +112,10 @@ class GuestCPU:
         """``hlt`` at virtual CPL 0 (docs/machine.md, Time): idle the virtual clock to the next
         virtual interrupt, or stop the VM when nothing could ever wake it."""
         self.vcpu.pc = npc
-        platform = self.vm.devices.platform
+        if self.vm.smp:  # other vCPUs run on: this one halts or idles alone
+            self.vm.halt_vcpu(self.vcpu)
+            return
+        platform = self.vcpu.platform
         if not self.vcpu.flags & FLAG_IF or not platform.can_wake():
             self.vm.stop(HALTED)
             return

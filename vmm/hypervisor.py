@@ -40,7 +40,8 @@ import attrs
 
 from toyvisor.cpu.cpu import BUDGET, CPU
 from toyvisor.cpu.events import interleave_console
-from toyvisor.cpu.machine import Machine
+from toyvisor.cpu.machine import DEFAULT_INTERLEAVE, Machine
+from toyvisor.isa.spec import MAX_CPUS
 from toyvisor.cpu.monitor import Monitor
 from toyvisor.isa.faults import GuestFault
 from toyvisor.isa.spec import (
@@ -55,7 +56,10 @@ from toyvisor.isa.spec import (
     PAGE_SIZE,
 )
 
+from .pcpu import PhysicalCPU, place
 from .shadow import FrameAllocator
+from .vcpu import HALTED as VCPU_HALTED
+from .vcpu import IDLE, READY
 from .vm import DESTROYED, VM, VMError
 
 if TYPE_CHECKING:
@@ -93,13 +97,21 @@ class Hypervisor(Monitor):
 
     def __init__(self, strategy: Strategy, *, memory_size: int = 32 << 20,
                  placement: str = "system", quantum: int = DEFAULT_QUANTUM,
-                 vmm_region: int = DEFAULT_VMM_REGION, audit: bool = True) -> None:
+                 vmm_region: int = DEFAULT_VMM_REGION, audit: bool = True, pcpus: int = 1,
+                 interleave: int = DEFAULT_INTERLEAVE) -> None:
         if placement not in PLACEMENTS:
             raise VMError(f"unknown placement '{placement}' (known: {', '.join(PLACEMENTS)})")
+        check_pcpus(pcpus)
         self.strategy = strategy
         self.placement = placement
         self.quantum = quantum
-        self.machine = Machine(memory_size=memory_size)
+        #: steps each physical CPU runs per turn of the host's round-robin (several CPUs)
+        self.interleave = interleave
+        self.machine = Machine(memory_size=memory_size, cpus=pcpus)
+        #: the host's physical CPUs; `pcpu` and `cpu` are the one whose turn it is (the one that
+        #: takes a VMM entry), and `current` the VM loaded on it
+        self.pcpus = [PhysicalCPU(cpu, i) for i, cpu in enumerate(self.machine.cpus)]
+        self.pcpu = self.pcpus[0]
         self.cpu: CPU = self.machine.cpu
         self.vmm_region = vmm_region
         self.vms: list[VM] = []
@@ -109,6 +121,8 @@ class Hypervisor(Monitor):
         self.in_vmm = True
         #: the trace callback of the current `run` (None: not tracing)
         self.trace = None
+        #: whether the current run hosts SMP (several physical CPUs or vCPUs): `_run_smp`
+        self._smp = False
         self._slice_end = 0
         self._last_retired = 0
         self._last_clock = 0
@@ -121,12 +135,12 @@ class Hypervisor(Monitor):
             memory.write32(vector * GATE_SIZE + 4, GATE_P)
         idt_end = -(-NUM_VECTORS * GATE_SIZE // PAGE_SIZE) * PAGE_SIZE
         self.frames = FrameAllocator(memory, idt_end, vmm_region)
-        cpu = self.cpu
-        cpu.idtr = 0  # the table is at host physical 0 (sidt shows it)
-        cpu.write_cr(CR0, CR0_PG)
-        cpu.monitor = self
-        platform = self.machine.platform
-        platform.pic.mask = 0xFFFF & ~(1 << IRQ_TIMER)  # only the real timer reaches the VMM
+        for cpu in self.machine.cpus:
+            cpu.idtr = 0  # the table is at host physical 0 (sidt shows it)
+            cpu.write_cr(CR0, CR0_PG)
+            cpu.monitor = self
+            # only the real timer reaches the VMM
+            cpu.platform.pic.mask = 0xFFFF & ~(1 << IRQ_TIMER)
         self.audit = audit
         if audit:
             memory.audit = self._audit
@@ -167,6 +181,9 @@ class Hypervisor(Monitor):
         self.strategy.detach(vm)
         if self.current is vm:
             self.current = None
+        for pcpu in self.pcpus:
+            if pcpu.loaded is not None and pcpu.loaded[0] is vm:
+                pcpu.loaded = None
         if not vm.owns_slice:  # the strategy gave its memory back in `detach`
             self.vms.remove(vm)
             vm.state = DESTROYED
@@ -200,7 +217,10 @@ class Hypervisor(Monitor):
         # it resumes at that instruction boundary, so its virtual interrupts come first (as the
         # bare CPU checks them before every instruction) — a run split in pieces is the same run.
         for vm in resumed:
-            self._boundary(vm)
+            for vcpu in vm.vcpus if vm.smp else (vm.vcpu,):
+                if vcpu.run_state == READY:
+                    vm.select(vcpu)
+                    self._boundary(vm)
         queue = [vm for vm in queue if vm.runnable and vm.stop_reason is None
                  and vm.steps < vm.step_limit and not vm.blocked]
         for vm in self.vms:
@@ -209,6 +229,10 @@ class Hypervisor(Monitor):
         if not queue:
             return
         self._retiring = 0  # anything the CPU still had to count happened before it returned
+        self._smp = len(self.pcpus) > 1 or any(vm.smp for vm in self.vms)
+        if self._smp:
+            self._run_smp(trace)
+            return
         self._load(queue[0])
         self.in_vmm = False
         if trace is not None:  # console output appears in the trace where it happened
@@ -224,6 +248,225 @@ class Hypervisor(Monitor):
             if trace is not None:
                 trace.flush()
         self.in_vmm = True
+
+    # -- SMP: several physical CPUs, VMs of several vCPUs ----------------------------------------
+
+    def _run_smp(self, trace) -> None:
+        """The host's round-robin (docs/vmm-design.md, "SMP VMs"): physical CPU after physical
+        CPU, `interleave` steps each, every CPU running the vCPU loaded on it (or loading the
+        next of its queue); a turn ends with no VMM entry, the vCPU stays in the real CPU.  An
+        idle physical CPU idles its turn; when every one idles, the clocks jump to the first
+        virtual timer deadline of an idle vCPU (or those vCPUs halt, as on the bare machine)."""
+        place(self.vms, len(self.pcpus))
+        if trace is not None:
+            many = len(self.vms) > 1
+            trace = interleave_console(trace, [
+                *((vm.name if many else "", vm.devices.platform.console) for vm in self.vms),
+                ("the real machine", self.machine.platform.console)])
+        self.trace = trace
+        for pcpu in self.pcpus:
+            pcpu.cpu.slicing = True
+        try:
+            while True:
+                ran = False
+                for pcpu in self.pcpus:
+                    if not any(self._may_run_vm(vm) or self._idle_vcpus(vm) for vm in self.vms):
+                        return
+                    ran |= self._turn(pcpu, trace)
+                if not ran and not self._skip_idle():
+                    return
+        finally:
+            for pcpu in self.pcpus:
+                pcpu.cpu.slicing = False
+            self._switch_pcpu(self.pcpus[0])
+            self.trace = None
+            if trace is not None:
+                trace.flush()
+            self.in_vmm = True
+
+    def _turn(self, pcpu: PhysicalCPU, trace) -> bool:
+        """One physical CPU's turn; whether a guest ran on it."""
+        self._switch_pcpu(pcpu)
+        cpu = pcpu.cpu
+        self._wake_idle(pcpu)
+        loaded = pcpu.loaded
+        if loaded is not None:
+            vm, vcpu = loaded
+            pending = vcpu.platform.pic.pending
+            if not self._may_run(vm, vcpu) or (
+                    pending != pcpu.kicked and vcpu.platform.pic.deliverable()):
+                # A kick (KVM's kick_vcpu: an IPI to the physical CPU): its VM stopped while the
+                # vCPU was in the real CPU, or a virtual interrupt (another vCPU's IPI) arrived
+                # for it: the real timer fires at once, so the vCPU enters the VMM at its next
+                # instruction boundary, which takes it off or delivers the interrupt.
+                pcpu.kicked = pending
+                timer = cpu.platform.timer
+                timer.deadline = cpu.platform.clock
+        if loaded is None:
+            nxt = self._next_on(pcpu, None)
+            if nxt is None:
+                cpu.platform.clock += self.interleave  # an idle turn: time passes
+                cpu.idle_ticks += self.interleave
+                return False
+            self._load_vcpu(*nxt)
+            self.in_vmm = False
+        if cpu.stop_reason == BUDGET:
+            cpu.stop_reason = None
+        self.strategy.execute(cpu, self.interleave, trace)
+        if cpu.stop_reason == BUDGET:
+            cpu.stop_reason = None
+        return True
+
+    def _may_run(self, vm: VM, vcpu) -> bool:
+        return vcpu.run_state == READY and self._may_run_vm(vm)
+
+    @staticmethod
+    def _may_run_vm(vm: VM) -> bool:
+        return vm.runnable and vm.stop_reason is None and not vm.blocked \
+            and vm.steps < vm.step_limit
+
+    def _idle_vcpus(self, vm: VM) -> list:
+        if not (vm.runnable and vm.stop_reason is None and vm.steps < vm.step_limit):
+            return []
+        return [v for v in vm.vcpus if v.run_state == IDLE]
+
+    def _next_on(self, pcpu: PhysicalCPU, after) -> tuple | None:
+        """The next (VM, vCPU) placed on `pcpu` after `after` that may run (round-robin)."""
+        placed = [(vm, v) for vm in self.vms for v in vm.vcpus if v.pcpu == pcpu.index]
+        start = placed.index(after) + 1 if after in placed else 0
+        for i in range(len(placed)):
+            vm, vcpu = placed[(start + i) % len(placed)]
+            if self._may_run(vm, vcpu):
+                return vm, vcpu
+        return None
+
+    def _wake_idle(self, pcpu: PhysicalCPU) -> None:
+        """The idle vCPUs placed on `pcpu` idle as long as it ran (their virtual clocks follow
+        its clock up to their next timer deadline); one with a deliverable interrupt is ready."""
+        now = pcpu.cpu.platform.clock
+        for vm in self.vms:
+            for vcpu in self._idle_vcpus(vm):
+                if vcpu.pcpu == pcpu.index:
+                    self._idle_for(vm, vcpu, now - vcpu.idle_mark)
+                    vcpu.idle_mark = now
+
+    @staticmethod
+    def _idle_for(vm: VM, vcpu, ticks: int) -> None:
+        platform = vcpu.platform
+        timer, pic = platform.timer, platform.pic
+        timer.update(platform.clock)
+        if not pic.deliverable() and ticks > 0:
+            wait = ticks if timer.deadline is None else min(ticks, timer.deadline - platform.clock)
+            wait = max(wait, 0)
+            platform.clock += wait
+            vm.idle_ticks += wait
+            timer.update(platform.clock)
+        if pic.deliverable():
+            vcpu.run_state = READY
+
+    def _skip_idle(self) -> bool:
+        """No physical CPU ran a guest in a whole round: every vCPU left is idle.  Jump to the
+        first timer deadline among them (every physical CPU idles as long); with none, they
+        can never wake: they halt.  Whether the round-robin goes on."""
+        idle = [(vm, v) for vm in self.vms for v in self._idle_vcpus(vm)]
+        waits = []
+        for _vm, vcpu in idle:
+            platform = vcpu.platform
+            platform.timer.update(platform.clock)
+            if platform.pic.deliverable():
+                return True
+            deadline = platform.timer.deadline
+            if deadline is not None and not platform.pic.mask & (1 << IRQ_TIMER):
+                waits.append(deadline - platform.clock)
+        if not waits:
+            for vm, vcpu in idle:
+                vcpu.run_state = VCPU_HALTED
+                if all(v.run_state != READY and v.run_state != IDLE for v in vm.vcpus):
+                    vm.stop("halted")
+            return False
+        wait = max(0, min(waits))
+        for pcpu in self.pcpus:
+            pcpu.cpu.platform.clock += wait
+            pcpu.cpu.idle_ticks += wait
+        for vm, vcpu in idle:
+            self._idle_for(vm, vcpu, wait)
+            vcpu.idle_mark = self.pcpus[vcpu.pcpu].cpu.platform.clock
+        return True
+
+    def _switch_pcpu(self, pcpu: PhysicalCPU) -> None:
+        """Make `pcpu` the physical CPU whose turn it is: the hypervisor's per-CPU marks, the VM
+        the audit lets it touch, the vCPU its VMM entries are for."""
+        old = self.pcpu
+        if pcpu is old:
+            return
+        old.slice_end, old.last_retired, old.last_clock = (self._slice_end, self._last_retired,
+                                                           self._last_clock)
+        old.retiring, old.in_vmm = self._retiring, self.in_vmm
+        self.pcpu, self.cpu = pcpu, pcpu.cpu
+        self._slice_end, self._last_retired, self._last_clock = (pcpu.slice_end,
+                                                                 pcpu.last_retired,
+                                                                 pcpu.last_clock)
+        self._retiring, self.in_vmm = pcpu.retiring, pcpu.in_vmm
+        loaded = pcpu.loaded
+        self._run_vm(None if loaded is None else loaded[0])
+        if loaded is not None:
+            loaded[0].select(loaded[1])
+
+    def _run_vm(self, vm: VM | None) -> None:
+        """`vm` becomes the VM the real CPU runs (the audit watches every other VM's memory)."""
+        current = self.current
+        if current is vm:
+            return
+        memory = self.machine.memory
+        if self.audit and current is not None:
+            for start, size in current.host_ranges():
+                memory.watch(start, size, read=True, write=True)
+        self.current = vm
+        if self.audit and vm is not None:
+            for start, size in vm.host_ranges():
+                memory.unwatch(start, size)
+
+    def _load_vcpu(self, vm: VM, vcpu) -> None:
+        """Load `vcpu` of `vm` on the physical CPU whose turn it is."""
+        cpu = self.cpu
+        self._run_vm(vm)
+        self.pcpu.loaded = (vm, vcpu)
+        vm.select(vcpu)
+        cpu.pid = vcpu.index  # what rdpid reads (x86: IA32_TSC_AUX, loaded at vcpu_load)
+        self._slice_end = cpu.platform.clock + self.quantum
+        self._enter(vm, switch=True)
+
+    def _unload(self) -> None:
+        self.pcpu.loaded = None
+        self._run_vm(None)
+
+    def _resume_smp(self, vm: VM, cpu: CPU) -> bool:
+        """`_resume` on a host with several physical CPUs or VMs of several vCPUs: the next vCPU
+        comes from this physical CPU's queue; with none, the CPU's turn ends idle."""
+        vcpu = vm.vcpu
+        self._boundary(vm)
+        if not self._may_run(vm, vcpu) or cpu.platform.clock >= self._slice_end:
+            if vcpu.run_state == IDLE:
+                vcpu.idle_mark = cpu.platform.clock
+            nxt = self._next_on(self.pcpu, (vm, vcpu))
+            if nxt is None:
+                if vm.stop_reason is None and vm.runnable and not vm.blocked \
+                        and vm.steps >= vm.step_limit:
+                    vm.stop(BUDGET)
+                self.strategy.unload(vm, cpu)
+                self._unload()
+                cpu.stop(BUDGET)  # the end of this physical CPU's turn
+                return True
+            if nxt != (vm, vcpu):
+                vm.count_event("world_switch")
+                self.strategy.unload(vm, cpu)
+                self._load_vcpu(*nxt)
+                self.in_vmm = False
+                return True
+            self._slice_end = cpu.platform.clock + self.quantum
+        self._enter(vm, switch=False)
+        self.in_vmm = False
+        return True
 
     def _runnable_after(self, vm: VM | None) -> VM | None:
         """The next VM in round-robin order after `vm` that may run (None if none)."""
@@ -307,6 +550,8 @@ class Hypervisor(Monitor):
 
     def _resume(self, vm: VM, cpu: CPU) -> bool:
         """The end of a VMM entry: the instruction boundary, scheduling, then back to a guest."""
+        if self._smp:
+            return self._resume_smp(vm, cpu)
         self._boundary(vm)
         if not vm.runnable or vm.stop_reason is not None or vm.blocked \
                 or cpu.platform.clock >= self._slice_end:
@@ -434,4 +679,12 @@ class Hypervisor(Monitor):
         return found
 
 
-__all__ = ["DEFAULT_QUANTUM", "DEFAULT_VMM_REGION", "Hypervisor", "PLACEMENTS", "VMMEntryEvent"]
+def check_pcpus(pcpus: object) -> int:
+    """`pcpus` if it is a valid number of physical CPUs (1..MAX_CPUS); `VMError` otherwise."""
+    if not isinstance(pcpus, int) or isinstance(pcpus, bool) or not 1 <= pcpus <= MAX_CPUS:
+        raise VMError(f"the number of physical CPUs must be an integer from 1 to {MAX_CPUS}, "
+                      f"not {pcpus!r}")
+    return pcpus
+
+
+__all__ = ["DEFAULT_QUANTUM", "check_pcpus", "DEFAULT_VMM_REGION", "Hypervisor", "PLACEMENTS", "VMMEntryEvent"]

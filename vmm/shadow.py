@@ -90,8 +90,10 @@ class ShadowPager:
         self.deps: dict[int, set[tuple[tuple, int]]] = {}
         self.protected: dict[int, int] = {}
         self.rmap: dict[int, set[tuple[tuple, int]]] = {}
-        #: set by the hypervisor: the real CPU while this VM is loaded on it, else None
-        self.cpu = None
+        #: physical CPU number -> [real CPU, shadow key] for every real CPU a vCPU of this VM is
+        #: loaded on (`bind`): a shadow entry that changes is invalidated in each of their TLBs
+        #: that may hold it — on an SMP VM, the VMM's own TLB shootdown
+        self.loaded: dict[int, list] = {}
         #: guest writes that touched a traced (protected) page-table frame (cumulative)
         self.traced_writes = 0
         self.current: tuple | None = None
@@ -118,6 +120,17 @@ class ShadowPager:
             space = self._create(key)
         self.current = key
         return space.root
+
+    def bind(self, cpu) -> None:
+        """A vCPU of this VM is loaded on real CPU `cpu` with the shadow `root` just returned."""
+        self.loaded[cpu.index] = [cpu, self.current]
+
+    def unbind(self, cpu=None) -> None:
+        """The vCPU on `cpu` (None: every one) left its real CPU."""
+        if cpu is None:
+            self.loaded.clear()
+        else:
+            self.loaded.pop(cpu.index, None)
 
     def _create(self, key: tuple) -> Space:
         try:
@@ -197,10 +210,11 @@ class ShadowPager:
     def _write_pte(self, space: Space, vpn: int, value: int) -> None:
         table = space.tables[vpn >> 10]
         _pack(self.memory.data, table + (vpn & 0x3FF) * 4, value)
-        if self.cpu is not None and space.key == self.current:
-            self.cpu.mmu.invalidate(vpn << PAGE_SHIFT)
-            if not value & PTE_P:
-                self.cpu.flush_fetch()
+        for cpu, key in self.loaded.values():
+            if key == space.key:
+                cpu.mmu.invalidate(vpn << PAGE_SHIFT)
+                if not value & PTE_P:
+                    cpu.flush_fetch()
 
     def _protect(self, gfn: int) -> None:
         count = self.protected.get(gfn, 0)
@@ -283,8 +297,9 @@ class ShadowPager:
         offset = space.tables[gpa >> 22] + ((gpa >> PAGE_SHIFT) & 0x3FF) * 4
         _pack(self.memory.data, offset, (self.vm.base + (gpa & PTE_FRAME)) | PTE_P | PTE_W
               | (3 << PTE_PL_SHIFT))
-        if self.cpu is not None and self.current == PHYSMAP:
-            self.cpu.mmu.invalidate(gpa)
+        for cpu, key in self.loaded.values():
+            if key == PHYSMAP:
+                cpu.mmu.invalidate(gpa)
         self.vm.count_event("shadow_sync")
         return True
 
@@ -308,8 +323,8 @@ class ShadowPager:
                     offset = space.tables[vpn >> 10] + (vpn & 0x3FF) * 4
                     _pack(data, offset, struct.unpack_from("<I", data, offset)[0] & ~PTE_W)
                     changed += 1
-        if self.cpu is not None:
-            self.cpu.mmu.flush()
+        for cpu, _key in self.loaded.values():
+            cpu.mmu.flush()
         self.vm.count_event("shadow_sync", changed)
         self.vm.count_event("tlb_flush")
         return changed
@@ -333,10 +348,10 @@ class ShadowPager:
         self.protected.clear()
         self.rmap.clear()
         self.current = None
-        if self.cpu is not None:
-            self.cpu.mmu.flush()
-            self.cpu.flush_fetch()
-            self.cpu.mmu.cr3 = 0xFFFFFFFF  # force the next resume to reload cr3
+        for cpu, _key in self.loaded.values():
+            cpu.mmu.flush()
+            cpu.flush_fetch()
+            cpu.mmu.cr3 = 0xFFFFFFFF  # force the next resume to reload cr3
         self.vm.count_event("tlb_flush")
 
     def mapped_host_frames(self) -> list[tuple[tuple, int, int]]:

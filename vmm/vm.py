@@ -1,4 +1,12 @@
-"""`VM`: one virtual machine — a slice of host RAM, a vCPU, virtual devices, a lifecycle.
+"""`VM`: one virtual machine — a slice of host RAM, its vCPUs, virtual devices, a lifecycle.
+
+A VM of V vCPUs (`Guest.cpus`) keeps what its vCPUs share — memory, the console and disk, the
+strategy's shared state (``pager``: the shadow tables or the nested table), the counters — and
+`vcpus`, each with its own registers, virtual privileged state, virtual TLB, local timer and
+interrupt controller and emulation context (`toyvisor.vmm.vcpu`).  `vcpu` (with `mmu`,
+`context` and ``devices.platform``) names the vCPU a VMM entry is for: the physical CPU that
+takes the entry selects it (`select`) before anything runs, so strategy code written for one
+vCPU handles each vCPU of an SMP VM (docs/vmm-design.md, "SMP VMs").
 
 Lifecycle::
 
@@ -19,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from toyvisor.cpu.cpu import BUDGET, TRIPLE_FAULT, cause_name
+from toyvisor.cpu.cpu import BUDGET, HALTED, TRIPLE_FAULT, cause_name
 from toyvisor.isa.errors import ToyvisorError
 from toyvisor.cpu.mmu import MMU
 from toyvisor.isa.faults import GuestFault
@@ -43,7 +51,8 @@ from toyvisor.isa.spec import (
 )
 
 from .emulate import GuestCPU
-from .vcpu import VCPU, VCPUState
+from .vcpu import HALTED as VCPU_HALTED
+from .vcpu import IDLE, READY, VCPU, WAITING, VCPUState
 from .vdevices import DeviceState, VirtualDevices
 
 if TYPE_CHECKING:
@@ -156,9 +165,6 @@ class VM:
         self.blocked = False
         host = hypervisor.machine.memory
         self.memory = self._guest_memory(host, base, size)
-        #: the guest's MMU and TLB (the walker's A/D writes are not guest stores: no tracing)
-        self.mmu = MMU(GuestPhysicalMemory(host, base, size))
-        self.vcpu = VCPU()
         #: priced events of this VM (docs/vmm-design.md)
         self.events: dict[str, int] = {}
         #: guest-visible causes (as on bare metal)
@@ -174,7 +180,21 @@ class VM:
         self.idle_ticks = 0
         self.entries = 0
         self.step_limit = 0
-        self.context = GuestCPU(self)
+        #: the vCPUs, by number; vCPU 0 boots, the others wait for a start IPI
+        self.vcpus: list[VCPU] = []
+        platform = self.devices.platform
+        for index in range(getattr(guest, "cpus", 1)):
+            vcpu = VCPU(index)
+            vcpu.platform = platform if index == 0 else platform.add_cpu()
+            #: its MMU and TLB (the walker's A/D writes are not guest stores: no tracing)
+            vcpu.mmu = MMU(GuestPhysicalMemory(host, base, size))
+            vcpu.context = GuestCPU(self, vcpu)
+            self.vcpus.append(vcpu)
+        if len(self.vcpus) > 1:
+            shared = platform.shared
+            shared.on_start = self._start_vcpu
+            shared.peers_running = self._peers_running
+        self.select(self.vcpus[0])
         #: strategy-private state (e.g. the shadow pager)
         self.pager = None
         #: set while tracing: called when the instruction just attempted will be retried
@@ -184,6 +204,53 @@ class VM:
     def _guest_memory(self, host, base: int, size: int):
         """The guest-physical memory object (a subclass may map it differently)."""
         return GuestPhysicalMemory(host, base, size, self._on_guest_write)
+
+    # -- vCPUs ------------------------------------------------------------------------------------
+
+    def select(self, vcpu: VCPU) -> None:
+        """Make `vcpu` the one VMM entries of this VM are for (its registers, TLB, devices)."""
+        self.vcpu = vcpu
+        #: the selected vCPU's MMU and TLB, and its emulation context
+        self.mmu = vcpu.mmu
+        self.context = vcpu.context
+        self.devices.platform = vcpu.platform
+
+    @property
+    def hardware(self):
+        """The selected vCPU's hardware-assisted context (its control structure)."""
+        return self.vcpu.hardware
+
+    @property
+    def smp(self) -> bool:
+        return len(self.vcpus) > 1
+
+    def _start_vcpu(self, index: int, entry: int, clock: int) -> bool:
+        """A virtual start IPI for vCPU `index` (`SharedDevices.on_start`): False if it runs."""
+        vcpu = self.vcpus[index]
+        if vcpu.run_state != WAITING:
+            return False
+        vcpu.reset(entry)
+        vcpu.mmu.cr3 = 0
+        vcpu.mmu.flush()
+        vcpu.platform.clock = clock  # its clock starts in step with the vCPU that started it
+        vcpu.run_state = READY
+        return True
+
+    def _peers_running(self, index: int) -> bool:
+        """Whether a vCPU other than `index` could still run (and so send an IPI)."""
+        return any(v.run_state in (READY, IDLE) for v in self.vcpus if v.index != index)
+
+    def halt_vcpu(self, vcpu: VCPU) -> None:
+        """``hlt`` on one vCPU of an SMP VM (docs/multiprocessor.md): it halts for good when
+        nothing could wake it (the VM halts with its last vCPU), else it idles until an
+        interrupt is deliverable (the hypervisor counts its idle time and wakes it)."""
+        platform = vcpu.platform
+        if not vcpu.flags & FLAG_IF or not platform.can_wake():
+            vcpu.run_state = VCPU_HALTED
+            if all(v.run_state in (VCPU_HALTED, WAITING) for v in self.vcpus):
+                self.stop(HALTED)
+        elif not platform.pic.deliverable():
+            vcpu.run_state = IDLE
 
     # -- host memory (resource control) -----------------------------------------------------------
 
@@ -391,6 +458,9 @@ class VM:
         """An immutable copy of the VM's state (take it while the hypervisor is not running)."""
         if self.state in (CREATED, DESTROYED):
             raise VMError(f"{self.name}: cannot snapshot a VM that is {self.state}")
+        if self.smp:
+            raise VMError(f"{self.name}: snapshots of a VM of {len(self.vcpus)} vCPUs are not "
+                          "supported (one vCPU only)")
         counters = {name: getattr(self, name) for name in _COUNTERS}
         counters["events"] = tuple(sorted(self.events.items()))
         counters["guest_causes"] = tuple(sorted(self.guest_causes.items()))
@@ -408,6 +478,8 @@ class VM:
                           f"a VM of {self.size} bytes")
         if self.state == DESTROYED:
             raise VMError(f"{self.name}: the VM is destroyed")
+        if self.smp:
+            raise VMError(f"{self.name}: cannot restore a VM of {len(self.vcpus)} vCPUs")
         self.memory.restore(snapshot.memory)
         self.vcpu.load(snapshot.vcpu)
         self.devices.load(snapshot.devices)

@@ -89,8 +89,16 @@ class Strategy:
     # -- hooks ------------------------------------------------------------------------------------
     def bind(self, hypervisor: Hypervisor) -> None:
         self.hypervisor = hypervisor
-        #: what runs guest code on the real CPU (`execute`)
-        self.engine = self.make_engine(hypervisor)
+        #: what runs guest code on each physical CPU (`execute`), by CPU number
+        self.engines = []
+        boot = hypervisor.cpu
+        for pcpu in getattr(hypervisor, "pcpus", ())[1:]:
+            hypervisor.cpu = pcpu.cpu  # `make_engine` builds for the hypervisor's `cpu`
+            self.engines.append(self.make_engine(hypervisor))
+        hypervisor.cpu = boot
+        self.engines.insert(0, self.make_engine(hypervisor))
+        #: the boot CPU's engine
+        self.engine = self.engines[0]
 
     def make_engine(self, hypervisor: Hypervisor) -> Translator:
         return Translator(hypervisor.cpu, hypervisor, translate_cpls=())
@@ -132,7 +140,7 @@ class Strategy:
         return 0
 
     def execute(self, cpu: CPU, max_steps: int, trace=None) -> str:
-        return self.engine.run(max_steps, trace)
+        return self.engines[cpu.index].run(max_steps, trace)
 
     def retired(self, vm: VM, n: int, software: bool = False) -> None:
         vm.count_event("instruction", n)

@@ -118,25 +118,37 @@ class BinaryTranslation(TrapEmulate):
 
     def bind(self, hypervisor) -> None:
         super().bind(hypervisor)
-        self.translator = self.engine
-        #: the VM the translator's counters are currently attributed to
-        self._owner = None
-        self._marks = self._read_stats()
-        self._direct_mark = self.translator.counters()[_DIRECT]
+        #: per physical CPU (each has its translator): the VM its counters are currently
+        #: attributed to, and the counters' marks
+        self._owners = [None] * len(self.engines)
+        self._all_marks = [t.counters()[:len(_STATS)] for t in self.engines]
+        self._direct_marks = [t.counters()[_DIRECT] for t in self.engines]
         #: host-physical address of a translated store -> its ptemod traps so far (below the
         #: threshold)
         self._ptemod_traps: dict[int, int] = {}
 
+    @property
+    def translator(self):
+        """The translator of the physical CPU whose turn it is."""
+        return self.engines[self.hypervisor.cpu.index]
+
+    # the counting state of the physical CPU whose turn it is
+    _owner = property(lambda self: self._owners[self.hypervisor.cpu.index],
+                      lambda self, v: self._owners.__setitem__(self.hypervisor.cpu.index, v))
+    _marks = property(lambda self: self._all_marks[self.hypervisor.cpu.index],
+                      lambda self, v: self._all_marks.__setitem__(self.hypervisor.cpu.index, v))
+    _direct_mark = property(
+        lambda self: self._direct_marks[self.hypervisor.cpu.index],
+        lambda self, v: self._direct_marks.__setitem__(self.hypervisor.cpu.index, v))
+
     # -- per VM -----------------------------------------------------------------------------------
     def attach(self, vm) -> None:
         vm.pager = ShadowPager(vm, self.hypervisor.frames, "0/1/3")
-        vm.hidden_streak = (None, 0)
         vm.translation = TranslationCounters()
 
     def detach(self, vm) -> None:
         self._drop_translations(vm)
-        if self._owner is vm:
-            self._owner = None
+        self._owners = [None if owner is vm else owner for owner in self._owners]
         super().detach(vm)
 
     def reset(self, vm) -> None:
@@ -147,9 +159,10 @@ class BinaryTranslation(TrapEmulate):
         """Forget every block translated from `vm`'s slice (VMM housekeeping: not counted as the
         VM's invalidations)."""
         self._attribute()
-        self.translator.unadapt(vm.base, vm.size)
-        self.translator.invalidate(vm.base, vm.size)
-        self._marks = self._read_stats()
+        for translator in self.engines:
+            translator.unadapt(vm.base, vm.size)
+            translator.invalidate(vm.base, vm.size)
+        self._all_marks = [t.counters()[:len(_STATS)] for t in self.engines]
         end = vm.base + vm.size
         for pa in [pa for pa in self._ptemod_traps if vm.base <= pa < end]:
             del self._ptemod_traps[pa]
@@ -211,7 +224,8 @@ class BinaryTranslation(TrapEmulate):
                 self._ptemod_traps[pa] = traps
             else:
                 self._ptemod_traps.pop(pa, None)
-                self.translator.adapt(pa)
+                for translator in self.engines:  # every physical CPU's copy of the code
+                    translator.adapt(pa)
                 vm.translation.adaptations += 1
         return decoded
 

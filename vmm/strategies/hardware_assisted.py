@@ -169,7 +169,7 @@ class NestedTable:
 
 @attrs.define
 class HardwareContext:
-    """The per-VM state of the hardware-assisted VMM (``vm.hardware``)."""
+    """The per-VM state of the hardware-assisted VMM (``vm.vcpu.hardware``)."""
 
     vmcs: ControlStructure
     #: an exception (vector, error, source) to inject at the next VM entry
@@ -213,36 +213,41 @@ class HardwareAssisted(Strategy):
     # -- per VM -----------------------------------------------------------------------------------
     def attach(self, vm) -> None:
         frames = self.hypervisor.frames
-        vmcs = ControlStructure(frames.memory, frames.alloc()).initialize()
-        vm.hardware = HardwareContext(vmcs)
-        if self.nested:
-            vm.pager = NestedTable(vm, frames)
-            vmcs[V.NESTED_CONTROL] = V.NESTED_ENABLE
-            vmcs[V.NESTED_ROOT] = vm.pager.root
-        else:
-            vm.pager = HardwareShadowPager(vm, frames)
-            vmcs[V.CR_EXITS] = _CR_EXITS_GEN1
-            vmcs[V.CR0_GUEST_HOST_MASK] = CR0_PG
+        # one control structure per vCPU (a VMCS is a CPU's state); one nested table or one set
+        # of shadow tables per VM, shared by its vCPUs
+        vm.pager = NestedTable(vm, frames) if self.nested else HardwareShadowPager(vm, frames)
+        for vcpu in vm.vcpus:
+            vmcs = ControlStructure(frames.memory, frames.alloc()).initialize()
+            vcpu.hardware = HardwareContext(vmcs)
+            if self.nested:
+                vmcs[V.NESTED_CONTROL] = V.NESTED_ENABLE
+                vmcs[V.NESTED_ROOT] = vm.pager.root
+            else:
+                vmcs[V.CR_EXITS] = _CR_EXITS_GEN1
+                vmcs[V.CR0_GUEST_HOST_MASK] = CR0_PG
 
     def detach(self, vm) -> None:
         frames = self.hypervisor.frames
         if self.nested:
             vm.pager.release()
         else:
+            vm.pager.unbind()
             vm.pager.reset()
-        frames.release(vm.hardware.vmcs.address)
+        for vcpu in vm.vcpus:
+            frames.release(vcpu.hardware.vmcs.address)
 
     def reset(self, vm) -> None:
         if not self.nested:
             vm.pager.reset()
-        hw = vm.hardware
-        hw.pending = hw.injected = hw.root = None
-        hw.streak = (None, 0)
+        for vcpu in vm.vcpus:
+            hw = vcpu.hardware
+            hw.pending = hw.injected = hw.root = None
+            hw.streak = (None, 0)
 
     # -- VM entry ---------------------------------------------------------------------------------
     def load(self, vm, cpu, switch: bool) -> None:
         """VM entry: the vCPU into the guest-state area, the events, the controls; `vm_enter`."""
-        hw = vm.hardware
+        hw = vm.vcpu.hardware
         vmcs = hw.vmcs
         vcpu = vm.vcpu
         controls = _CONTROLS
@@ -253,6 +258,7 @@ class HardwareAssisted(Strategy):
         else:
             controls |= V.EXIT_INVLPG
             root = vm.pager.root()
+            vm.pager.bind(cpu)  # a shadow entry that changes is invalidated on this CPU too
             if switch or root != hw.root:
                 vm.count_event("tlb_flush")  # another address space's shadow
             hw.root = root
@@ -287,13 +293,15 @@ class HardwareAssisted(Strategy):
         cpu.vm_enter(vmcs.address)
 
     def entry_steps(self, vm) -> int:
-        injected = vm.hardware.injected
+        injected = vm.vcpu.hardware.injected
         return 1 if injected is not None and injected[2] != "software" else 0
 
     def unload(self, vm, cpu) -> None:
         """The VM leaves the real CPU: an exception still to inject is delivered now, by the VMM,
         so that the vCPU and guest memory hold the whole state (snapshots, other VMs)."""
-        hw = vm.hardware
+        if not self.nested:
+            vm.pager.unbind(cpu)
+        hw = vm.vcpu.hardware
         if hw.pending is not None and vm.runnable:
             vector, error, source = hw.pending
             hw.pending = None
@@ -341,7 +349,7 @@ class HardwareAssisted(Strategy):
 
     def _read_guest_state(self, vm, cpu) -> None:
         """vCPU ← the guest-state area (and the root registers mirror it, for traces)."""
-        vmcs = vm.hardware.vmcs
+        vmcs = vm.vcpu.hardware.vmcs
         words = _GUEST_STATE.unpack(vmcs.memory.read(vmcs.address + V.GUEST_REGS,
                                                      _GUEST_STATE.size))
         vcpu = vm.vcpu
@@ -360,7 +368,7 @@ class HardwareAssisted(Strategy):
     def _credit_hardware(self, vm, cpu) -> None:
         """What the real CPU counted for the guest since the entry: delivery steps (the exit
         itself is one step, not the guest's), its own traps, the guest-visible causes."""
-        hw = vm.hardware
+        hw = vm.vcpu.hardware
         deliveries, traps, causes, _retired, page_faults = hw.marks
         vm.deliveries += cpu.deliveries - deliveries - 1
         own = cpu.vt.guest_traps - traps - (1 if hw.injected is not None else 0)
@@ -394,7 +402,7 @@ class HardwareAssisted(Strategy):
                 vm.count_event("guest_trap:pgfault", -1)
 
     def _vectoring_was_injected(self, vm, exit) -> bool:
-        hw = vm.hardware
+        hw = vm.vcpu.hardware
         return hw.injected == exit.vectoring and \
             self.hypervisor.cpu.retired == hw.marks[3]
 
@@ -429,7 +437,7 @@ class HardwareAssisted(Strategy):
         """Reflect a fault of the instruction at the guest pc by injection at the next entry."""
         if fault.vector == VEC_PF and fault.address is not None:
             vm.vcpu.cr2 = fault.address & M32
-        vm.hardware.pending = (fault.vector, fault.error, "exception")
+        vm.vcpu.hardware.pending = (fault.vector, fault.error, "exception")
 
     def _guest_fault(self, vm, exit, fault: GuestFault) -> None:
         """A fault the guest sees: of the instruction (inject it), or of an event's delivery
@@ -446,7 +454,7 @@ class HardwareAssisted(Strategy):
         an ``int n`` whose delivery faulted runs again (each counted once, as natively)."""
         if exit.vectoring is not None:
             self._uncount(vm, exit.vectoring, not self._vectoring_was_injected(vm, exit))
-            vm.hardware.pending = exit.vectoring
+            vm.vcpu.hardware.pending = exit.vectoring
             return
         decoded = self._decode(vm, exit.pc)
         if decoded.definition.mnemonic in _SOFTWARE_INTERRUPTS:
@@ -457,7 +465,7 @@ class HardwareAssisted(Strategy):
         va = exit.guest_linear & M32
         access = WRITE if error & PF_WRITE else FETCH if error & PF_FETCH else READ
         cpl = (error >> PF_CPL_SHIFT) & 3  # the ring of the access (delivery accesses: theirs)
-        hw = vm.hardware
+        hw = vm.vcpu.hardware
         streak, hw.streak = hw.streak, (None, 0)
         if not vm.vcpu.cr0 & CR0_PG:
             if access == WRITE and vm.pager.log_physmap_write(va):  # migration's dirty log

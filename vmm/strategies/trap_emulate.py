@@ -91,10 +91,9 @@ class TrapEmulate(Strategy):
     # -- per VM -----------------------------------------------------------------------------------
     def attach(self, vm) -> None:
         vm.pager = ShadowPager(vm, self.hypervisor.frames, self.variant)
-        vm.hidden_streak = (None, 0)
 
     def detach(self, vm) -> None:
-        vm.pager.cpu = None
+        vm.pager.unbind()
         vm.pager.reset()
 
     def reset(self, vm) -> None:
@@ -103,19 +102,20 @@ class TrapEmulate(Strategy):
     def load(self, vm, cpu, switch: bool) -> None:
         cpu.cpl = self.real_cpl(vm.vcpu.cpl)
         pager = vm.pager
-        pager.cpu = cpu
         root = pager.root()
+        pager.bind(cpu)
         if switch or cpu.mmu.cr3 != root:
             cpu.write_cr(3, root)  # a real cr3 load: the real TLB is flushed
             vm.count_event("tlb_flush")
 
     def unload(self, vm, cpu) -> None:
-        vm.pager.cpu = None
+        vm.pager.unbind(cpu)
 
     # -- VMM entries ------------------------------------------------------------------------------
     def handle(self, vm, event) -> None:
         source = event.source
-        streak, vm.hidden_streak = vm.hidden_streak, (None, 0)
+        vcpu = vm.vcpu
+        streak, vcpu.hidden_streak = vcpu.hidden_streak, (None, 0)
         if source == "interrupt":
             vm.count_entry("vmm:timer")
             if self.hypervisor.placement == "hosted":
@@ -173,7 +173,7 @@ class TrapEmulate(Strategy):
         if streak > _MAX_HIDDEN_RETRIES:
             raise VMMBug(f"{vm.name}: shadow fill for {va:#010x} at pc {event.pc:#010x} does "
                          "not resolve the fault")
-        vm.hidden_streak = ((event.pc, va), streak)
+        vm.vcpu.hidden_streak = ((event.pc, va), streak)
         pager.fill(va, entry)
         if vm.on_retry is not None and access != FETCH:
             vm.on_retry()  # the instruction was attempted (and traced) and will run again
