@@ -88,6 +88,10 @@ class DomainVM(VM):
 
     def __init__(self, hypervisor, guest, name: str, domain: Domain) -> None:
         self.domain = domain
+        # a paravirtual vCPU is a VM of one vCPU of its own (`toyvisor.vmm.paravirt.vcpus`): the
+        # guest's `cpus` are the domain's vCPUs, not this VM's
+        if getattr(guest, "cpus", 1) != 1:
+            guest = attrs.evolve(guest, cpus=1)
         super().__init__(hypervisor, guest, name, 0, len(domain.p2m) * PAGE_SIZE)
         self.owns_slice = False
         self.base = min(domain.frames())

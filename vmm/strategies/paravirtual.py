@@ -140,15 +140,10 @@ class Paravirtual(Strategy):
             dom0.events.raise_virq(virq)
 
     def flush_tlb(self, domain: Domain) -> None:
-        """A change to the domain's page tables: every vCPU's TLB is flushed (the running one at
-        once, the others before they run again)."""
-        cpu = self.hypervisor.cpu
-        if self.hypervisor.current is domain.vm:
-            cpu.mmu.flush()
-            cpu.flush_fetch()
-        for other in domain.vcpus:
-            if other is not domain.vm:
-                other.flush_pending = True
+        """A change to the domain's page tables: every vCPU's TLB is flushed (`flush_vcpu`);
+        priced as one flush, as before vCPUs were several."""
+        for vm in domain.vcpus or [domain.vm]:
+            self._flush(vm, None)
         domain.vm.count_event("tlb_flush")
 
     def invlpg(self, domain: Domain, va: int) -> None:
@@ -156,18 +151,28 @@ class Paravirtual(Strategy):
             self.hypervisor.cpu.invlpg(va)
 
     def flush_vcpu(self, vm, va: int | None) -> None:
-        """Flush one vCPU's TLB (`va` None) or one page of it, for a shootdown hypercall: the
-        vCPU on the real CPU now, any other one before it runs again (a whole flush)."""
-        hv = self.hypervisor
-        if hv.current is vm:
-            if va is None:
-                hv.cpu.mmu.flush()
-                hv.cpu.flush_fetch()
-            else:
-                hv.cpu.invlpg(va)
-        else:
-            vm.flush_pending = True
+        """Flush one vCPU's TLB (`va` None) or one page of it, for a shootdown hypercall,
+        priced as one ``tlb_flush`` of the caller."""
+        self._flush(vm, va)
         vm.domain.vm.count_event("tlb_flush")
+
+    def _flush(self, vm, va: int | None) -> None:
+        """The VMM flushes the real TLB of every physical CPU `vm` is loaded on (Xen sends its
+        own IPI to those CPUs: the guest takes none); a vCPU loaded nowhere is flushed before it
+        runs again."""
+        hv = self.hypervisor
+        cpus = [p.cpu for p in getattr(hv, "pcpus", ()) if p.loaded is not None
+                and p.loaded[0] is vm]
+        if hv.current is vm and hv.cpu not in cpus:
+            cpus.append(hv.cpu)
+        for cpu in cpus:
+            if va is None:
+                cpu.mmu.flush()
+                cpu.flush_fetch()
+            else:
+                cpu.invlpg(va)
+        if not cpus:
+            vm.flush_pending = True
 
     # -- hooks ----------------------------------------------------------------------------------------
     def load(self, vm, cpu, switch: bool) -> None:
@@ -177,7 +182,7 @@ class Paravirtual(Strategy):
             cpu.regs[:] = vm.vcpu.regs
             cpu.pc = vm.vcpu.pc
         cpu.cpl = vm.vcpu.cpl
-        cpu.tsc_aux = vm.vcpu_id  # what rdpid reads: the vCPU's number (as Xen's TSC_AUX)
+        cpu.pid = vm.vcpu_id  # what rdpid reads: the vCPU number (as Xen loads TSC_AUX)
         if switch or cpu.mmu.cr3 != vm.vcpu.cr3 or vm.flush_pending:
             cpu.write_cr(3, vm.vcpu.cr3)
             vm.flush_pending = False
@@ -189,7 +194,7 @@ class Paravirtual(Strategy):
 
     def unload(self, vm, cpu) -> None:
         cpu.direct_vectors = frozenset()
-        cpu.tsc_aux = cpu.index
+        cpu.pid = cpu.index
 
     def entry_event(self, vm, event) -> str:
         if event.source == "software" and event.vector == HYPERCALL_VECTOR and event.cpl == 1:
@@ -315,21 +320,23 @@ class Paravirtual(Strategy):
     placements = ("system",)
 
     def run(self, guest, *, placement: str = "system", max_steps: int | None = None,
-            trace=None, cpus: int | None = None):
+            trace=None, cpus: int | None = None, pcpus: int | None = None):
         """Run `guest` as dom0 (privileged), alone, with a free pool as large as its memory,
         with `cpus` vCPUs (default: the guest's ``cpus``; vCPU 0 boots, the kernel brings up
-        the others with ``vcpu_op``).  The guest's disk is the real machine's: dom0 drives it
+        the others with ``vcpu_op``) on `pcpus` physical CPUs (default: one per vCPU).  The
+        guest's disk is the real machine's: dom0 drives it
         through ``physdev_op``.  `placement` is ignored: the result says ``system`` (see
         `placements`).  The result sums the counts of every vCPU."""
         from ..hypervisor import Hypervisor
 
         size = -(-guest.memory_size // PAGE_SIZE) * PAGE_SIZE
+        vcpus = guest.cpus if cpus is None else cpus
         hypervisor = Hypervisor(self, memory_size=(1 << 20) + 2 * size,
-                                placement=self.placements[0])
+                                placement=self.placements[0],
+                                pcpus=vcpus if pcpus is None else pcpus)
         if guest.disk:
             hypervisor.machine.platform.disk.load(guest.disk)
-        domain = self.create_domain(guest, privileged=True,
-                                    vcpus=guest.cpus if cpus is None else cpus)
+        domain = self.create_domain(guest, privileged=True, vcpus=vcpus)
         started = time.perf_counter()
         hypervisor.run(max_steps=max_steps, trace=trace)
         self.wall_time = time.perf_counter() - started
