@@ -38,6 +38,7 @@ from .properties import (
     run_under,
 )
 from .reach import Exposure, Survey
+from .smp import SMP_PROPERTIES, SMPCheckError, check_counts, smp_label, smp_programs, smp_test_for
 
 
 #: Exposures `CheckReport.text` lists (a kernel that maps all memory at PL3 exposes every
@@ -290,10 +291,13 @@ def budget(kernel: Guest) -> int:
 
 def check_kernel(kernel: Guest, vmms=None, *, examples: int = DEFAULT_EXAMPLES,
                  seed: int = DEFAULT_SEED, efficiency: float = DEFAULT_EFFICIENCY,
-                 max_steps: int | None = None, progress=None) -> CheckReport:
+                 max_steps: int | None = None, progress=None, cpus: int = 1,
+                 pcpus: int | None = None) -> CheckReport:
     """Check `kernel` (a guest following the user-program convention) natively and under each
     strategy spec of `vmms` (None: `default_vmms`; empty: the kernel's own property only);
-    `max_steps` defaults to `budget`.  `progress`, if given, is called as
+    `max_steps` defaults to `budget`.  With `cpus` > 1 the VMM properties are also checked for
+    SMP VMs: generated programs as guests of `cpus` vCPUs on `pcpus` physical CPUs
+    (`toyvisor.testing.smp`).  `progress`, if given, is called as
     ``progress(what is searched, programs tried, programs per search)`` (`toyvisor.tools.progress`)."""
     from toyvisor.vmm.strategies import make_strategy
 
@@ -302,6 +306,10 @@ def check_kernel(kernel: Guest, vmms=None, *, examples: int = DEFAULT_EXAMPLES,
     if not 0.0 <= efficiency <= 1.0:  # nan compares false both ways: refused too
         raise HarnessError(f"the efficiency threshold must be a number from 0 to 1, "
                            f"not {efficiency!r}")
+    if cpus != 1:
+        cpus, pcpus = check_counts(cpus, pcpus)
+    elif pcpus not in (None, 1):
+        raise SMPCheckError("--pcpus needs --cpus (the vCPUs of the SMP VMs) above 1")
     vmms = default_vmms() if vmms is None else tuple(vmms)
     for spec in vmms:  # bad names fail before any search starts
         strategy = make_strategy(spec)
@@ -336,6 +344,12 @@ def check_kernel(kernel: Guest, vmms=None, *, examples: int = DEFAULT_EXAMPLES,
         reports += _reports(kernel, PROPERTIES, make_strategy(spec).spec,
                             vmm_test_for(kernel, spec, efficiency, max_steps), programs,
                             examples, seed, registers=registers, progress=progress)
+    if cpus > 1:
+        for spec in vmms:
+            reports += _reports(kernel, SMP_PROPERTIES,
+                                smp_label(make_strategy(spec).spec, cpus, pcpus),
+                                smp_test_for(spec, cpus, pcpus, efficiency, max_steps),
+                                smp_programs(), examples, seed, progress=progress)
     return CheckReport(kernel.name, seed, examples, tuple(reports))
 
 
