@@ -106,12 +106,15 @@ def disasm_command(target: Path, includes) -> None:
               help="Steps each CPU runs per turn of the round-robin (default 1000).")
 @click.option("--cache", "cache_geometry", metavar="on|SIZE,WAYS,LINE",
               help="Model per-CPU caches (counts only), e.g. --cache 4096,2,32.")
+@click.option("--pcpus", type=int,
+              help="With --vmm: physical CPUs of the host, 1..64 (default: as many as --cpus); "
+                   "fewer than vCPUs share them.")
 @include_option
 @no_fail_option
 @user_errors
 def run_command(guest: Path, max_steps, as_json, trace, console_input, disk, memory,
                 vmm_name, ring_model, placement, engine, cpus, interleave, cache_geometry,
-                includes, no_fail) -> None:
+                pcpus, includes, no_fail) -> None:
     """Boot GUEST (a guest directory, an assembly file or an image) on the bare machine, or
     under a VMM with --vmm.
 
@@ -126,8 +129,10 @@ def run_command(guest: Path, max_steps, as_json, trace, console_input, disk, mem
         raise OptionConflict("--ring-model chooses the ring model of trap-emulate: it needs "
                              "--vmm trap-emulate")
     cache = None if cache_geometry is None else parse_geometry(cache_geometry)
-    if vmm_name is not None and (loaded.cpus > 1 or cache is not None):
-        raise click.UsageError("--vmm runs one-CPU guests without the cache model")
+    if vmm_name is not None and cache is not None:
+        raise click.UsageError("--vmm runs guests without the cache model")
+    if vmm_name is None and pcpus is not None:
+        raise OptionConflict("--pcpus sets the physical CPUs of a VMM's host: it needs --vmm")
     if vmm_name is not None and engine is not None:
         raise click.UsageError("--engine applies to bare-machine runs; a VMM strategy (--vmm) "
                                "decides how guest code runs")
@@ -135,7 +140,7 @@ def run_command(guest: Path, max_steps, as_json, trace, console_input, disk, mem
         tracer = (runner.vmm_tracer(loaded, vmm_name, click.echo, ring_model=ring_model)
                   if trace else None)
         vm_result = runner.run_vmm(loaded, vmm_name, ring_model=ring_model, placement=placement,
-                                   trace=tracer)
+                                   trace=tracer, pcpus=pcpus)
         if as_json:
             click.echo(json.dumps(vm_result.to_dict(), indent=2))
         else:
@@ -167,11 +172,16 @@ def run_command(guest: Path, max_steps, as_json, trace, console_input, disk, mem
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Also draw the estimated cycles by event per strategy (stacked bars) to "
                    "FILE (.svg, or .png with the plot extra).")
+@click.option("--cpus", type=int,
+              help="CPUs of the guest, 1..64 (default: the guest's): the bare multiprocessor's "
+                   "and each VM's vCPUs.")
+@click.option("--pcpus", type=int,
+              help="Physical CPUs of each VMM's host, 1..64 (default: as many as --cpus).")
 @include_option
 @no_fail_option
 @user_errors
 def compare_command(guest: Path, specs, cost_model, placement, max_steps, as_json, markdown,
-                    includes, no_fail, plot_file) -> None:
+                    cpus, pcpus, includes, no_fail, plot_file) -> None:
     """Run GUEST natively and under each VMM strategy and compare them in one table.
 
     Exit status: 0 every run was equivalent to the bare machine with no resource violation,
@@ -180,11 +190,12 @@ def compare_command(guest: Path, specs, cost_model, placement, max_steps, as_jso
         raise OptionConflict("--json and --markdown exclude each other")
     if plot_file is not None:
         plot.check_path(plot_file)  # a bad name fails before the measurement, not after
-    loaded = load_guest(guest, include_paths=tuple(includes))
+    loaded = runner.with_overrides(load_guest(guest, include_paths=tuple(includes)), cpus=cpus)
     with Progress("toyvisor compare") as progress:
         results = comparison.compare(loaded, specs or None, cost_model=cost_model,
                                      placement=placement, max_steps=max_steps,
-                                     progress=progress)
+                                     progress=progress, pcpus=pcpus)
+    notes = comparison.smp_notes(loaded, results, pcpus)
     if plot_file is not None:
         plot.write(pictures.compare_chart(results, cost_model, loaded.name), plot_file)
     model = cost_model or costs.default_model().name
@@ -192,10 +203,12 @@ def compare_command(guest: Path, specs, cost_model, placement, max_steps, as_jso
         click.echo(json.dumps(compare_table.to_json(results), indent=2))
     elif markdown:
         rows = compare_table.build_rows(results)
-        click.echo(compare_table.render_markdown(rows, cost_profile=str(model)), nl=False)
+        click.echo(compare_table.render_markdown(rows, cost_profile=str(model),
+                                                 notes_below=notes), nl=False)
     else:
         click.echo(f"{loaded.name}: {placement} VMM, cost model {model}\n")
-        click.echo(compare_table.table(results, cost_profile=str(model)), nl=False)
+        click.echo(compare_table.table(results, cost_profile=str(model), notes_below=notes),
+                   nl=False)
     exit_unless(all(r.equivalent and not r.resource_violations for r in results), no_fail)
 
 

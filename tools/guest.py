@@ -14,6 +14,8 @@ A *guest directory* holds a ``guest.toml`` manifest::
                                 # assembled into `Guest.pv_image` for the ``paravirtual`` strategy
     [port_outcome]              # optional: how the port's outcome is compared with this kernel's
     lines = { A = '^A:' }       #   (toyvisor.vmm.outcome: streams, masked patterns)
+    [smp_outcome]               # optional: the same rules for an SMP run under a VMM against the
+    ignore = ['lost: \\d+']       #   bare multiprocessor: its declared racy (timing-dependent) output
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ _MANIFEST_KEYS = {
     "description": str,
     "pv_source": str,
     "port_outcome": dict,
+    "smp_outcome": dict,
     "cpus": int,
     "interleave": int,
 }
@@ -79,6 +82,10 @@ class Guest:
     #: CPUs of the machine (manifest key ``cpus``) and steps per turn (``interleave``)
     cpus: int = 1
     interleave: int = DEFAULT_INTERLEAVE
+    #: how an SMP run under a VMM is judged against the bare multiprocessor's (manifest table
+    #: ``smp_outcome``: the output its races make timing-dependent), or None: the console
+    #: line by line
+    smp_outcome: OutcomeRules | None = None
 
 
 def load_guest(target: str | Path, include_paths: tuple[Path, ...] = ()) -> Guest:
@@ -99,6 +106,15 @@ def load_guest(target: str | Path, include_paths: tuple[Path, ...] = ()) -> Gues
     else:
         image = load_image(path)
     return Guest(name=path.stem, image=image)
+
+
+def _outcome_rules(manifest_path: Path, manifest: dict, key: str) -> OutcomeRules | None:
+    if key not in manifest:
+        return None
+    try:
+        return OutcomeRules.from_table(manifest[key], key)
+    except OutcomeRulesError as exc:
+        raise GuestError(f"{manifest_path}: {exc}") from None
 
 
 def pad_disk(data: bytes) -> bytes:
@@ -174,12 +190,8 @@ def _load_directory(path: Path, include_paths: tuple[Path, ...]) -> Guest:
     if "pv_source" in manifest:
         pv_source = _named_file(manifest_path, "pv_source", path / manifest["pv_source"])
         pv_image = assemble_file(pv_source, include_paths=(path, *include_paths)).image
-    port_outcome = None
-    if "port_outcome" in manifest:
-        try:
-            port_outcome = OutcomeRules.from_table(manifest["port_outcome"])
-        except OutcomeRulesError as exc:
-            raise GuestError(f"{manifest_path}: {exc}") from None
+    port_outcome, smp_outcome = (_outcome_rules(manifest_path, manifest, key)
+                                 for key in ("port_outcome", "smp_outcome"))
     disk = None
     if "disk" in manifest:
         disk_path = _named_file(manifest_path, "disk", path / manifest["disk"])
@@ -193,6 +205,7 @@ def _load_directory(path: Path, include_paths: tuple[Path, ...]) -> Guest:
         console_input=manifest.get("console_input", "").encode("utf-8"),
         pv_image=pv_image,
         port_outcome=port_outcome,
+        smp_outcome=smp_outcome,
         cpus=cpus,
         interleave=interleave,
     )

@@ -91,12 +91,15 @@ def result_text(guest: Guest, result: RunResult) -> str:
 
 
 def run_vmm(guest: Guest, strategy: str, *, ring_model: str | None = None,
-            placement: str = "system", trace: Callable | None = None):
+            placement: str = "system", trace: Callable | None = None,
+            pcpus: int | None = None):
     """Run `guest` under a VMM strategy, compared with the bare machine (`toyvisor.vmm`);
-    `trace` sees the VM's run: guest instructions, traps, VMM entries, console output."""
+    `trace` sees the VM's run: guest instructions, traps, VMM entries, console output.  A guest
+    of several CPUs runs as a VM of as many vCPUs on `pcpus` physical CPUs (default: as many)."""
     from toyvisor.vmm import run_guest
 
-    return run_guest(guest, strategy, ring_model=ring_model, placement=placement, trace=trace)
+    return run_guest(guest, strategy, ring_model=ring_model, placement=placement, trace=trace,
+                     pcpus=pcpus)
 
 
 def vmm_tracer(guest: Guest, strategy: str, echo: Callable[[str], None], *,
@@ -107,14 +110,16 @@ def vmm_tracer(guest: Guest, strategy: str, echo: Callable[[str], None], *,
 
     runs_port = make_strategy(strategy, ring_model).runs_port
     image = guest.pv_image if runs_port and guest.pv_image is not None else guest.image
-    return Tracer(image, echo)
+    return Tracer(image, echo, cpus=guest.cpus)  # an SMP VM's lines name the physical CPU
 
 
 def vmm_result_text(result) -> str:
     """Human-readable output of a VMM run: the console, then the VMM's numbers."""
     lines = [result.console if result.console.endswith("\n") or not result.console
              else result.console + "\n"]
-    lines.append(f"--- {result.guest} under {result.strategy} ({result.placement}): "
+    smp = (f", {result.vcpus} vCPU{'s' * (result.vcpus != 1)} on {result.pcpus} physical CPUs"
+           if result.vcpus > 1 or result.pcpus > 1 else "")
+    lines.append(f"--- {result.guest} under {result.strategy} ({result.placement}{smp}): "
                  f"{result.stop_reason} after {result.guest_instructions:,} instructions, "
                  f"{result.vmm_entries:,} VMM entries, efficiency {result.efficiency:.3f}, "
                  f"{result.cycles:,} cycles (slowdown {result.slowdown:.1f}x)\n")

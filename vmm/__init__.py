@@ -16,7 +16,8 @@ from .vm import VM, VMError, VMSnapshot
 
 def run_guest(guest, strategy: str = "native", *, ring_model: str | None = None,
               placement: str = "system", max_steps: int | None = None,
-              check_equivalence: bool = True, trace=None) -> VMRunResult:
+              check_equivalence: bool = True, trace=None,
+              pcpus: int | None = None) -> VMRunResult:
     """Run `guest` under `strategy` (``"trap-emulate"``, ``"trap-emulate:0/3/3"``, ...).
 
     Unless `check_equivalence` is False the guest also runs natively with the same budget, and
@@ -25,15 +26,31 @@ def run_guest(guest, strategy: str = "native", *, ring_model: str | None = None,
     `trace` receives every trace event of the VM's run (guest instructions and traps on the
     real CPU, `toyvisor.vmm.hypervisor.VMMEntryEvent` for each VMM entry); the native run of
     the equivalence check is not traced.
+
+    A guest of several CPUs (``guest.cpus``) runs as a VM of as many vCPUs on `pcpus` physical
+    CPUs (default: as many); its equivalence is judged on the guest-visible outcome against the
+    bare multiprocessor, less the output its manifest declares racy (``smp_outcome``).
     """
-    from .equivalence import check, check_outcome
+    from .equivalence import check, check_outcome, check_smp_outcome
+    from .hypervisor import check_pcpus
 
     chosen = make_strategy(strategy, ring_model)
+    cpus = getattr(guest, "cpus", 1)
+    if pcpus is not None:
+        check_pcpus(pcpus)
+    smp = cpus > 1 or (pcpus or 1) > 1
+    if smp and chosen.smp_unsupported:
+        raise StrategyError(f"{chosen.name}: not applicable to {cpus} vCPUs on {pcpus or cpus} "
+                            f"physical CPUs: {chosen.smp_unsupported}")
     if chosen.runs_port and getattr(guest, "pv_image", None) is None:
         raise StrategyError(f"{chosen.name}: guest '{guest.name}' has no paravirtual port "
                             "(add pv_source to its guest.toml)")
-    result = chosen.run(guest, placement=placement, max_steps=max_steps, trace=trace)
-    if check_equivalence and chosen.runs_port:
+    extra = {"pcpus": pcpus or cpus} if smp else {}
+    result = chosen.run(guest, placement=placement, max_steps=max_steps, trace=trace, **extra)
+    if check_equivalence and chosen.name != "native" and cpus > 1:
+        result = check_smp_outcome(guest, chosen, result, placement=placement,
+                                   max_steps=max_steps)
+    elif check_equivalence and chosen.runs_port:
         result = check_outcome(guest, result, strategy=chosen, placement=placement,
                                max_steps=max_steps)
     elif check_equivalence and chosen.name != "native":

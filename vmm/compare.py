@@ -202,7 +202,8 @@ def _causes_text(row: Row, room: int) -> str:
     return result if len(result) <= room else result[: max(room - 3, 1)] + "..."
 
 
-def render_text(rows: Sequence[Row], *, cost_profile: str | None = None) -> str:
+def render_text(rows: Sequence[Row], *, cost_profile: str | None = None,
+                notes_below: Sequence[str] = ()) -> str:
     """The comparison as aligned text (two blocks and the footnotes)."""
     if not rows:
         return "no runs to compare\n"
@@ -243,7 +244,7 @@ def render_text(rows: Sequence[Row], *, cost_profile: str | None = None) -> str:
     if cost_profile:
         lines += ["", f"est. cycles: cost profile '{cost_profile}' (docs/cost-model.md); "
                       "slowdown = cycles / native cycles"]
-    for note in (cheaper_note(rows, cost_profile), placement_note(rows)):
+    for note in (cheaper_note(rows, cost_profile), placement_note(rows), *notes_below):
         if note:
             lines += textwrap.wrap(note, WIDTH, subsequent_indent="    ")
     if notes:
@@ -263,12 +264,14 @@ def _left_last(line: str, start: int) -> str:
     return (head + tail.strip()).rstrip()
 
 
-def table(results: Iterable[object], *, cost_profile: str | None = None) -> str:
-    """`render_text(build_rows(results))`."""
-    return render_text(build_rows(results), cost_profile=cost_profile)
+def table(results: Iterable[object], *, cost_profile: str | None = None,
+          notes_below: Sequence[str] = ()) -> str:
+    """`render_text(build_rows(results))`; `notes_below`: more lines under the table."""
+    return render_text(build_rows(results), cost_profile=cost_profile, notes_below=notes_below)
 
 
-def render_markdown(rows: Sequence[Row], *, cost_profile: str | None = None) -> str:
+def render_markdown(rows: Sequence[Row], *, cost_profile: str | None = None,
+                    notes_below: Sequence[str] = ()) -> str:
     """The comparison as one Markdown table (for docs and notebooks), footnotes below it."""
     if not rows:
         return "no runs to compare\n"
@@ -297,7 +300,7 @@ def render_markdown(rows: Sequence[Row], *, cost_profile: str | None = None) -> 
     if cost_profile:
         lines += ["", f"Estimated cycles with the cost profile `{cost_profile}`; slowdown = cycles / "
                       "native cycles."]
-    for note in (cheaper_note(rows, cost_profile), placement_note(rows)):
+    for note in (cheaper_note(rows, cost_profile), placement_note(rows), *notes_below):
         if note:
             lines += ["", note[0].upper() + note[1:]]
     for number, row in enumerate(notes, 1):

@@ -51,21 +51,43 @@ def reprice(results: Sequence[VMRunResult], model: costs.CostModel) -> list[VMRu
     return [attrs.evolve(r, slowdown=r.cycles / native if native else 0.0) for r in priced]
 
 
+def not_applicable(guest, pcpus: int | None = None) -> list[tuple[str, str]]:
+    """(strategy, why) for every registered strategy that cannot host `guest` as an SMP VM
+    (`Strategy.smp_unsupported`): empty for one vCPU on one physical CPU."""
+    load_builtin()
+    if getattr(guest, "cpus", 1) == 1 and (pcpus or 1) == 1:
+        return []
+    return [(name, cls.smp_unsupported) for name, cls in sorted(STRATEGIES.items())
+            if cls.smp_unsupported]
+
+
 def compare(guest, specs: Sequence[str] | None = None, *,
             cost_model: str | Path | costs.CostModel | None = None,
             placement: str = "system", max_steps: int | None = None,
-            progress=None) -> list[VMRunResult]:
+            progress=None, pcpus: int | None = None) -> list[VMRunResult]:
     """Run `guest` under each strategy spec (default: all) and price every run with one model.
 
     The native run always comes first (it is the reference for equivalence and slowdown).
     `progress`, if given, is called as ``progress(spec, runs done, runs in all)`` before each run.
+    A guest of several CPUs runs as a VM of as many vCPUs on `pcpus` physical CPUs (default: as
+    many); by default the strategies in `not_applicable` are left out, named ones are refused.
     """
     from . import run_guest
+    from .hypervisor import check_pcpus
 
     model = cost_model if isinstance(cost_model, costs.CostModel) else costs.resolve(cost_model)
-    specs = list(specs or default_specs(guest))
+    if pcpus is not None:
+        check_pcpus(pcpus)
+    skipped = dict(not_applicable(guest, pcpus))
+    if specs:
+        specs = list(specs)
+    else:
+        specs = [s for s in default_specs(guest) if s.partition(":")[0] not in skipped]
     for spec in specs:  # fail on a bad name before running anything
-        make_strategy(spec)
+        chosen = make_strategy(spec)
+        if chosen.name in skipped:
+            raise StrategyError(f"{chosen.name}: not applicable to {guest.cpus} vCPUs on "
+                                f"{pcpus or guest.cpus} physical CPUs: {skipped[chosen.name]}")
     if "native" not in specs:
         specs.insert(0, "native")
     specs.sort(key=lambda s: s != "native")
@@ -73,8 +95,25 @@ def compare(guest, specs: Sequence[str] | None = None, *,
     for done, spec in enumerate(specs):
         if progress is not None:
             progress(spec, done, len(specs))
-        results.append(run_guest(guest, spec, placement=placement, max_steps=max_steps))
+        results.append(run_guest(guest, spec, placement=placement, max_steps=max_steps,
+                                 pcpus=pcpus))
     return reprice(results, model)
 
 
-__all__ = ["PREFERRED_ORDER", "StrategyError", "compare", "default_specs", "reprice"]
+def smp_notes(guest, results: Sequence[VMRunResult], pcpus: int | None = None) -> list[str]:
+    """The lines a comparison of an SMP guest adds under its table: the configuration, what
+    equivalence was judged on, and each strategy not applicable (and why)."""
+    skipped = not_applicable(guest, pcpus)
+    if not skipped:
+        return []
+    notes = [f"{guest.name}: {guest.cpus} vCPU{'s' * (guest.cpus != 1)} on "
+             f"{pcpus or guest.cpus} physical CPUs (native: a machine of {guest.cpus} CPUs)"]
+    basis = next((r.equivalence_basis for r in results if r.equivalence_basis), None)
+    if basis is not None and guest.cpus > 1:
+        notes.append(f"equivalence: {basis} (docs/vmm-design.md, \"SMP VMs\")")
+    notes += [f"{name}: not applicable - {why}" for name, why in skipped]
+    return notes
+
+
+__all__ = ["PREFERRED_ORDER", "StrategyError", "compare", "default_specs", "not_applicable",
+           "reprice", "smp_notes"]

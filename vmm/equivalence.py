@@ -265,4 +265,30 @@ def check_outcome(guest, result: VMRunResult, *, strategy=None, placement: str =
                         slowdown=slowdown, equivalence_basis="outcome: " + rules.describe())
 
 
-__all__ = ["STATE_BASIS", "GuestState", "check", "check_outcome", "differences", "find_divergence", "native_state", "vm_state"]
+def check_smp_outcome(guest, strategy, result: VMRunResult, *, placement: str = "system",
+                      max_steps: int | None = None) -> VMRunResult:
+    """Equivalence of an SMP VM (docs/vmm-design.md, "SMP VMs"): its vCPUs race, and their
+    interleaving under a VMM (other physical CPUs, quanta, VMM entries) is not the bare
+    multiprocessor's, so memory and registers differ wherever the guest races; what must match
+    is the guest-visible outcome — the console less the output the guest's manifest declares
+    racy (``smp_outcome``), the disk contents, how the run ended.  Fills ``equivalent``,
+    ``divergence`` and ``slowdown``."""
+    from .outcome import Outcome, OutcomeRules, compare
+    from .strategies.native import Native
+
+    native = Native()
+    native_result = native.run(guest, placement=placement, max_steps=max_steps)
+    native_disk = bytes(native.machine.platform.disk.data)
+    vm_disk = bytes(strategy.last_vm.devices.platform.disk.data)
+    rules = getattr(guest, "smp_outcome", None) or OutcomeRules()
+    divergence = compare(Outcome(native_result.console, native_disk, native_result.stop_reason),
+                         Outcome(result.console, vm_disk, result.stop_reason),
+                         rules, result.strategy)
+    slowdown = result.cycles / native_result.cycles if native_result.cycles else 0.0
+    return attrs.evolve(result, equivalent=divergence is None, divergence=divergence,
+                        slowdown=slowdown,
+                        equivalence_basis=f"SMP outcome ({guest.cpus} vCPUs): "
+                        + rules.describe())
+
+
+__all__ = ["STATE_BASIS", "check_smp_outcome", "GuestState", "check", "check_outcome", "differences", "find_divergence", "native_state", "vm_state"]

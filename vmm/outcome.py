@@ -9,6 +9,8 @@ the timer preempts a task differs too.  What must match is what the guest's *use
   (the rest is the ``kernel`` stream), and a line made only of words matching `words` rules is
   split into its words, each to its stream; a stream is compared in order, but streams are not
   ordered against each other — that order is the schedule's;
+* lines matching an `unordered` rule form the ``unordered`` stream, compared as a set of lines
+  (sorted): output whose order is a race between CPUs (an SMP kernel's "CPU n online");
 * text matching an `ignore` rule is removed before comparing: counts that depend on the
   schedule (timer interrupts, context switches) and the port's own notes about itself;
 * the disk's contents at the end;
@@ -31,6 +33,8 @@ from toyvisor.isa.errors import ToyvisorError
 
 #: The stream of lines no `lines` rule claims.
 KERNEL_STREAM = "kernel"
+#: The stream of the lines `unordered` rules claim (compared sorted).
+UNORDERED_STREAM = "unordered"
 
 
 class OutcomeRulesError(ToyvisorError):
@@ -64,6 +68,7 @@ class OutcomeRules:
     lines: tuple[tuple[str, re.Pattern[str]], ...] = ()
     words: tuple[tuple[str, re.Pattern[str]], ...] = ()
     ignore: tuple[re.Pattern[str], ...] = ()
+    unordered: tuple[re.Pattern[str], ...] = ()
 
     @classmethod
     def from_table(cls, table: object, where: str = "port_outcome") -> OutcomeRules:
@@ -71,16 +76,18 @@ class OutcomeRules:
         `OutcomeRulesError` naming `where` for anything malformed."""
         if not isinstance(table, Mapping):
             raise OutcomeRulesError(f"{where}: expected a table")
-        unknown = sorted(set(table) - {"lines", "words", "ignore"})
+        unknown = sorted(set(table) - {"lines", "words", "ignore", "unordered"})
         if unknown:
             raise OutcomeRulesError(f"{where}: unknown key '{unknown[0]}' "
-                                    "(known: lines, words, ignore)")
-        ignore = table.get("ignore", [])
-        if not isinstance(ignore, Sequence) or isinstance(ignore, str):
-            raise OutcomeRulesError(f"{where}.ignore: expected a list of regular expressions")
+                                    "(known: lines, words, ignore, unordered)")
+        lists = {}
+        for key in ("ignore", "unordered"):
+            patterns = table.get(key, [])
+            if not isinstance(patterns, Sequence) or isinstance(patterns, str):
+                raise OutcomeRulesError(f"{where}.{key}: expected a list of regular expressions")
+            lists[key] = tuple(_compile(f"{where}.{key}[{i}]", p) for i, p in enumerate(patterns))
         return cls(lines=_named_rules(f"{where}.lines", table.get("lines", {})),
-                   words=_named_rules(f"{where}.words", table.get("words", {})),
-                   ignore=tuple(_compile(f"{where}.ignore[{i}]", p) for i, p in enumerate(ignore)))
+                   words=_named_rules(f"{where}.words", table.get("words", {})), **lists)
 
     def streams(self, console: str) -> dict[str, list[str]]:
         """The console split into streams, `ignore` text removed (every stream named by a rule
@@ -95,9 +102,13 @@ class OutcomeRules:
                     out[owner].append(word)
                 continue
             owner = next((name for name, rule in self.lines if rule.search(line)), KERNEL_STREAM)
+            if any(rule.search(line) for rule in self.unordered):
+                owner = UNORDERED_STREAM
             for rule in self.ignore:
                 line = rule.sub("", line)
-            out[owner].append(line)
+            out.setdefault(owner, []).append(line)
+        if UNORDERED_STREAM in out:
+            out[UNORDERED_STREAM].sort()
         return out
 
     def _word_owner(self, word: str) -> str | None:
@@ -105,9 +116,11 @@ class OutcomeRules:
 
     def describe(self) -> str:
         """One line naming what the comparison looked at."""
-        if not (self.lines or self.words or self.ignore):
+        if not (self.lines or self.words or self.ignore or self.unordered):
             return "console line by line, disk contents, how the run ended"
         names = list(dict.fromkeys([n for n, _ in self.lines + self.words] + [KERNEL_STREAM]))
+        if self.unordered:
+            names.append(f"{UNORDERED_STREAM}: compared as a set")
         text = f"console per stream ({', '.join(names)})"
         if self.ignore:
             text += f" less {len(self.ignore)} ignored pattern{'s' * (len(self.ignore) != 1)}"
@@ -131,7 +144,7 @@ def compare(native: Outcome, port: Outcome, rules: OutcomeRules | None,
             name: str = "port") -> str | None:
     """The first guest-visible difference between `native` and `port`, or None."""
     rules = rules or OutcomeRules()
-    if rules.lines or rules.words or rules.ignore:
+    if rules.lines or rules.words or rules.ignore or rules.unordered:
         divergence = _compare_streams(rules.streams(native.console),
                                       rules.streams(port.console), name)
     else:
@@ -164,4 +177,4 @@ def _compare_lines(want: list[str], got: list[str], what: str, name: str) -> str
     return None
 
 
-__all__ = ["KERNEL_STREAM", "Outcome", "OutcomeRules", "OutcomeRulesError", "compare"]
+__all__ = ["KERNEL_STREAM", "UNORDERED_STREAM", "Outcome", "OutcomeRules", "OutcomeRulesError", "compare"]

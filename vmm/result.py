@@ -51,12 +51,17 @@ class VMRunResult:
     #: For a paravirtual run: the hypercalls the VMM refused and why, oldest first
     #: (`toyvisor.vmm.paravirt.log.Refusal`; what Xen's ``xl dmesg`` shows).
     refusals: tuple = attrs.field(default=(), converter=tuple)
+    #: The VM's vCPUs and the physical CPUs of its host (natively: the machine's CPUs, twice)
+    vcpus: int = 1
+    pcpus: int = 1
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable dict."""
+        """A JSON-serialisable dict (``vcpus``/``pcpus`` only for an SMP run)."""
         data = attrs.asdict(self)
         data["resource_violations"] = list(self.resource_violations)
         data["refusals"] = [r.to_dict() for r in self.refusals]
+        if self.vcpus == 1 and self.pcpus == 1:
+            del data["vcpus"], data["pcpus"]
         return data
 
 

@@ -69,6 +69,9 @@ class Strategy:
     #: each one is (a hosted VMM's also costs a ``host_syscall``): a per-time cost, not a
     #: per-instruction one, which `toyvisor.vmm.nanobench` takes out of per-iteration figures
     timer_entry: ClassVar[tuple[str, str] | None] = ("vmm:timer", "trap")
+    #: None when the strategy hosts VMs of several vCPUs (on several physical CPUs); else why not
+    #: (``toyvisor compare`` shows it as not applicable to an SMP guest, ``run`` refuses)
+    smp_unsupported: ClassVar[str | None] = None
 
     def __init__(self, variant: str | None = None) -> None:
         if self.variants:
@@ -147,13 +150,15 @@ class Strategy:
 
     # -- running ----------------------------------------------------------------------------------
     def run(self, guest: Guest, *, placement: str = "system",
-            max_steps: int | None = None, trace=None) -> VMRunResult:
+            max_steps: int | None = None, trace=None, pcpus: int | None = None) -> VMRunResult:
         """Run `guest` alone in a fresh `Hypervisor` with this strategy (`trace`: a callback for
-        the real CPU's trace events and the hypervisor's `VMMEntryEvent`s)."""
+        the real CPU's trace events and the hypervisor's `VMMEntryEvent`s), its ``cpus`` vCPUs
+        on `pcpus` physical CPUs (default: as many as vCPUs)."""
         from ..hypervisor import Hypervisor
 
         hypervisor = Hypervisor(self, memory_size=(1 << 20) + _round_up(guest.memory_size),
-                                placement=placement)
+                                placement=placement, pcpus=pcpus or guest.cpus,
+                                interleave=guest.interleave)
         vm = hypervisor.create_vm(guest)
         vm.boot()
         started = time.perf_counter()
@@ -188,6 +193,8 @@ def vm_result(strategy: Strategy, hypervisor: Hypervisor, vm: VM) -> VMRunResult
         efficiency=(vm.retired_direct / instructions) if instructions else 1.0,
         cycles=cost_cycles(events),
         fault_report=vm.fault_report,
+        vcpus=len(vm.vcpus),
+        pcpus=len(hypervisor.pcpus),
     )
 
 

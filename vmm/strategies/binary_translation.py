@@ -248,9 +248,9 @@ class BinaryTranslation(TrapEmulate):
 
     # -- results ----------------------------------------------------------------------------------
     def run(self, guest, *, placement: str = "system", max_steps: int | None = None,
-            trace=None):
+            trace=None, pcpus: int | None = None):
         """Run `guest` alone in a fresh `Hypervisor`; the result has the translator's fields."""
-        super().run(guest, placement=placement, max_steps=max_steps, trace=trace)
+        super().run(guest, placement=placement, max_steps=max_steps, trace=trace, pcpus=pcpus)
         return self.result(self.hypervisor, self.last_vm)
 
     def result(self, hypervisor, vm):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from toyvisor.cpu.cpu import HALTED, cause_name
-from toyvisor.cpu.machine import Machine
+from toyvisor.cpu.machine import DEFAULT_INTERLEAVE, Machine
 from toyvisor.isa.spec import VEC_PF
 
 from ..result import VMRunResult, cost_cycles
@@ -23,7 +23,8 @@ PAGE_FAULT = cause_name(VEC_PF, "exception")
 
 def boot_native(guest) -> Machine:
     machine = Machine(memory_size=guest.memory_size, console_input=guest.console_input,
-                      disk=guest.disk)
+                      disk=guest.disk, cpus=getattr(guest, "cpus", 1),
+                      interleave=getattr(guest, "interleave", DEFAULT_INTERLEAVE))
     machine.load(guest.image)
     return machine
 
@@ -39,7 +40,7 @@ class Native(Strategy):
         raise NotImplementedError("the native strategy does not run under a hypervisor")
 
     def run(self, guest, *, placement: str = "system", max_steps: int | None = None,
-            trace=None) -> VMRunResult:
+            trace=None, pcpus: int | None = None) -> VMRunResult:
         machine = boot_native(guest)
         started = time.perf_counter()
         result = machine.run(max_steps=guest.max_steps if max_steps is None else max_steps,
@@ -56,7 +57,7 @@ class Native(Strategy):
             guest_instructions=result.guest_instructions, vmm_entries=0,
             by_cause=result.by_cause, events=events, console=result.console,
             efficiency=1.0, cycles=cost_cycles(events), slowdown=1.0,
-            fault_report=result.fault_report)
+            fault_report=result.fault_report, vcpus=len(machine.cpus), pcpus=len(machine.cpus))
 
 
 __all__ = ["Native", "boot_native"]

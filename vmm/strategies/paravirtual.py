@@ -51,6 +51,7 @@ class Paravirtual(Strategy):
     in_default_comparison = False
     #: the guest runs a different (ported) kernel: equivalence is judged on its outcome
     runs_port = True
+    smp_unsupported = "a paravirtual SMP guest brings up its vCPUs by hypercall, not yet in the ABI"
 
     def __init__(self, variant: str | None = None) -> None:
         super().__init__(variant)
