@@ -51,7 +51,8 @@ class Paravirtual(Strategy):
     in_default_comparison = False
     #: the guest runs a different (ported) kernel: equivalence is judged on its outcome
     runs_port = True
-    smp_unsupported = "a paravirtual SMP guest brings up its vCPUs by hypercall, not yet in the ABI"
+    #: SMP domains: the guest brings up its vCPUs with vcpu_op (`toyvisor.vmm.paravirt.vcpus`)
+    smp_unsupported = None
 
     def __init__(self, variant: str | None = None) -> None:
         super().__init__(variant)
@@ -334,7 +335,8 @@ class Paravirtual(Strategy):
         vcpus = guest.cpus if cpus is None else cpus
         hypervisor = Hypervisor(self, memory_size=(1 << 20) + 2 * size,
                                 placement=self.placements[0],
-                                pcpus=vcpus if pcpus is None else pcpus)
+                                pcpus=vcpus if pcpus is None else pcpus,
+                                interleave=guest.interleave)
         if guest.disk:
             hypervisor.machine.platform.disk.load(guest.disk)
         domain = self.create_domain(guest, privileged=True, vcpus=vcpus)
@@ -356,7 +358,8 @@ class Paravirtual(Strategy):
 
 def domain_result(strategy, hypervisor, domain: Domain):
     """vCPU 0's `vm_result` with every count summed over the domain's vCPUs."""
-    result = vm_result(strategy, hypervisor, domain.boot_vm)
+    result = attrs.evolve(vm_result(strategy, hypervisor, domain.boot_vm),
+                          vcpus=len(domain.vcpus))
     others = domain.vcpus[1:]
     if not others:
         return result
