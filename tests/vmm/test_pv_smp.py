@@ -242,3 +242,25 @@ def test_a_vmm_that_skips_the_shootdown_leaves_stale_translations_the_guest_sees
     result = make_strategy("paravirtual").run(load_guest("guests/pvsmp"), cpus=4, pcpus=4)
     after = re.search(r"after the TLB shootdown: (\d+) at generation 1", result.console)
     assert int(after.group(1)) > 0
+
+
+def test_run_guest_judges_the_port_on_smpkernels_outcome():
+    from toyvisor.vmm import run_guest
+
+    result = run_guest(load_guest("guests/pvsmp"), "paravirtual", pcpus=2)
+    assert result.equivalent and result.equivalence_basis.startswith("SMP outcome (4 vCPUs)")
+    assert (result.vcpus, result.pcpus) == (4, 2)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--cpus", "17"], "error: a paravirtual domain has 1 to 16 vCPUs, not 17"),
+    (["--cpus", "2", "--pcpus", "0"],
+     "error: the number of physical CPUs must be an integer from 1 to 64, not 0"),
+])
+def test_bad_smp_input_at_the_cli_is_one_line_and_exit_1(args, message):
+    from click.testing import CliRunner
+    from toyvisor.tools.cli import main
+
+    result = CliRunner().invoke(main, ["run", "guests/pvsmp", "--vmm", "paravirtual", *args])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [message]
