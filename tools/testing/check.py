@@ -38,7 +38,14 @@ from .properties import (
     run_under,
 )
 from .reach import Exposure, Survey
-from .smp import SMP_PROPERTIES, SMPCheckError, check_counts, smp_label, smp_programs, smp_test_for
+from .smp import (
+    SMP_PROPERTIES,
+    SMPCheckError,
+    bare_smp_guest,
+    check_counts,
+    smp_label,
+    smp_programs,
+)
 
 
 #: Exposures `CheckReport.text` lists (a kernel that maps all memory at PL3 exposes every
@@ -256,6 +263,24 @@ def vmm_test_for(kernel: Guest, spec: str, efficiency: float = DEFAULT_EFFICIENC
     return test
 
 
+def smp_test_for(spec: str, cpus: int, pcpus: int | None = None,
+                 efficiency: float = DEFAULT_EFFICIENCY, max_steps: int | None = None):
+    """``test(program, properties)`` for the `SMP_PROPERTIES` of `program` as a VM of `cpus`
+    vCPUs under `spec` on `pcpus` physical CPUs."""
+    cpus, pcpus = check_counts(cpus, pcpus)
+    label = smp_label(spec, cpus, pcpus)
+
+    def test(program: Program, remaining) -> None:
+        wanted = [p for p in remaining if p in SMP_PROPERTIES]
+        run = run_under(bare_smp_guest(program, cpus), spec, program=program,
+                        efficiency=efficiency, max_steps=max_steps, properties=wanted,
+                        pcpus=pcpus)
+        for finding in run.findings:
+            raise PropertyViolation(finding, program, label)
+
+    return test
+
+
 def exposed(kernel: Guest, surveyed: Survey,
             max_steps: int | None = None) -> PropertyReport | None:
     """``kernel-isolation`` FAILED at once when the page tables at some ring-3 entry map a
@@ -354,4 +379,5 @@ def check_kernel(kernel: Guest, vmms=None, *, examples: int = DEFAULT_EXAMPLES,
 
 
 __all__ = ["CheckReport", "PropertyReport", "adversarial_programs", "budget", "check_kernel",
-           "default_vmms", "exposed", "native_test_for", "probe", "sweep", "vmm_test_for"]
+           "default_vmms", "exposed", "native_test_for", "probe", "smp_test_for", "sweep",
+           "vmm_test_for"]

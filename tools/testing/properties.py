@@ -30,6 +30,7 @@ from toyvisor.tools.guest import Guest
 
 from .defaults import DEFAULT_EFFICIENCY
 from .reach import Exposure, Survey, user_memory
+from .smp import smp_victim
 from .program import Program
 
 PROPERTIES = ("equivalence", "resource-control", "efficiency", "vm-isolation")
@@ -131,8 +132,6 @@ def run_under(guest: Guest, spec: str, *, program: Program | None = None,
         raise StrategyError(f"{spec} runs a port of the kernel, not the guest's own image")
     smp = guest.cpus > 1 or (pcpus or 1) > 1
     if smp:
-        from .smp import smp_victim
-
         victim = smp_victim(_VICTIM_MEMORY, _VICTIM_PATTERN)
         properties = tuple(p for p in properties if p != "equivalence")
     else:

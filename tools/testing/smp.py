@@ -21,7 +21,6 @@ from toyvisor.isa.spec import MAX_CPUS, PORT_CPU_START, PORT_IPI_DEST, PORT_TIME
 from toyvisor.tools.guest import Guest
 
 from . import strategies
-from .defaults import DEFAULT_EFFICIENCY
 from .harness import BARE_IDT, BARE_MEMORY, BARE_PROGRAM, BARE_STACK, program_and_table
 from .program import Program
 
@@ -109,25 +108,5 @@ def smp_label(spec: str, cpus: int, pcpus: int) -> str:
     return f"{spec} ({cpus} vCPUs on {pcpus} physical CPU{'s' if pcpus > 1 else ''})"
 
 
-def smp_test_for(spec: str, cpus: int, pcpus: int | None = None,
-                 efficiency: float = DEFAULT_EFFICIENCY, max_steps: int | None = None):
-    """``test(program, properties)`` for the `SMP_PROPERTIES` of `program` as a VM of `cpus`
-    vCPUs under `spec` on `pcpus` physical CPUs."""
-    from .properties import PropertyViolation, run_under
-
-    cpus, pcpus = check_counts(cpus, pcpus)
-    label = smp_label(spec, cpus, pcpus)
-
-    def test(program: Program, remaining) -> None:
-        wanted = [p for p in remaining if p in SMP_PROPERTIES]
-        run = run_under(bare_smp_guest(program, cpus), spec, program=program,
-                        efficiency=efficiency, max_steps=max_steps, properties=wanted,
-                        pcpus=pcpus)
-        for finding in run.findings:
-            raise PropertyViolation(finding, program, label)
-
-    return test
-
-
 __all__ = ["MAX_SMP_CPUS", "SMPCheckError", "SMP_PROPERTIES", "SMP_TARGETS", "bare_smp_guest",
-           "check_counts", "smp_label", "smp_programs", "smp_test_for", "smp_victim"]
+           "check_counts", "smp_label", "smp_programs", "smp_victim"]

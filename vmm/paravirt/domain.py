@@ -73,6 +73,7 @@ from .events import EventChannels
 from .grants import GrantTable
 from .log import Refusal, RefusalLog
 from .memory import PD, PT, P2MMemory
+from .vcpus import check_vcpu_count, vcpu_info_offset
 
 if TYPE_CHECKING:
     from toyvisor.tools.guest import Guest
@@ -203,8 +204,6 @@ class Domain:
     def vcpu_info(self, field: int, vcpu_id: int | None = None) -> int:
         """The shared_info offset of a vcpu_info field (``VI_*``) of `vcpu_id` (default: the
         current vCPU)."""
-        from .vcpus import vcpu_info_offset
-
         return vcpu_info_offset(self.vm.vcpu_id if vcpu_id is None else vcpu_id, field)
 
     # -- identity and state -----------------------------------------------------------------------
@@ -430,12 +429,24 @@ class Domain:
         return found
 
 
+def add_secondary_vcpus(domain: Domain, n: int) -> None:
+    """Give `domain` vCPUs 1 … n−1 (`toyvisor.vmm.paravirt.vcpus`): created, not initialised,
+    events masked, hosted by the hypervisor like any VM."""
+    boot = domain.boot_vm
+    hypervisor = domain.system.hypervisor
+    for i in range(1, n):
+        vm = DomainVM(hypervisor, domain.guest, f"{boot.name}/v{i}", domain)
+        vm.vcpu_id = i
+        vm.initialised = False
+        domain.vcpus.append(vm)
+        domain.set_shared(vcpu_info_offset(i, VI_UPCALL_MASK), 1)
+        hypervisor.add_vm(vm)
+
+
 def build_domain(system: Paravirtual, guest: Guest, *, privileged: bool = False,
                  name: str | None = None, vcpus: int = 1) -> Domain:
     """Create, build and register a domain for `guest` with `vcpus` vCPUs, vCPU 0 running
     (docs/paravirtual-abi.md, Start of day; the others wait for VCPUOP_initialise/up)."""
-    from .vcpus import add_secondary_vcpus, check_vcpu_count
-
     nr_vcpus = check_vcpu_count(vcpus)
     hypervisor = system.hypervisor
     nr_pages = -(-guest.memory_size // PAGE_SIZE)

@@ -48,6 +48,7 @@ from .abi import (
     HypercallError,
 )
 from .memory import PD
+from .ops import set_timer_op
 
 if TYPE_CHECKING:
     from .domain import Domain, DomainVM
@@ -67,21 +68,6 @@ def check_vcpu_count(n: int) -> int:
     if not 1 <= n <= MAX_VCPUS:
         raise VMError(f"a paravirtual domain has 1 to {MAX_VCPUS} vCPUs, not {n}")
     return n
-
-
-def add_secondary_vcpus(domain: Domain, n: int) -> None:
-    """Give `domain` vCPUs 1 … n−1: created, not initialised, events masked."""
-    from .domain import DomainVM
-
-    boot = domain.boot_vm
-    hypervisor = domain.system.hypervisor
-    for i in range(1, n):
-        vm = DomainVM(hypervisor, domain.guest, f"{boot.name}/v{i}", domain)
-        vm.vcpu_id = i
-        vm.initialised = False
-        domain.vcpus.append(vm)
-        domain.set_shared(vcpu_info_offset(i, VI_UPCALL_MASK), 1)
-        hypervisor.add_vm(vm)
 
 
 def vcpu_of(domain: Domain, vcpu_id: int) -> DomainVM:
@@ -161,8 +147,6 @@ def _own_vcpu(d: Domain, target: DomainVM) -> None:
 
 def set_singleshot_timer(d: Domain, target: DomainVM, deadline: int) -> int:
     """The caller's own one-shot timer (VCPUOP_set_singleshot_timer is for the calling vCPU)."""
-    from .ops import set_timer_op
-
     _own_vcpu(d, target)
     if deadline == 0:
         raise HypercallError(EINVAL, "deadline 0 (use stop_singleshot_timer)")
@@ -170,8 +154,6 @@ def set_singleshot_timer(d: Domain, target: DomainVM, deadline: int) -> int:
 
 
 def stop_singleshot_timer(d: Domain, target: DomainVM) -> int:
-    from .ops import set_timer_op
-
     _own_vcpu(d, target)
     return set_timer_op(d, 0)
 
@@ -202,4 +184,4 @@ def bind_vcpu(d: Domain, port: int, target: DomainVM) -> int:
     return d.events.bind_vcpu(port, target.vcpu_id)
 
 
-__all__ = ["add_secondary_vcpus", "check_vcpu_count", "vcpu_info_offset", "vcpu_of"]
+__all__ = ["check_vcpu_count", "vcpu_info_offset", "vcpu_of"]
