@@ -264,3 +264,17 @@ def test_bad_smp_input_at_the_cli_is_one_line_and_exit_1(args, message):
     result = CliRunner().invoke(main, ["run", "guests/pvsmp", "--vmm", "paravirtual", *args])
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [message]
+
+
+def test_the_ipi_shootdown_port_gives_the_same_answers_with_ipis_and_one_invlpg_each():
+    import attrs
+    from toyvisor.asm import assemble_file
+
+    guest = load_guest("guests/pvsmp")
+    image = assemble_file("guests/pvsmp/kernel_ipi.s", include_paths=("guests/pvsmp",)).image
+    by_ipi = make_strategy("paravirtual").run(attrs.evolve(guest, pv_image=image), pcpus=4)
+    by_hypercall = pvsmp_run(4, 4)
+    assert by_ipi.halted and RACY.sub("*", by_ipi.console) == RACY.sub("*", by_hypercall.console)
+    ipi, hyp = by_ipi.by_cause, by_hypercall.by_cause
+    assert hyp["hypercall:mmuext_op"] == 1 and ipi["hypercall:mmuext_op"] == 3
+    assert ipi["hypercall:event_channel_op"] - hyp["hypercall:event_channel_op"] == 4 + 3
