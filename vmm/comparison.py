@@ -106,8 +106,9 @@ def smp_notes(guest, results: Sequence[VMRunResult], pcpus: int | None = None) -
     skipped = not_applicable(guest, pcpus)
     if not skipped:
         return []
-    notes = [f"{guest.name}: {guest.cpus} vCPU{'s' * (guest.cpus != 1)} on "
-             f"{pcpus or guest.cpus} physical CPUs (native: a machine of {guest.cpus} CPUs)"]
+    physical = pcpus or guest.cpus
+    notes = [f"{guest.name}: {guest.cpus} vCPU{'s' * (guest.cpus != 1)} on {physical} physical "
+             f"CPU{'s' * (physical != 1)} (native: a machine of {guest.cpus} CPUs)"]
     basis = next((r.equivalence_basis for r in results if r.equivalence_basis), None)
     if basis is not None and guest.cpus > 1:
         notes.append(f"equivalence: {basis} (docs/vmm-design.md, \"SMP VMs\")")

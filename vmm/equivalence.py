@@ -249,20 +249,9 @@ def check_outcome(guest, result: VMRunResult, *, strategy=None, placement: str =
     ``port_outcome`` rules, the disk contents, how the run ended).  `strategy` (the one that
     produced `result`) supplies the final disk through ``disk_contents()``; without it the disk
     is taken as unchanged.  Fills ``equivalent``, ``divergence`` and ``slowdown``."""
-    from .outcome import Outcome, OutcomeRules, compare
-    from .strategies.native import Native
-
-    native = Native()
-    native_result = native.run(guest, placement=placement, max_steps=max_steps)
-    native_disk = bytes(native.machine.platform.disk.data)
-    port_disk = strategy.disk_contents() if strategy is not None else native_disk
-    rules = getattr(guest, "port_outcome", None) or OutcomeRules()
-    divergence = compare(Outcome(native_result.console, native_disk, native_result.stop_reason),
-                         Outcome(result.console, port_disk, result.stop_reason),
-                         rules, result.strategy)
-    slowdown = result.cycles / native_result.cycles if native_result.cycles else 0.0
-    return attrs.evolve(result, equivalent=divergence is None, divergence=divergence,
-                        slowdown=slowdown, equivalence_basis="outcome: " + rules.describe())
+    disk = strategy.disk_contents if strategy is not None else None
+    return _judge_outcome(guest, result, getattr(guest, "port_outcome", None), disk, "outcome: ",
+                          placement, max_steps)
 
 
 def check_smp_outcome(guest, strategy, result: VMRunResult, *, placement: str = "system",
@@ -273,22 +262,31 @@ def check_smp_outcome(guest, strategy, result: VMRunResult, *, placement: str = 
     is the guest-visible outcome — the console less the output the guest's manifest declares
     racy (``smp_outcome``), the disk contents, how the run ended.  Fills ``equivalent``,
     ``divergence`` and ``slowdown``."""
+    vm = strategy.last_vm
+    return _judge_outcome(guest, result, getattr(guest, "smp_outcome", None),
+                          lambda: bytes(vm.devices.platform.disk.data),
+                          f"SMP outcome ({guest.cpus} vCPUs): ", placement, max_steps)
+
+
+def _judge_outcome(guest, result: VMRunResult, rules, disk, basis: str, placement: str,
+                   max_steps: int | None) -> VMRunResult:
+    """`result` judged on its outcome against a native run of `guest` (`disk()`: the run's
+    final disk, None: unchanged), by `rules` (None: the console line by line)."""
     from .outcome import Outcome, OutcomeRules, compare
     from .strategies.native import Native
 
     native = Native()
     native_result = native.run(guest, placement=placement, max_steps=max_steps)
     native_disk = bytes(native.machine.platform.disk.data)
-    vm_disk = bytes(strategy.last_vm.devices.platform.disk.data)
-    rules = getattr(guest, "smp_outcome", None) or OutcomeRules()
+    rules = rules or OutcomeRules()
     divergence = compare(Outcome(native_result.console, native_disk, native_result.stop_reason),
-                         Outcome(result.console, vm_disk, result.stop_reason),
+                         Outcome(result.console, disk() if disk is not None else native_disk,
+                                 result.stop_reason),
                          rules, result.strategy)
     slowdown = result.cycles / native_result.cycles if native_result.cycles else 0.0
     return attrs.evolve(result, equivalent=divergence is None, divergence=divergence,
-                        slowdown=slowdown,
-                        equivalence_basis=f"SMP outcome ({guest.cpus} vCPUs): "
-                        + rules.describe())
+                        slowdown=slowdown, equivalence_basis=basis + rules.describe())
 
 
-__all__ = ["STATE_BASIS", "check_smp_outcome", "GuestState", "check", "check_outcome", "differences", "find_divergence", "native_state", "vm_state"]
+__all__ = ["STATE_BASIS", "GuestState", "check", "check_outcome", "check_smp_outcome",
+           "differences", "find_divergence", "native_state", "vm_state"]

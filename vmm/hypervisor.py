@@ -123,6 +123,8 @@ class Hypervisor(Monitor):
         self.trace = None
         #: whether the current run hosts SMP (several physical CPUs or vCPUs): `_run_smp`
         self._smp = False
+        #: the physical CPU whose turn comes first in the next `run`
+        self._first_turn = 0
         self._slice_end = 0
         self._last_retired = 0
         self._last_clock = 0
@@ -266,13 +268,24 @@ class Hypervisor(Monitor):
         self.trace = trace
         for pcpu in self.pcpus:
             pcpu.cpu.slicing = True
+        count = len(self.pcpus)
+        index = self._first_turn
         try:
             while True:
                 ran = False
-                for pcpu in self.pcpus:
-                    if not any(self._may_run_vm(vm) or self._idle_vcpus(vm) for vm in self.vms):
+                for _ in range(count):
+                    # done when no vCPU can run or wake, and every vCPU left its real CPU
+                    # through the VMM (kicked, if its VM stopped meanwhile): the VMs' state and
+                    # counts are whole
+                    if not any(self._may_run_vm(vm) or self._idle_vcpus(vm) for vm in self.vms) \
+                            and all(p.loaded is None for p in self.pcpus):
                         return
-                    ran |= self._turn(pcpu, trace)
+                    if self._turn(self.pcpus[index], trace):
+                        ran = True
+                        # a run split by budgets goes on with the next CPU's turn, as the bare
+                        # machine's round-robin does
+                        self._first_turn = (index + 1) % count
+                    index = (index + 1) % count
                 if not ran and not self._skip_idle():
                     return
         finally:
@@ -333,7 +346,10 @@ class Hypervisor(Monitor):
     def _next_on(self, pcpu: PhysicalCPU, after) -> tuple | None:
         """The next (VM, vCPU) placed on `pcpu` after `after` that may run (round-robin)."""
         placed = [(vm, v) for vm in self.vms for v in vm.vcpus if v.pcpu == pcpu.index]
-        start = placed.index(after) + 1 if after in placed else 0
+        if after in placed:
+            start = placed.index(after) + 1
+        else:  # the CPU was idle or its run ended: it resumes with the vCPU it last ran
+            start = placed.index(pcpu.last) if pcpu.last in placed else 0
         for i in range(len(placed)):
             vm, vcpu = placed[(start + i) % len(placed)]
             if self._may_run(vm, vcpu):
@@ -403,6 +419,7 @@ class Hypervisor(Monitor):
                                                            self._last_clock)
         old.retiring, old.in_vmm = self._retiring, self.in_vmm
         self.pcpu, self.cpu = pcpu, pcpu.cpu
+        self.strategy.switch_pcpu(old.index, pcpu.index)
         self._slice_end, self._last_retired, self._last_clock = (pcpu.slice_end,
                                                                  pcpu.last_retired,
                                                                  pcpu.last_clock)
@@ -430,43 +447,19 @@ class Hypervisor(Monitor):
         """Load `vcpu` of `vm` on the physical CPU whose turn it is."""
         cpu = self.cpu
         self._run_vm(vm)
-        self.pcpu.loaded = (vm, vcpu)
+        pcpu = self.pcpu
+        resumed = pcpu.last == (vm, vcpu) and pcpu.slice_left
+        pcpu.loaded = pcpu.last = (vm, vcpu)
         vm.select(vcpu)
         cpu.pid = vcpu.index  # what rdpid reads (x86: IA32_TSC_AUX, loaded at vcpu_load)
-        self._slice_end = cpu.platform.clock + self.quantum
+        # a vCPU whose run ended with its VM's budget gets the rest of its quantum back
+        self._slice_end = cpu.platform.clock + (pcpu.slice_left if resumed else self.quantum)
+        pcpu.slice_left = 0
         self._enter(vm, switch=True)
 
     def _unload(self) -> None:
         self.pcpu.loaded = None
         self._run_vm(None)
-
-    def _resume_smp(self, vm: VM, cpu: CPU) -> bool:
-        """`_resume` on a host with several physical CPUs or VMs of several vCPUs: the next vCPU
-        comes from this physical CPU's queue; with none, the CPU's turn ends idle."""
-        vcpu = vm.vcpu
-        self._boundary(vm)
-        if not self._may_run(vm, vcpu) or cpu.platform.clock >= self._slice_end:
-            if vcpu.run_state == IDLE:
-                vcpu.idle_mark = cpu.platform.clock
-            nxt = self._next_on(self.pcpu, (vm, vcpu))
-            if nxt is None:
-                if vm.stop_reason is None and vm.runnable and not vm.blocked \
-                        and vm.steps >= vm.step_limit:
-                    vm.stop(BUDGET)
-                self.strategy.unload(vm, cpu)
-                self._unload()
-                cpu.stop(BUDGET)  # the end of this physical CPU's turn
-                return True
-            if nxt != (vm, vcpu):
-                vm.count_event("world_switch")
-                self.strategy.unload(vm, cpu)
-                self._load_vcpu(*nxt)
-                self.in_vmm = False
-                return True
-            self._slice_end = cpu.platform.clock + self.quantum
-        self._enter(vm, switch=False)
-        self.in_vmm = False
-        return True
 
     def _runnable_after(self, vm: VM | None) -> VM | None:
         """The next VM in round-robin order after `vm` that may run (None if none)."""
@@ -549,24 +542,40 @@ class Hypervisor(Monitor):
         self.trace(VMMEntryEvent(pc, vm.name, how, causes))
 
     def _resume(self, vm: VM, cpu: CPU) -> bool:
-        """The end of a VMM entry: the instruction boundary, scheduling, then back to a guest."""
-        if self._smp:
-            return self._resume_smp(vm, cpu)
+        """The end of a VMM entry: the instruction boundary, scheduling, then back to a guest.
+        The next guest comes from the round-robin of VMs (one physical CPU, one-vCPU VMs) or of
+        this physical CPU's vCPUs (`_run_smp`); with none, the real CPU stops: `run` returns,
+        or this physical CPU's turn ends idle."""
         self._boundary(vm)
-        if not vm.runnable or vm.stop_reason is not None or vm.blocked \
-                or cpu.platform.clock >= self._slice_end:
-            nxt = self._runnable_after(vm)
+        vcpu = vm.vcpu
+        if not self._may_run(vm, vcpu) or cpu.platform.clock >= self._slice_end:
+            if vcpu.run_state == IDLE:
+                vcpu.idle_mark = cpu.platform.clock
+            if self._smp:
+                nxt = self._next_on(self.pcpu, (vm, vcpu))
+            else:
+                after = self._runnable_after(vm)
+                nxt = None if after is None else (after, after.vcpu)
             if nxt is None:
-                self.current = None
-                if vm.stop_reason is None and vm.runnable and not vm.blocked:
+                if vm.stop_reason is None and vm.runnable and not vm.blocked \
+                        and vm.steps >= vm.step_limit:
                     vm.stop(BUDGET)
                 self.strategy.unload(vm, cpu)
-                cpu.stop(BUDGET)  # back to Hypervisor.run
+                if self._smp:
+                    if vm.stop_reason == BUDGET:
+                        self.pcpu.slice_left = max(self._slice_end - cpu.platform.clock, 0)
+                    self._unload()
+                else:
+                    self.current = None
+                cpu.stop(BUDGET)  # back to Hypervisor.run, or the end of this CPU's turn
                 return True
-            if nxt is not vm:
+            if nxt != (vm, vcpu):
                 vm.count_event("world_switch")
                 self.strategy.unload(vm, cpu)
-                self._load(nxt)
+                if self._smp:
+                    self._load_vcpu(*nxt)
+                else:
+                    self._load(nxt[0])
                 self.in_vmm = False
                 return True
             self._slice_end = cpu.platform.clock + self.quantum

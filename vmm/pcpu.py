@@ -26,6 +26,10 @@ class PhysicalCPU:
         self.in_vmm = True
         #: the loaded vCPU's pending virtual interrupts when it was last kicked
         self.kicked = 0
+        #: the (VM, vCPU) it ran last, and what was left of its quantum when its VM's budget
+        #: ended the run (the next run resumes it first, with that much)
+        self.last = None
+        self.slice_left = 0
 
     def __repr__(self) -> str:
         loaded = "idle" if self.loaded is None else f"{self.loaded[0].name}/{self.loaded[1].index}"

@@ -88,7 +88,10 @@ def test_the_manifest_sets_cpus_and_interleave(tmp_path):
     (["--cpus", 2, "--cache", "4096,3,32"], "cache ways must be a power of two, not 3"),
     (["--cache", "1000,2,32"], "cache size must be a power of two, not 1000"),
     (["--cache", "big"], "cache geometry must be 'on' or SIZE,WAYS,LINE"),
-    (["--cpus", 2, "--vmm", "trap-emulate"], "--vmm runs one-CPU guests"),
+    (["--cpus", 2, "--pcpus", 2], "--pcpus sets the physical CPUs of a VMM's host"),
+    (["--cpus", 2, "--vmm", "trap-emulate", "--pcpus", 0], "physical CPUs must be an integer"),
+    (["--cpus", 2, "--vmm", "trap-emulate", "--pcpus", 65], "physical CPUs must be an integer"),
+    (["--cpus", 2, "--vmm", "paravirtual"], "paravirtual: not applicable to 2 vCPUs"),
 ])
 def test_bad_options_are_one_error_line(program, args, message):
     result = _run("run", program, *args)

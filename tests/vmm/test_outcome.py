@@ -72,7 +72,7 @@ def test_without_rules_the_console_is_compared_line_by_line():
 
 @pytest.mark.parametrize("table, message", [
     ([], "port_outcome: expected a table"),
-    ({"line": {}}, "port_outcome: unknown key 'line' (known: lines, words, ignore)"),
+    ({"line": {}}, "port_outcome: unknown key 'line' (known: lines, words, ignore, unordered)"),
     ({"lines": ["^A"]}, "port_outcome.lines: expected a table of stream = regex"),
     ({"lines": {"A": 3}}, "port_outcome.lines.A: expected a regular expression string, got int"),
     ({"words": {"A": "("}}, "port_outcome.words.A: bad regular expression '('"),

@@ -17,6 +17,7 @@ What a strategy implements (all hooks have do-nothing defaults except `handle`):
 | ``handle_callout(vm, decoded)`` | every VMM entry by a callout from translated code (`Hypervisor.callout`) | emulate the instruction against the vCPU (a fault is the strategy's to reflect); only strategies that translate guest code |
 | ``execute(cpu, max_steps, trace)`` | by `Hypervisor.run`, to run the guests on the real CPU | the default runs the CPU through the strategy's `engine` |
 | ``make_engine(hypervisor)`` | once, in ``bind`` | the `toyvisor.cpu.bt.Translator` that runs guest code: by default one that translates no ring, so guest code runs by *direct execution* in compiled blocks (it needs no VMM; what does — a trap, a sensitive instruction on the careful path, a VM exit — enters it exactly as on the interpreter); a binary translator translates the rings its guest kernel runs at |
+| ``switch_pcpu(old, new)`` | on a host of several physical CPUs, when another CPU's turn starts | swap per-physical-CPU state (the translator and its counting marks) |
 | ``retired(vm, n, software=False)`` | at every VMM entry: `n` guest instructions of `vm` retired on the real CPU since it was entered (``software``: the ``int n`` the VMM just delivered, which the CPU retires when the VMM returns) | price them: ``instruction`` by default; a translator splits them into ``instruction`` and ``translated_instruction`` |
 | ``handle_exit(vm, exit)`` | every VMM entry by a hardware VM exit (`Hypervisor.vm_exit`, a `toyvisor.cpu.vt.VMExit`) | read the guest state from the VM's control structure into the vCPU, then emulate / fill / inject; only strategies built on the "vt" extension |
 | ``service_interrupts(vm)`` | at the instruction boundary after every VMM entry | the VM's virtual interrupts: by default `VM.service_interrupts` (virtual timer, then deliver the lowest pending IRQ if the virtual IF allows); a hardware-assisted VMM only updates the timer and injects at VM entry |
@@ -105,6 +106,10 @@ class Strategy:
 
     def make_engine(self, hypervisor: Hypervisor) -> Translator:
         return Translator(hypervisor.cpu, hypervisor, translate_cpls=())
+
+    def switch_pcpu(self, old: int, new: int) -> None:
+        """The physical CPU whose turn it is changes from `old` to `new` (an SMP host): swap in
+        per-CPU state kept in plain attributes (a translator's counting marks)."""
 
     def attach(self, vm: VM) -> None:
         pass

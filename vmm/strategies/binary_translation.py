@@ -118,28 +118,23 @@ class BinaryTranslation(TrapEmulate):
 
     def bind(self, hypervisor) -> None:
         super().bind(hypervisor)
-        #: per physical CPU (each has its translator): the VM its counters are currently
-        #: attributed to, and the counters' marks
-        self._owners = [None] * len(self.engines)
-        self._all_marks = [t.counters()[:len(_STATS)] for t in self.engines]
-        self._direct_marks = [t.counters()[_DIRECT] for t in self.engines]
+        #: the translator of the physical CPU whose turn it is
+        self.translator = self.engine
+        #: the VM the translator's counters are currently attributed to
+        self._owner = None
+        self._marks = self._read_stats()
+        self._direct_mark = self.translator.counters()[_DIRECT]
+        #: the same, saved for every physical CPU while another has its turn (`switch_pcpu`)
+        self._saved = [(t, None, t.counters()[:len(_STATS)], t.counters()[_DIRECT])
+                       for t in self.engines]
+
         #: host-physical address of a translated store -> its ptemod traps so far (below the
         #: threshold)
         self._ptemod_traps: dict[int, int] = {}
 
-    @property
-    def translator(self):
-        """The translator of the physical CPU whose turn it is."""
-        return self.engines[self.hypervisor.cpu.index]
-
-    # the counting state of the physical CPU whose turn it is
-    _owner = property(lambda self: self._owners[self.hypervisor.cpu.index],
-                      lambda self, v: self._owners.__setitem__(self.hypervisor.cpu.index, v))
-    _marks = property(lambda self: self._all_marks[self.hypervisor.cpu.index],
-                      lambda self, v: self._all_marks.__setitem__(self.hypervisor.cpu.index, v))
-    _direct_mark = property(
-        lambda self: self._direct_marks[self.hypervisor.cpu.index],
-        lambda self, v: self._direct_marks.__setitem__(self.hypervisor.cpu.index, v))
+    def switch_pcpu(self, old: int, new: int) -> None:
+        self._saved[old] = (self.translator, self._owner, self._marks, self._direct_mark)
+        self.translator, self._owner, self._marks, self._direct_mark = self._saved[new]
 
     # -- per VM -----------------------------------------------------------------------------------
     def attach(self, vm) -> None:
@@ -148,7 +143,10 @@ class BinaryTranslation(TrapEmulate):
 
     def detach(self, vm) -> None:
         self._drop_translations(vm)
-        self._owners = [None if owner is vm else owner for owner in self._owners]
+        if self._owner is vm:
+            self._owner = None
+        self._saved = [(t, None if owner is vm else owner, marks, direct)
+                       for t, owner, marks, direct in self._saved]
         super().detach(vm)
 
     def reset(self, vm) -> None:
@@ -162,7 +160,9 @@ class BinaryTranslation(TrapEmulate):
         for translator in self.engines:
             translator.unadapt(vm.base, vm.size)
             translator.invalidate(vm.base, vm.size)
-        self._all_marks = [t.counters()[:len(_STATS)] for t in self.engines]
+        self._marks = self._read_stats()
+        self._saved = [(t, owner, t.counters()[:len(_STATS)], direct)
+                       for t, owner, _marks, direct in self._saved]
         end = vm.base + vm.size
         for pa in [pa for pa in self._ptemod_traps if vm.base <= pa < end]:
             del self._ptemod_traps[pa]

@@ -215,10 +215,12 @@ class HardwareAssisted(Strategy):
         frames = self.hypervisor.frames
         # one control structure per vCPU (a VMCS is a CPU's state); one nested table or one set
         # of shadow tables per VM, shared by its vCPUs
+        for vcpu in vm.vcpus:
+            vcpu.hardware = HardwareContext(ControlStructure(frames.memory,
+                                                             frames.alloc()).initialize())
         vm.pager = NestedTable(vm, frames) if self.nested else HardwareShadowPager(vm, frames)
         for vcpu in vm.vcpus:
-            vmcs = ControlStructure(frames.memory, frames.alloc()).initialize()
-            vcpu.hardware = HardwareContext(vmcs)
+            vmcs = vcpu.hardware.vmcs
             if self.nested:
                 vmcs[V.NESTED_CONTROL] = V.NESTED_ENABLE
                 vmcs[V.NESTED_ROOT] = vm.pager.root
