@@ -546,9 +546,10 @@ class Hypervisor(Monitor):
         The next guest comes from the round-robin of VMs (one physical CPU, one-vCPU VMs) or of
         this physical CPU's vCPUs (`_run_smp`); with none, the real CPU stops: `run` returns,
         or this physical CPU's turn ends idle."""
-        self._boundary(vm)
+        self._boundary(vm)  # the budget: a VM that used it up has its stop reason now
         vcpu = vm.vcpu
-        if not self._may_run(vm, vcpu) or cpu.platform.clock >= self._slice_end:
+        if vcpu.run_state != READY or not vm.runnable or vm.stop_reason is not None \
+                or vm.blocked or cpu.platform.clock >= self._slice_end:
             if vcpu.run_state == IDLE:
                 vcpu.idle_mark = cpu.platform.clock
             if self._smp:

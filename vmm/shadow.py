@@ -123,7 +123,11 @@ class ShadowPager:
 
     def bind(self, cpu) -> None:
         """A vCPU of this VM is loaded on real CPU `cpu` with the shadow `root` just returned."""
-        self.loaded[cpu.index] = [cpu, self.current]
+        entry = self.loaded.get(cpu.index)
+        if entry is None:
+            self.loaded[cpu.index] = [cpu, self.current]
+        else:
+            entry[1] = self.current
 
     def unbind(self, cpu=None) -> None:
         """The vCPU on `cpu` (None: every one) left its real CPU."""
