@@ -278,3 +278,42 @@ def test_the_ipi_shootdown_port_gives_the_same_answers_with_ipis_and_one_invlpg_
     ipi, hyp = by_ipi.by_cause, by_hypercall.by_cause
     assert hyp["hypercall:mmuext_op"] == 1 and ipi["hypercall:mmuext_op"] == 3
     assert ipi["hypercall:event_channel_op"] - hyp["hypercall:event_channel_op"] == 4 + 3
+
+
+def _pvsmp_next_to_a_victim():
+    strategy = make_strategy("paravirtual")
+    guest = load_guest("guests/pvsmp")
+    hv = Hypervisor(strategy, memory_size=(1 << 20) + 2 * guest.memory_size + 0x20000, pcpus=2)
+    domain = strategy.create_domain(guest, privileged=True, vcpus=2)
+    victim = strategy.create_domain(spin_guest("victim"))
+    return hv, domain, victim
+
+
+def test_an_smp_domain_next_to_another_touches_only_its_own_frames():
+    hv, domain, victim = _pvsmp_next_to_a_victim()
+    hv.run()
+    assert domain.boot_vm.stop_reason == "halted" and "all threads done" in domain.boot_vm.console
+    assert hv.violations == []
+    assert all(hv.resource_violations(vm) == [] for vm in (*domain.vcpus, victim.vm))
+
+
+def test_a_vcpu_started_on_another_domains_directory_is_caught_by_the_audit():
+    """A VMM bug: vcpu_op initialise gives the vCPU the victim's directory instead of the one
+    it validated (the audit sees the vCPU's first fetch land in the victim's frames)."""
+    from toyvisor.vmm.paravirt import hypercalls, vcpus
+
+    hv, domain, victim = _pvsmp_next_to_a_victim()
+
+    def buggy(d, target, ctx):
+        result = vcpus.initialise(d, target, ctx)
+        target.vcpu.cr3 = victim.cr3
+        return result
+
+    row = hypercalls.BY_NAME["vcpu_op"].command(0)
+    object.__setattr__(row, "handler", buggy)  # the table's rows are frozen: this test's only
+    try:
+        hv.run()
+    finally:
+        object.__setattr__(row, "handler", vcpus.initialise)
+    offender = domain.vcpus[1].name
+    assert any(v.startswith(f"{offender}: read") for v in hv.violations), hv.violations
