@@ -322,7 +322,7 @@ def _plain(value):
 
 def to_json(results: Iterable[object]) -> list[dict]:
     """One JSON-ready object per run (fields `JSON_FIELDS`; an absent attribute is null, an
-    absent `by_cause` / `events` is {})."""
+    absent `by_cause` / `events` is {}; an SMP run adds ``vcpus`` and ``pcpus``)."""
     out = []
     for result in results:
         record = {}
@@ -333,5 +333,8 @@ def to_json(results: Iterable[object]) -> list[dict]:
             record[field] = _plain(value)
         record["strategy"] = str(result.strategy)
         record["equivalent"] = bool(record["equivalent"]) if record["equivalent"] is not None else None
+        vcpus, pcpus = getattr(result, "vcpus", 1), getattr(result, "pcpus", 1)
+        if vcpus > 1 or pcpus > 1:  # an SMP run: its configuration
+            record["vcpus"], record["pcpus"] = vcpus, pcpus
         out.append(record)
     return out

@@ -3,6 +3,7 @@ physical CPUs, V above, equal to and below P, against the bare multiprocessor of
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import attrs
@@ -167,6 +168,10 @@ def test_compare_cpus_runs_every_classic_strategy():
     assert "smp_identity: 3 vCPUs on 2 physical CPUs (native: a machine of 3 CPUs)" in result.output
     assert "not applicable" not in result.output  # paravirtual hosts SMP (needs a port)
     assert result.output.count(" yes") == 3
+    runs = json.loads(_cli("compare", HERE / "smp_identity.s", "--cpus", 3, "--pcpus", 2,
+                           "--vmm", "trap-emulate", "--json").output)
+    assert [(r["strategy"], r["vcpus"], r["pcpus"]) for r in runs] == [
+        ("native", 3, 3), ("trap-emulate:0/1/3", 3, 2)]
 
 
 @pytest.mark.parametrize("args, message", [
