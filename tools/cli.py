@@ -370,11 +370,16 @@ def bench_command(workloads, engines, specs, no_vmm, repeat, scale, scaling, tra
               help="Seed of the program generator: the same seed gives the same report.")
 @click.option("--efficiency", type=click.FloatRange(0.0, 1.0), default=DEFAULT_EFFICIENCY,
               show_default=True, help="Smallest share of directly executed instructions.")
+@click.option("--cpus", type=int, default=1, show_default=True,
+              help="Also check the VMM properties for SMP VMs: generated guests of this many "
+                   "vCPUs next to a victim VM of two (docs/testing-isolation.md, SMP VMs).")
+@click.option("--pcpus", type=int, help="Physical CPUs of the host for --cpus (default: as many "
+                                        "as vCPUs).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @include_option
 @no_fail_option
 @user_errors
-def check_command(guest: Path, specs, examples, seed, efficiency, as_json, includes,
+def check_command(guest: Path, specs, examples, seed, efficiency, cpus, pcpus, as_json, includes,
                   no_fail) -> None:
     """Run adversarial ring-3 programs on top of GUEST's kernel, natively and under each VMM,
     and report every isolation property as held or failed (docs/testing-isolation.md).
@@ -384,7 +389,7 @@ def check_command(guest: Path, specs, examples, seed, efficiency, as_json, inclu
     with Progress("toyvisor check") as progress:
         report = check_kernel(load_guest(guest, include_paths=tuple(includes)), specs or None,
                               examples=examples, seed=seed, efficiency=efficiency,
-                              progress=progress)
+                              progress=progress, cpus=cpus, pcpus=pcpus)
     click.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.text())
     exit_unless(report.held, no_fail)
 

@@ -254,6 +254,40 @@ def _net(function: str) -> Callable[[], str]:
     return table
 
 
+def _smp_shootdown(guest: str, cpus: str, pcpus: str | None = None) -> str:
+    """guests/pvsmp under every strategy as a VM of `cpus` vCPUs: its totals, and what its one
+    TLB shootdown took — IPIs to the other vCPUs (each a handler and an ``invlpg``) under the
+    classic strategies, one hypercall under paravirtual (docs/paravirtualization.md, SMP)."""
+    import attrs as _attrs
+
+    from toyvisor.tools.guest import load_guest
+    from toyvisor.vmm.comparison import compare
+
+    from toyvisor.asm import assemble_file
+    from toyvisor.vmm import run_guest
+
+    loaded = _attrs.evolve(load_guest(guest), cpus=int(cpus))
+    pcpus = None if pcpus is None else int(pcpus)
+    lines = ["| strategy | equivalent | guest instructions | VMM entries | est. cycles | "
+             "IPIs on vector 0x31 (shootdown) | `invlpg` callouts / exits | "
+             "`event_channel_op` hypercalls | `mmuext_op` hypercalls |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    ipi_port = _attrs.evolve(loaded, pv_image=assemble_file(
+        Path(guest) / "kernel_ipi.s", include_paths=(Path(guest),)).image)
+    runs = [(r.strategy, r) for r in compare(loaded, pcpus=pcpus)]
+    runs.append(("paravirtual, shootdown by IPIs (kernel_ipi.s)",
+                 run_guest(ipi_port, "paravirtual", pcpus=pcpus)))
+    for name, r in runs:
+        causes = r.by_cause
+        invlpg = sum(n for k, n in causes.items() if k.endswith(":invlpg"))
+        lines.append(f"| {name} | {'yes' if r.equivalent else 'NO'} | "
+                     f"{r.guest_instructions:,} | {r.vmm_entries:,} | {r.cycles:,} | "
+                     f"{causes.get('ipi 0x31', 0)} | {invlpg} | "
+                     f"{causes.get('hypercall:event_channel_op', 0)} | "
+                     f"{causes.get('hypercall:mmuext_op', 0)} |")
+    return "\n".join(lines) + "\n"
+
+
 TABLES: dict[str, Callable[..., str]] = {
     "hardware-exits": _hardware_exits,          # table hardware-exits GUEST...
     "nanobench": _nanobench_markdown,           # table nanobench: = toyvisor nanobench --markdown
@@ -270,6 +304,7 @@ TABLES: dict[str, Callable[..., str]] = {
     "cost-profile-example": _cost_profile_example,  # a user's profile (pentium4's prices)
     "cost-profile-errors": _cost_profile_errors,    # what loading it broken says
     "pv-log": _pv_log,                          # table pv-log CONFIG COMMAND KERNEL.s
+    "smp-shootdown": _smp_shootdown,            # table smp-shootdown GUEST CPUS [PCPUS]
 }
 
 

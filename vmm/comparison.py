@@ -104,9 +104,9 @@ def smp_notes(guest, results: Sequence[VMRunResult], pcpus: int | None = None) -
     """The lines a comparison of an SMP guest adds under its table: the configuration, what
     equivalence was judged on, and each strategy not applicable (and why)."""
     skipped = not_applicable(guest, pcpus)
-    if not skipped:
-        return []
     physical = pcpus or guest.cpus
+    if guest.cpus == 1 and physical == 1:
+        return []
     notes = [f"{guest.name}: {guest.cpus} vCPU{'s' * (guest.cpus != 1)} on {physical} physical "
              f"CPU{'s' * (physical != 1)} (native: a machine of {guest.cpus} CPUs)"]
     basis = next((r.equivalence_basis for r in results if r.equivalence_basis), None)

@@ -2,7 +2,7 @@
 ; drivers (docs/paravirtualization.md, "Split drivers").
 ;
 ; The toolstack (vmm/paravirt/setup.py, boot_system) wired every domU before we start: start_info
-; 0x40 = number of back-end records, from 0x44 records {domid, console port, console gref, block
+; 0x44 = number of back-end records, from 0x48 records {domid, console port, console gref, block
 ; port, block gref} (20 bytes). dom0 maps each ring page (grant_table_op map) at RING_VA, binds
 ; VIRQ_DOM_EXC, and loops:
 ;
@@ -45,13 +45,13 @@ start:
         st      [r3], r2
         li      r1, VIRQ_DOM_EXC
         call    hyp_evtchn_bind_virq
-        ld      r9, [r8 + 0x40]         ; number of domUs
+        ld      r9, [r8 + 0x44]         ; number of domUs
         cmpi    r9, MAX_BACKENDS
         jbe     .n
         li      r9, MAX_BACKENDS
 .n:     li      r2, nconn
         st      [r2], r9
-        addi    r10, r8, 0x44           ; toolstack records
+        addi    r10, r8, 0x48           ; toolstack records
         li      r11, conns
         li      r12, RING_VA
 .map:   cmpi    r9, 0

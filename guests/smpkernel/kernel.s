@@ -288,33 +288,7 @@ isr_syscall:
         jz      sys_remap
         jmp     resume                                  ; unknown: nothing happens
 
-sys_exit:
-        ld      r1, [r13 + PC_CURRENT]
-        shli    r1, r1, TCB_SHIFT
-        li      r2, TCBS
-        add     r1, r1, r2
-        li      r2, DEAD
-        st      [r1 + TCB_STATE], r2
-        li      r1, alive
-        li      r2, -1
-        call    atomic_add
-sys_yield:
-        li      r1, yields
-        li      r2, 1
-        call    atomic_add
-        call    pick_next
-        jmp     switch
-
-sys_puts:
-        mov     r8, r2
-        li      r1, console_lock
-        li      r4, 0
-        call    spin_lock
-        mov     r1, r8
-        call    puts
-        li      r1, console_lock
-        call    spin_unlock
-        jmp     resume
+        .include "syscalls.s"
 
 ; The window everyone reads moves to generation 2: change the mapping, invalidate it here, and
 ; make every other CPU invalidate it too before the call returns (a TLB shootdown).
@@ -345,31 +319,7 @@ sys_remap:
         call    atomic_add
         jmp     resume
 
-; r1 = the next thread of this CPU (r13): round-robin over its run queue from the slot after the
-; current one; its idle thread when none is runnable.  clobbers r1..r7
-pick_next:
-        ld      r2, [r13 + PC_NTHREADS]
-        ld      r3, [r13 + PC_SLOT]
-        li      r4, 0
-.next:  cmp     r4, r2
-        jz      .idle
-        addi    r4, r4, 1
-        add     r5, r3, r4
-        remu    r5, r5, r2                              ; slot
-        shli    r6, r5, 2
-        add     r6, r6, r13
-        ld      r1, [r6 + PC_RUNQ]                      ; thread
-        shli    r6, r1, TCB_SHIFT
-        li      r7, TCBS
-        add     r6, r6, r7
-        ld      r6, [r6 + TCB_STATE]
-        cmpi    r6, RUNNABLE
-        jnz     .next
-        st      [r13 + PC_SLOT], r5
-        ret
-.idle:  rdpid   r1
-        addi    r1, r1, IDLE_TCB
-        ret
+        .include "pick_next.s"
 
 ; Switch from the current thread to thread r1 (its saved sp and kernel stack), then resume it.
 switch:
@@ -423,111 +373,7 @@ panic_boot:
         hlt
 
 ; --- the report (CPU 0, after the last thread exited) ------------------------------------------
-report:
-        li      r1, msg_locked
-        call    puts
-        li      r1, locked_counter
-        ld      r1, [r1]
-        call    putdec
-        li      r1, msg_expected
-        call    puts
-        li      r1, NTHREADS * LOCKED_ITERS
-        call    putdec
-        li      r1, msg_close
-        call    puts
-        li      r1, msg_unlocked
-        call    puts
-        li      r1, unlocked_counter
-        ld      r1, [r1]
-        mov     r8, r1
-        call    putdec
-        li      r1, msg_lost
-        call    puts
-        li      r1, NTHREADS * UNLOCKED_ITERS
-        sub     r1, r1, r8
-        call    putdec
-        li      r1, msg_lost_end
-        call    puts
-        li      r1, msg_sum                             ; the threads' partial sums...
-        call    puts
-        li      r8, 0
-        li      r9, 0
-        li      r10, partials
-.sum:   cmpi    r9, NTHREADS
-        jz      .summed
-        shli    r1, r9, 2
-        add     r1, r1, r10
-        ld      r1, [r1]
-        add     r8, r8, r1
-        addi    r9, r9, 1
-        jmp     .sum
-.summed:
-        mov     r1, r8
-        call    putdec
-        li      r1, msg_expected
-        call    puts
-        li      r9, 0                                   ; ...and the sum done sequentially
-        li      r10, 1
-.seq:   mul     r1, r10, r10
-        add     r9, r9, r1
-        addi    r10, r10, 1
-        li      r1, SUM_N
-        cmp     r10, r1
-        jbe     .seq
-        mov     r1, r9
-        call    putdec
-        li      r1, msg_close
-        call    puts
-        li      r1, msg_window                          ; what the threads read in the window
-        call    puts
-        li      r1, window_before
-        call    count_generations
-        li      r1, msg_window_after
-        call    puts
-        li      r1, window_after
-        call    count_generations
-        call    putnl
-        li      r1, msg_ipis
-        call    puts
-        li      r1, resched_ipis
-        ld      r1, [r1]
-        call    putdec
-        li      r1, msg_shootdowns
-        call    puts
-        li      r1, shootdowns
-        ld      r1, [r1]
-        call    putdec
-        li      r1, msg_done
-        call    puts
-        ret
-
-; Print "N at generation 1, M at generation 2" for the NTHREADS words at r1.  clobbers r1..r7
-count_generations:
-        li      r6, 0                                   ; generation 1
-        li      r7, 0                                   ; generation 2
-        li      r2, 0
-.loop:  cmpi    r2, NTHREADS
-        jz      .print
-        shli    r3, r2, 2
-        add     r3, r3, r1
-        ld      r3, [r3]
-        cmpi    r3, 1
-        jnz     .two
-        addi    r6, r6, 1
-        jmp     .count
-.two:   addi    r7, r7, 1
-.count: addi    r2, r2, 1
-        jmp     .loop
-.print: mov     r1, r6
-        push    r7
-        call    putdec
-        li      r1, msg_gen1
-        call    puts
-        pop     r1
-        call    putdec
-        li      r1, msg_gen2
-        call    puts
-        ret
+        .include "report.s"
 
         .include "console.s"
         .include "idt.s"

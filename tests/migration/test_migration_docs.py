@@ -9,7 +9,7 @@ from toyvisor.vmm.migration.methods.post_copy import PREPAGE
 from toyvisor.isa.spec import PAGE_SIZE
 from toyvisor.vmm.migration.pv_session import DEST_VMM_EXTRA, SUSPEND_TIMEOUT
 from toyvisor.vmm.migration.session import STATE_BYTES
-from toyvisor.vmm.paravirt.migrate import SI_CONTROL_PORT
+from toyvisor.vmm.paravirt.abi import SI_CONTROL_PORT
 from toyvisor.vmm.migration.stop_rules import QemuRule, XenRule
 from toyvisor.vmm.migration.throttle import AutoConverge
 

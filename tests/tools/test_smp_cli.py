@@ -91,7 +91,7 @@ def test_the_manifest_sets_cpus_and_interleave(tmp_path):
     (["--cpus", 2, "--pcpus", 2], "--pcpus sets the physical CPUs of a VMM's host"),
     (["--cpus", 2, "--vmm", "trap-emulate", "--pcpus", 0], "physical CPUs must be an integer"),
     (["--cpus", 2, "--vmm", "trap-emulate", "--pcpus", 65], "physical CPUs must be an integer"),
-    (["--cpus", 2, "--vmm", "paravirtual"], "paravirtual: not applicable to 2 vCPUs"),
+    (["--cpus", 2, "--vmm", "paravirtual"], "has no paravirtual port"),
 ])
 def test_bad_options_are_one_error_line(program, args, message):
     result = _run("run", program, *args)

@@ -143,9 +143,14 @@ def test_bad_physical_cpu_counts(pcpus):
         Hypervisor(make_strategy("trap-emulate"), pcpus=pcpus)
 
 
-def test_paravirtual_is_not_applicable_to_an_smp_guest(smpkernel):
-    with pytest.raises(StrategyError, match="paravirtual: not applicable to 4 vCPUs"):
-        run_guest(smpkernel, "paravirtual")
+def test_paravirtual_runs_smpkernels_port_as_an_smp_domain(smpkernel):
+    result = run_guest(smpkernel, "paravirtual")  # pv_source: guests/pvsmp (tests/vmm/test_pv_smp.py)
+    assert result.equivalent and (result.vcpus, result.pcpus) == (4, 4)
+
+
+def test_paravirtual_needs_a_port_for_an_smp_guest_too():
+    with pytest.raises(StrategyError, match="has no paravirtual port"):
+        run_guest(load_guest(HERE / "smp_identity.s"), "paravirtual")
 
 
 def _cli(*args):
@@ -161,7 +166,7 @@ def test_compare_cpus_runs_every_classic_strategy():
                   "--vmm", "trap-emulate", "--vmm", "hardware-assisted:2")
     assert result.exit_code == 0, result.output
     assert "smp_identity: 3 vCPUs on 2 physical CPUs (native: a machine of 3 CPUs)" in result.output
-    assert "paravirtual: not applicable - a paravirtual SMP guest" in result.output
+    assert "not applicable" not in result.output  # paravirtual hosts SMP (needs a port)
     assert result.output.count(" yes") == 3
     runs = json.loads(_cli("compare", HERE / "smp_identity.s", "--cpus", 3, "--pcpus", 2,
                            "--vmm", "trap-emulate", "--json").output)
@@ -173,7 +178,7 @@ def test_compare_cpus_runs_every_classic_strategy():
     (["--pcpus", 0], "the number of physical CPUs must be an integer from 1 to 64, not 0"),
     (["--pcpus", 65], "the number of physical CPUs must be an integer from 1 to 64, not 65"),
     (["--cpus", 65], "the number of CPUs must be an integer from 1 to 64, not 65"),
-    (["--cpus", 2, "--vmm", "paravirtual"], "paravirtual: not applicable to 2 vCPUs"),
+    (["--cpus", 2, "--vmm", "paravirtual"], "has no paravirtual port"),
 ])
 @pytest.mark.parametrize("command", ["compare", "run"])
 def test_bad_smp_input_is_one_error_line(command, args, message):

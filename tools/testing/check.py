@@ -38,6 +38,14 @@ from .properties import (
     run_under,
 )
 from .reach import Exposure, Survey
+from .smp import (
+    SMP_PROPERTIES,
+    SMPCheckError,
+    bare_smp_guest,
+    check_counts,
+    smp_label,
+    smp_programs,
+)
 
 
 #: Exposures `CheckReport.text` lists (a kernel that maps all memory at PL3 exposes every
@@ -255,6 +263,24 @@ def vmm_test_for(kernel: Guest, spec: str, efficiency: float = DEFAULT_EFFICIENC
     return test
 
 
+def smp_test_for(spec: str, cpus: int, pcpus: int | None = None,
+                 efficiency: float = DEFAULT_EFFICIENCY, max_steps: int | None = None):
+    """``test(program, properties)`` for the `SMP_PROPERTIES` of `program` as a VM of `cpus`
+    vCPUs under `spec` on `pcpus` physical CPUs."""
+    cpus, pcpus = check_counts(cpus, pcpus)
+    label = smp_label(spec, cpus, pcpus)
+
+    def test(program: Program, remaining) -> None:
+        wanted = [p for p in remaining if p in SMP_PROPERTIES]
+        run = run_under(bare_smp_guest(program, cpus), spec, program=program,
+                        efficiency=efficiency, max_steps=max_steps, properties=wanted,
+                        pcpus=pcpus)
+        for finding in run.findings:
+            raise PropertyViolation(finding, program, label)
+
+    return test
+
+
 def exposed(kernel: Guest, surveyed: Survey,
             max_steps: int | None = None) -> PropertyReport | None:
     """``kernel-isolation`` FAILED at once when the page tables at some ring-3 entry map a
@@ -290,10 +316,13 @@ def budget(kernel: Guest) -> int:
 
 def check_kernel(kernel: Guest, vmms=None, *, examples: int = DEFAULT_EXAMPLES,
                  seed: int = DEFAULT_SEED, efficiency: float = DEFAULT_EFFICIENCY,
-                 max_steps: int | None = None, progress=None) -> CheckReport:
+                 max_steps: int | None = None, progress=None, cpus: int = 1,
+                 pcpus: int | None = None) -> CheckReport:
     """Check `kernel` (a guest following the user-program convention) natively and under each
     strategy spec of `vmms` (None: `default_vmms`; empty: the kernel's own property only);
-    `max_steps` defaults to `budget`.  `progress`, if given, is called as
+    `max_steps` defaults to `budget`.  With `cpus` > 1 the VMM properties are also checked for
+    SMP VMs: generated programs as guests of `cpus` vCPUs on `pcpus` physical CPUs
+    (`toyvisor.testing.smp`).  `progress`, if given, is called as
     ``progress(what is searched, programs tried, programs per search)`` (`toyvisor.tools.progress`)."""
     from toyvisor.vmm.strategies import make_strategy
 
@@ -302,6 +331,10 @@ def check_kernel(kernel: Guest, vmms=None, *, examples: int = DEFAULT_EXAMPLES,
     if not 0.0 <= efficiency <= 1.0:  # nan compares false both ways: refused too
         raise HarnessError(f"the efficiency threshold must be a number from 0 to 1, "
                            f"not {efficiency!r}")
+    if cpus != 1:
+        cpus, pcpus = check_counts(cpus, pcpus)
+    elif pcpus not in (None, 1):
+        raise SMPCheckError("--pcpus needs --cpus (the vCPUs of the SMP VMs) above 1")
     vmms = default_vmms() if vmms is None else tuple(vmms)
     for spec in vmms:  # bad names fail before any search starts
         strategy = make_strategy(spec)
@@ -336,8 +369,15 @@ def check_kernel(kernel: Guest, vmms=None, *, examples: int = DEFAULT_EXAMPLES,
         reports += _reports(kernel, PROPERTIES, make_strategy(spec).spec,
                             vmm_test_for(kernel, spec, efficiency, max_steps), programs,
                             examples, seed, registers=registers, progress=progress)
+    if cpus > 1:
+        for spec in vmms:
+            reports += _reports(kernel, SMP_PROPERTIES,
+                                smp_label(make_strategy(spec).spec, cpus, pcpus),
+                                smp_test_for(spec, cpus, pcpus, efficiency, max_steps),
+                                smp_programs(), examples, seed, progress=progress)
     return CheckReport(kernel.name, seed, examples, tuple(reports))
 
 
 __all__ = ["CheckReport", "PropertyReport", "adversarial_programs", "budget", "check_kernel",
-           "default_vmms", "exposed", "native_test_for", "probe", "sweep", "vmm_test_for"]
+           "default_vmms", "exposed", "native_test_for", "probe", "smp_test_for", "sweep",
+           "vmm_test_for"]

@@ -45,12 +45,6 @@ def bare_guest(program: Program, *, max_steps: int = 5_000, name: str = "program
     instruction, whose trap and timer handlers return, and programs the timer with
     ``program.timer_period``; after the program the guest stops with ``cli; hlt``.
     """
-    gates = []
-    for vector in range(256):
-        handler = ("skip" if vector in FAULT_VECTORS else "halt" if vector == 8
-                   else "resume" if vector in (3, 32, 0x80) else None)
-        gates.append(f"        .word {handler}, GATE_P | GATE_DPL3 | GATE_RING0" if handler
-                     else "        .word 0, 0")
     source = f"""
 start:  li   sp, {BARE_STACK:#x}
         li   r1, {BARE_IDT:#x}
@@ -59,7 +53,21 @@ start:  li   sp, {BARE_STACK:#x}
         out  {PORT_TIMER_PERIOD:#x}, r1
         sti
         jmp  program
-skip:   ld   r13, [sp + 4]      ; the frame: error code, pc, cs, flags, sp
+{program_and_table(program)}"""
+    image = assemble_source(source, f"<{name}>").image
+    return Guest(name=name, image=image, memory_size=BARE_MEMORY, max_steps=max_steps)
+
+
+def program_and_table(program: Program) -> str:
+    """The part of a bare guest after its prelude: the fault, trap and double-fault handlers,
+    `program` at BARE_PROGRAM ending in ``cli; hlt``, and the interrupt table at BARE_IDT."""
+    gates = []
+    for vector in range(256):
+        handler = ("skip" if vector in FAULT_VECTORS else "halt" if vector == 8
+                   else "resume" if vector in (3, 32, 0x80) else None)
+        gates.append(f"        .word {handler}, GATE_P | GATE_DPL3 | GATE_RING0" if handler
+                     else "        .word 0, 0")
+    return f"""skip:   ld   r13, [sp + 4]      ; the frame: error code, pc, cs, flags, sp
         addi r13, r13, 4        ; resume after the faulting instruction
         st   [sp + 4], r13
 resume: iret
@@ -73,8 +81,6 @@ program:
 .org {BARE_IDT:#x}
 {chr(10).join(gates)}
 """
-    image = assemble_source(source, f"<{name}>").image
-    return Guest(name=name, image=image, memory_size=BARE_MEMORY, max_steps=max_steps)
 
 
 def accepts_user_programs(guest: Guest) -> bool:
@@ -164,4 +170,5 @@ def kernel_targets(guest: Guest, surveyed: Survey | None = None):
 
 
 __all__ = ["BARE_MEMORY", "BARE_PROGRAM", "HarnessError", "accepts_user_programs", "bare_guest",
+           "program_and_table",
            "fits", "kernel_targets", "reach", "user_guest", "user_memory"]

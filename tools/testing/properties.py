@@ -30,6 +30,7 @@ from toyvisor.tools.guest import Guest
 
 from .defaults import DEFAULT_EFFICIENCY
 from .reach import Exposure, Survey, user_memory
+from .smp import smp_victim
 from .program import Program
 
 PROPERTIES = ("equivalence", "resource-control", "efficiency", "vm-isolation")
@@ -115,9 +116,12 @@ def _victim() -> Guest:
 
 def run_under(guest: Guest, spec: str, *, program: Program | None = None,
               efficiency: float = DEFAULT_EFFICIENCY, max_steps: int | None = None,
-              properties=PROPERTIES) -> VMRun:
+              properties=PROPERTIES, pcpus: int | None = None) -> VMRun:
     """Run `guest` under the strategy `spec` next to a victim VM, natively for comparison (only
-    when ``equivalence`` is among `properties`), and evaluate `properties`."""
+    when ``equivalence`` is among `properties`), and evaluate `properties`.  A guest of several
+    vCPUs (``guest.cpus``), or `pcpus` > 1, runs on a host of `pcpus` physical CPUs (default: one
+    per vCPU) next to a victim of two vCPUs (`toyvisor.testing.smp`); ``equivalence`` is not
+    judged for it (its vCPUs race)."""
     from toyvisor.vmm.equivalence import differences, find_divergence, native_state, vm_state
     from toyvisor.vmm.hypervisor import Hypervisor
     from toyvisor.vmm.strategies import StrategyError, make_strategy, vm_result
@@ -126,9 +130,15 @@ def run_under(guest: Guest, spec: str, *, program: Program | None = None,
     strategy = make_strategy(spec)
     if strategy.runs_port:
         raise StrategyError(f"{spec} runs a port of the kernel, not the guest's own image")
-    victim = _victim()
+    smp = guest.cpus > 1 or (pcpus or 1) > 1
+    if smp:
+        victim = smp_victim(_VICTIM_MEMORY, _VICTIM_PATTERN)
+        properties = tuple(p for p in properties if p != "equivalence")
+    else:
+        victim = _victim()
     round_up = -(-guest.memory_size // 4096) * 4096
-    hv = Hypervisor(strategy, memory_size=(1 << 20) + round_up + _VICTIM_MEMORY, audit=True)
+    hv = Hypervisor(strategy, memory_size=(1 << 20) + round_up + _VICTIM_MEMORY, audit=True,
+                    **({"pcpus": pcpus or guest.cpus} if smp else {}))
     # The hypervisor audits the VMs' slices; watch its own region too, so that a guest access
     # there is caught (its own page walks of the shadow tables stay exempt: `Hypervisor._audit`).
     hv.machine.memory.watch(0, hv.vmm_region, read=True, write=True)

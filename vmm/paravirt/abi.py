@@ -58,3 +58,22 @@ class HypercallError(Exception):
         super().__init__(f"{ERRORS.get(code, code)}: {why}" if why else ERRORS.get(code, code))
         self.code = code
         self.why = why
+
+# -- SMP domains (docs/paravirtual-abi.md, "Several vCPUs") ------------------------------------------
+#: start_info: the number of vCPUs the domain was built with (vCPU 0 runs at start of day)
+SI_NR_VCPUS = 0x3C
+#: domU start_info: the domU's port of the toolstack's control channel (0: none; docs/paravirtual-abi.md,
+#: "Migration"); dom0's back-end table follows (vmm/paravirt/setup.py)
+SI_CONTROL_PORT = 0x40
+#: the most vCPUs a domain may have (a vCPU mask is one 32-bit register; Xen's legacy
+#: shared_info holds 32 vcpu_info slots on x86-32)
+MAX_VCPUS = 16
+#: vCPU 0's vcpu_info is at the start of shared_info (upcall_pending 0x00, upcall_mask 0x04, its
+#: cr2 at SH_CR2 and virtual time at SH_VIRTUAL_TIME, the single-vCPU layout); vCPU n ≥ 1 has
+#: {upcall_pending, upcall_mask, cr2, virtual time} at SH_VCPU_INFO + VCPU_INFO_SIZE * n
+SH_VCPU_INFO, VCPU_INFO_SIZE = 0x40, 16
+VI_UPCALL_PENDING, VI_UPCALL_MASK, VI_CR2, VI_VIRTUAL_TIME = 0x0, 0x4, 0x8, 0xC
+#: the initial context of VCPUOP_initialise (Xen's vcpu_guest_context, cut to what a toyvisor
+#: vCPU has): words {pc, sp, kernel_sp, page-directory mfn, r1, flags}
+CTX_PC, CTX_SP, CTX_KERNEL_SP, CTX_PD_MFN, CTX_R1, CTX_FLAGS = 0x0, 0x4, 0x8, 0xC, 0x10, 0x14
+CTX_WORDS = 6

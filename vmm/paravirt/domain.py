@@ -42,14 +42,12 @@ from .abi import (
     HOLE_PDE,
     INVALID_MFN,
     PV_VMM_START,
-    SH_CR2,
     SH_EVTCHN_MASK,
     SH_EVTCHN_PENDING,
     SH_SYSTEM_TIME,
     SH_UPCALL_MASK,
-    SH_UPCALL_PENDING,
-    SH_VIRTUAL_TIME,
     SI_CONSOLE_GREF,
+    SI_NR_VCPUS,
     SI_CONSOLE_PORT,
     SI_DOMID,
     SI_FIRST_FREE,
@@ -64,6 +62,10 @@ from .abi import (
     START_INFO_MAGIC,
     TT_DPL_MASK,
     TT_FAST,
+    VI_CR2,
+    VI_UPCALL_MASK,
+    VI_UPCALL_PENDING,
+    VI_VIRTUAL_TIME,
     VIRQ_DOM_EXC,
     HypercallError,
 )
@@ -71,6 +73,7 @@ from .events import EventChannels
 from .grants import GrantTable
 from .log import Refusal, RefusalLog
 from .memory import PD, PT, P2MMemory
+from .vcpus import check_vcpu_count, vcpu_info_offset
 
 if TYPE_CHECKING:
     from toyvisor.tools.guest import Guest
@@ -86,9 +89,23 @@ class DomainVM(VM):
 
     def __init__(self, hypervisor, guest, name: str, domain: Domain) -> None:
         self.domain = domain
+        # a paravirtual vCPU is a VM of one vCPU of its own (`toyvisor.vmm.paravirt.vcpus`): the
+        # guest's `cpus` are the domain's vCPUs, not this VM's
+        if getattr(guest, "cpus", 1) != 1:
+            guest = attrs.evolve(guest, cpus=1)
         super().__init__(hypervisor, guest, name, 0, len(domain.p2m) * PAGE_SIZE)
         self.owns_slice = False
         self.base = min(domain.frames())
+        #: this vCPU's number in its domain (`toyvisor.vmm.paravirt.vcpus`: the others)
+        self.vcpu_id = 0
+        #: the ring-1 stack for traps and events from ring 3 (``stack_switch``), per vCPU
+        self.kernel_sp = 0
+        #: the one-shot timer's deadline in this vCPU's virtual time (0: none)
+        self.timer_deadline = 0
+        #: whether VCPUOP_initialise gave it a context (vCPU 0: the builder did)
+        self.initialised = True
+        #: a TLB flush another vCPU asked for while this one was not on the real CPU
+        self.flush_pending = False
 
     def _guest_memory(self, host, base: int, size: int):
         return P2MMemory(host, self.domain)
@@ -142,8 +159,6 @@ class Domain:
         #: vector → (flags, handler) of the virtual trap table
         self.trap_table: dict[int, tuple[int, int]] = {}
         self.event_callback = 0
-        self.kernel_sp = 0
-        self.timer_deadline = 0
         self.shutdown_reason: str | None = None
         self.pins: dict[int, int] = {}
         self.start_info_pfn = self.shared_info_pfn = self.p2m_pfn = 0
@@ -158,7 +173,38 @@ class Domain:
         self.idt_frame = frames.alloc()
         memory = system.hypervisor.machine.memory
         memory.write32(self.hole_table, self.idt_frame | PTE_P)  # PL 0, read-only
+        #: the VM of the vCPU the VMM is working for now (the strategy sets it at each hook):
+        #: what a hypercall, a bounce or an upcall acts on; vCPU 0's outside a run
         self.vm: DomainVM
+        #: every vCPU's VM, by vCPU number (`toyvisor.vmm.paravirt.vcpus`)
+        self.vcpus: list[DomainVM] = []
+
+    # -- per-vCPU state (of the current vCPU, `vm`) -----------------------------------------------
+    @property
+    def kernel_sp(self) -> int:
+        return self.vm.kernel_sp
+
+    @kernel_sp.setter
+    def kernel_sp(self, value: int) -> None:
+        self.vm.kernel_sp = value
+
+    @property
+    def timer_deadline(self) -> int:
+        return self.vm.timer_deadline
+
+    @timer_deadline.setter
+    def timer_deadline(self, value: int) -> None:
+        self.vm.timer_deadline = value
+
+    @property
+    def boot_vm(self) -> DomainVM:
+        """vCPU 0's VM: the domain's console, lifecycle and result."""
+        return self.vcpus[0] if self.vcpus else self.vm
+
+    def vcpu_info(self, field: int, vcpu_id: int | None = None) -> int:
+        """The shared_info offset of a vcpu_info field (``VI_*``) of `vcpu_id` (default: the
+        current vCPU)."""
+        return vcpu_info_offset(self.vm.vcpu_id if vcpu_id is None else vcpu_id, field)
 
     # -- identity and state -----------------------------------------------------------------------
     @property
@@ -171,12 +217,13 @@ class Domain:
 
     @property
     def state(self) -> str:
-        vm = self.vm
+        vm = self.boot_vm
         if vm.state == STOPPED or self.shutdown_reason is not None:
             return SHUTDOWN
         if vm.state == PAUSED:
             return "paused"
-        return BLOCKED if vm.blocked else RUNNING
+        up = [v for v in self.vcpus if v.state == RUNNABLE] or [vm]
+        return BLOCKED if all(v.blocked for v in up) else RUNNING
 
     def frames(self) -> list[int]:
         return [m for m in self.p2m if m is not None]
@@ -203,7 +250,7 @@ class Domain:
 
     def update_clocks(self) -> None:
         self.set_shared(SH_SYSTEM_TIME, self.system.hypervisor.cpu.platform.clock)
-        self.set_shared(SH_VIRTUAL_TIME, self.vm.devices.clock)
+        self.set_shared(self.vcpu_info(VI_VIRTUAL_TIME), self.vm.devices.clock)
 
     # -- guest virtual memory, as ring 1 sees it -----------------------------------------------------
     def translate(self, va: int, write: bool) -> int:
@@ -271,7 +318,7 @@ class Domain:
         old_sp = vcpu.regs[SP]
         sp = self.kernel_sp if vcpu.cpl > GUEST_KERNEL_RING else old_sp
         flags = vcpu.flags & COND_MASK
-        if not self.shared(SH_UPCALL_MASK):
+        if not self.shared(self.vcpu_info(VI_UPCALL_MASK)):
             flags |= FLAG_IF
         for value in (old_sp, flags, vcpu.cpl, pc, error):
             sp = (sp - 4) & M32
@@ -291,7 +338,7 @@ class Domain:
                        f"at pc {pc:#010x}")
             return
         if cr2 is not None:
-            self.set_shared(SH_CR2, cr2)
+            self.set_shared(self.vcpu_info(VI_CR2), cr2)
         saved = (list(vm.vcpu.regs), vm.vcpu.cpl)
         try:
             self.push_frame(error, pc)
@@ -302,15 +349,18 @@ class Domain:
         vm.vcpu.pc = entry[1]
 
     def deliverable_events(self) -> bool:
-        return bool(self.pending_bits() & ~self.mask_bits())
+        """An unmasked pending event for the current vCPU (a port notifies the vCPU it is
+        bound to: `EventChannels.vcpu_ports`)."""
+        return bool(self.pending_bits() & ~self.mask_bits()
+                    & self.events.vcpu_ports(self.vm.vcpu_id))
 
     def maybe_upcall(self) -> bool:
         """At an instruction boundary: deliver an upcall if an unmasked event is pending,
         events are not masked (upcall_mask = 0) and a callback is registered."""
         if not self.deliverable_events():
             return False
-        self.set_shared(SH_UPCALL_PENDING, 1)
-        if self.shared(SH_UPCALL_MASK) or not self.event_callback:
+        self.set_shared(self.vcpu_info(VI_UPCALL_PENDING), 1)
+        if self.shared(self.vcpu_info(VI_UPCALL_MASK)) or not self.event_callback:
             return False
         vm = self.vm
         try:
@@ -318,7 +368,7 @@ class Domain:
         except HypercallError as why:
             self.crash(f"cannot push the upcall frame: {why}")
             return False
-        self.set_shared(SH_UPCALL_MASK, 1)
+        self.set_shared(self.vcpu_info(VI_UPCALL_MASK), 1)
         vm.vcpu.pc = self.event_callback
         vm.deliveries += 1
         vm.count_event("interrupt_injection")
@@ -331,13 +381,18 @@ class Domain:
         self.refusals.record(Refusal(clock, self.domid, hypercall, code, reason))
 
     # -- lifecycle ------------------------------------------------------------------------------------
-    def wake(self) -> None:
-        self.vm.blocked = False
+    def wake(self, vcpu_id: int = 0) -> None:
+        if vcpu_id < len(self.vcpus):
+            self.vcpus[vcpu_id].blocked = False
+        else:
+            self.vm.blocked = False
 
     def shutdown(self, reason: str, report: str | None = None) -> None:
         self.shutdown_reason = reason
-        self.vm.blocked = False
-        self.vm.stop(HALTED if reason == "poweroff" else f"shutdown:{reason}", report)
+        stop = HALTED if reason == "poweroff" else f"shutdown:{reason}"
+        for vm in self.vcpus or [self.vm]:  # every vCPU stops; vCPU 0 carries the report
+            vm.blocked = False
+            vm.stop(stop, report if vm is self.boot_vm else None)
         self.system.notify_dom0(VIRQ_DOM_EXC, exclude=self)
 
     def crash(self, report: str) -> None:
@@ -374,9 +429,25 @@ class Domain:
         return found
 
 
+def add_secondary_vcpus(domain: Domain, n: int) -> None:
+    """Give `domain` vCPUs 1 … n−1 (`toyvisor.vmm.paravirt.vcpus`): created, not initialised,
+    events masked, hosted by the hypervisor like any VM."""
+    boot = domain.boot_vm
+    hypervisor = domain.system.hypervisor
+    for i in range(1, n):
+        vm = DomainVM(hypervisor, domain.guest, f"{boot.name}/v{i}", domain)
+        vm.vcpu_id = i
+        vm.initialised = False
+        domain.vcpus.append(vm)
+        domain.set_shared(vcpu_info_offset(i, VI_UPCALL_MASK), 1)
+        hypervisor.add_vm(vm)
+
+
 def build_domain(system: Paravirtual, guest: Guest, *, privileged: bool = False,
-                 name: str | None = None) -> Domain:
-    """Create, build and register a domain for `guest` (docs/paravirtual-abi.md, Start of day)."""
+                 name: str | None = None, vcpus: int = 1) -> Domain:
+    """Create, build and register a domain for `guest` with `vcpus` vCPUs, vCPU 0 running
+    (docs/paravirtual-abi.md, Start of day; the others wait for VCPUOP_initialise/up)."""
+    nr_vcpus = check_vcpu_count(vcpus)
     hypervisor = system.hypervisor
     nr_pages = -(-guest.memory_size // PAGE_SIZE)
     # A guest directory may name a paravirtual port of its kernel (guest.toml `pv_source`).
@@ -404,6 +475,7 @@ def build_domain(system: Paravirtual, guest: Guest, *, privileged: bool = False,
     domain.first_free_pfn = layout_end
     vm = DomainVM(hypervisor, guest, name or f"{guest.name}#d{domid}", domain)
     domain.vm = vm
+    domain.vcpus.append(vm)
     memory = vm.memory
     for segment in image.segments:
         memory.write(segment.address, bytes(segment.data))
@@ -416,6 +488,7 @@ def build_domain(system: Paravirtual, guest: Guest, *, privileged: bool = False,
         memory.write32(si * PAGE_SIZE + offset, value)
     memory.write((si + 2) * PAGE_SIZE, b"".join(_u32.pack(f) for f in frames))
     domain.set_shared(SH_UPCALL_MASK, 1)  # events masked at start of day
+    memory.write32(si * PAGE_SIZE + SI_NR_VCPUS, nr_vcpus)
     read_only = {si, pd_pfn, *pt_pfns}
     pd = frames[pd_pfn]
     for i, pt_pfn in enumerate(pt_pfns):
@@ -440,6 +513,7 @@ def build_domain(system: Paravirtual, guest: Guest, *, privileged: bool = False,
     domain.write_real_idt()
     domain.update_clocks()
     vm.state = RUNNABLE
+    add_secondary_vcpus(domain, nr_vcpus)
     return domain
 
 

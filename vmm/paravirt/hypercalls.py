@@ -20,16 +20,18 @@ from typing import TYPE_CHECKING
 import attrs
 from toyvisor.isa.spec import M32
 
-from . import logdirty, ops
+from . import logdirty, ops, vcpus
 from .abi import (
     DOMID_SELF,
     EFAULT,
     EINVAL,
+    ENOENT,
     ENOSYS,
     EPERM,
     ERRORS,
     ESRCH,
     MAX_BATCH,
+    MAX_VCPUS,
     NR_GRANTS,
     NR_PORTS,
     NR_VIRQS,
@@ -78,6 +80,19 @@ def _domid(domain, value):
     return target
 
 
+def _vcpu(domain, value):
+    if value >= len(domain.vcpus):
+        raise HypercallError(ENOENT, f"no vCPU {value} (the domain has {len(domain.vcpus)})")
+    return domain.vcpus[value]
+
+
+def _vcpumask(domain, value):
+    if value >> len(domain.vcpus):
+        raise HypercallError(EINVAL, f"vCPU mask {value:#x} names vCPUs beyond the domain's "
+                             f"{len(domain.vcpus)}")
+    return value
+
+
 @attrs.frozen
 class Kind:
     """An argument kind: how a raw 32-bit register value is checked and converted."""
@@ -102,6 +117,9 @@ KINDS = {k.name: k for k in (
     Kind("virq", f"a VIRQ number 0…{NR_VIRQS - 1} (else EINVAL)", _range(NR_VIRQS, 0, "virq")),
     Kind("bool", "0 or 1 (else EINVAL)", _range(2, 0, "flag")),
     Kind("ioport", "an I/O port 0…0xFFFF (else EINVAL)", _range(0x10000, 0, "port")),
+    Kind("vcpu", f"a vCPU number < the domain's vCPUs (at most {MAX_VCPUS}; else ENOENT)", _vcpu),
+    Kind("vcpumask", "a bit mask of the domain's vCPUs, bit n = vCPU n (a bit beyond them: "
+         "EINVAL)", _vcpumask),
 )}
 
 
@@ -195,7 +213,11 @@ HYPERCALLS: tuple[Hypercall, ...] = (
         _cmd(4, "close", "port:port", ops.evtchn_close,
              "the remote end of a connection becomes unbound → 0"),
         _cmd(5, "unmask", "port:port", ops.evtchn_unmask,
-             "clear the mask bit (an upcall follows if pending) → 0"))),
+             "clear the mask bit (an upcall follows if pending) → 0"),
+        _cmd(6, "bind_ipi", "vcpu:vcpu", vcpus.bind_ipi,
+             "a new IPI port of the domain notifying `vcpu`: `send` on it raises it there → port"),
+        _cmd(7, "bind_vcpu", "port:port vcpu:vcpu", vcpus.bind_vcpu,
+             "make a bound port notify `vcpu` (a per-vCPU VIRQ's port: EINVAL) → 0"))),
     Hypercall(8, "grant_table_op", ANY, "grant tables", commands=(
         _cmd(0, "grant_access", "dom:domid pfn:pfn readonly:bool", ops.grant_access,
              "let `dom` map page `pfn` → gref"),
@@ -242,14 +264,33 @@ HYPERCALLS: tuple[Hypercall, ...] = (
         _cmd(3, "new_baseptr", "mfn:mfn", ops.new_baseptr,
              "switch address space to this directory (validated, typed) → 0"),
         _cmd(4, "tlb_flush", "", ops.tlb_flush, "→ 0"),
-        _cmd(5, "invlpg", "va:va", ops.invlpg, "→ 0"))),
+        _cmd(5, "invlpg", "va:va", ops.invlpg, "→ 0"),
+        _cmd(6, "tlb_flush_multi", "mask:vcpumask", vcpus.tlb_flush_multi,
+             "flush the TLBs of the vCPUs in `mask` (the VMM does it: no IPI) → 0"),
+        _cmd(7, "invlpg_multi", "va:va mask:vcpumask", vcpus.invlpg_multi,
+             "invalidate `va` in the TLBs of the vCPUs in `mask` → 0"))),
     Hypercall(15, "physdev_op", DOM0, "real device I/O for back-end drivers", commands=(
         _cmd(0, "in", "port:ioport", ops.physdev_in,
              "read a real device port → value (as unsigned; the VMM's timer and PIC ports: "
              "EPERM)"),
         _cmd(1, "out", "port:ioport value:int", ops.physdev_out,
              "write a real device port (a DMA address must lie in dom0's own frames) → 0"))),
-    Hypercall(16, "shadow_op", DOM0, "log-dirty mode, for the migration daemon (Xen's "
+    Hypercall(16, "vcpu_op", ANY, "the domain's vCPUs (SMP: docs/paravirtual-abi.md)", commands=(
+        _cmd(0, "initialise", "vcpu:vcpu ctx:va", vcpus.initialise,
+             "give a vCPU that never ran its context {pc, sp, kernel_sp, page-directory mfn, r1, "
+             "flags = 0}, validated (EEXIST if initialised; EINVAL: a bad field; the directory "
+             "is validated as new_baseptr) → 0"),
+        _cmd(1, "up", "vcpu:vcpu", vcpus.up,
+             "start an initialised vCPU (EINVAL if not; 0 if already up) → 0"),
+        _cmd(2, "down", "vcpu:vcpu", vcpus.down,
+             "stop scheduling a vCPU, keeping its context (vCPU 0: EINVAL) → 0"),
+        _cmd(3, "is_up", "vcpu:vcpu", vcpus.query_up, "→ 1 if up, 0 if not"),
+        _cmd(4, "set_singleshot_timer", "vcpu:vcpu deadline:int", vcpus.set_singleshot_timer,
+             "the calling vCPU's one-shot timer at `deadline` in its virtual time (another "
+             "vCPU, or 0: EINVAL): raises its VIRQ_TIMER → 0"),
+        _cmd(5, "stop_singleshot_timer", "vcpu:vcpu", vcpus.stop_singleshot_timer,
+             "cancel the calling vCPU's timer (another vCPU: EINVAL) → 0"))),
+    Hypercall(17, "shadow_op", DOM0, "log-dirty mode, for the migration daemon (Xen's "
               "XEN_DOMCTL_shadow_op)", commands=(
         _cmd(0, "enable_logdirty", "dom:domid", logdirty.shadow_enable_logdirty,
              "start recording the pages `dom` writes (its own stores: a write fault each, the "

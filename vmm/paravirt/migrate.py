@@ -34,14 +34,12 @@ from toyvisor.isa.errors import ToyvisorError
 from toyvisor.isa.spec import PAGE_SHIFT, PAGE_SIZE, PTE_FRAME, PTE_P
 
 from ..vm import RUNNABLE
-from .abi import EBUSY, HOLE_PDE, INVALID_MFN, SI_DOMID, HypercallError
+from .abi import EBUSY, HOLE_PDE, INVALID_MFN, SI_CONTROL_PORT, SI_DOMID, HypercallError
 from .memory import PD, PT
 
 if TYPE_CHECKING:
     from .domain import Domain
 
-#: domU start_info: the domU's port of the toolstack's control channel (0: none)
-SI_CONTROL_PORT = 0x3C
 #: the page kind of the p2m array's pages (canonicalized like tables, never typed)
 P2M = "p2m"
 #: the suspend hypercall's return value: resumed in a new domain / suspend cancelled (Xen's)

@@ -33,10 +33,10 @@ from .abi import (
     HYPERCALL_VECTOR,
     INVALID_MFN,
     PV_VMM_START,
-    SH_UPCALL_MASK,
     SHUTDOWN_REASONS,
     TT_DPL_MASK,
     TT_FAST,
+    VI_UPCALL_MASK,
     VIRQ_CONSOLE,
     VIRQ_TIMER,
     HypercallError,
@@ -92,7 +92,7 @@ def iret(d: Domain) -> object:
     vcpu.cpl = ring
     vcpu.flags = (vcpu.flags & ~COND_MASK) | (flags & COND_MASK)
     if flags & FLAG_IF:
-        d.set_shared(SH_UPCALL_MASK, 0)
+        d.set_shared(d.vcpu_info(VI_UPCALL_MASK), 0)
     return NO_RESULT
 
 
@@ -261,7 +261,7 @@ def sched_yield(d: Domain) -> int:
 
 
 def sched_block(d: Domain) -> int:
-    d.set_shared(SH_UPCALL_MASK, 0)
+    d.set_shared(d.vcpu_info(VI_UPCALL_MASK), 0)
     if d.deliverable_events():
         return 0
     vm = d.vm
@@ -291,8 +291,8 @@ def evtchn_bind_interdomain(d: Domain, remote: Domain, port: int) -> int:
 
 
 def evtchn_bind_virq(d: Domain, virq: int) -> int:
-    port = d.events.bind_virq(virq)
-    if virq == VIRQ_CONSOLE and d.vm.devices.platform.console.waiting:
+    port = d.events.bind_virq(virq, d.vm.vcpu_id)
+    if virq == VIRQ_CONSOLE and d.boot_vm.devices.platform.console.waiting:
         d.events.raise_virq(VIRQ_CONSOLE)  # input that arrived before anyone listened
     return port
 
@@ -329,7 +329,7 @@ def grant_end_access(d: Domain, gref: int) -> int:
 # -- console and devices ---------------------------------------------------------------------------------
 def console_write(d: Domain, count: int, buf: int) -> int:
     data = d.read_bytes(buf, count)
-    d.vm.devices.platform.console.output.extend(data)
+    d.boot_vm.devices.platform.console.output.extend(data)  # one console per domain
     # one call of the virtual console model for the whole buffer (priced as one device access;
     # trap-and-emulate pays one per byte, each `out` being an access of its own)
     d.vm.count_event("device_access")
@@ -337,7 +337,7 @@ def console_write(d: Domain, count: int, buf: int) -> int:
 
 
 def console_read(d: Domain, count: int, buf: int) -> int:
-    console = d.vm.devices.platform.console
+    console = d.boot_vm.devices.platform.console
     targets = d.writable_addresses(buf, min(count, console.waiting))  # EFAULT consumes nothing
     for address in targets:  # through `write`: decoded or translated code there is dropped
         d.memory.write(address, bytes((console.read(),)))
@@ -460,7 +460,7 @@ def domctl_balloon(d: Domain, target: Domain, pages: int) -> int:
 
 def fire_timer(d: Domain) -> None:
     d.timer_deadline = 0
-    d.events.raise_virq(VIRQ_TIMER)
+    d.events.raise_virq(VIRQ_TIMER, d.vm.vcpu_id)
 
 
 __all__ = ["NO_RESULT", "fire_timer"]

@@ -12,7 +12,7 @@ instruction runs: for each domU (domids 1, 2, … in order) and each device (con
   binds (interdomain) at once;
 * write port and gref into the domU's start_info (0x20–0x2C) and the ring pages' pfns at 0x34/0x38,
   and one record ``{domid, console port, console gref, block port, block gref}`` per domU into
-  dom0's start_info back-end table (count at 0x40, records from 0x44).
+  dom0's start_info back-end table (count at 0x44, records from 0x48).
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from .ioring import REQ_EVENT, RSP_EVENT, RingWatcher, read_ring
 
 SI_CONSOLE_RING_PFN = 0x34
 SI_BLOCK_RING_PFN = 0x38
-SI_BACKENDS = 0x40          # dom0: number of back-end records
-SI_BACKEND_TABLE = 0x44     # dom0: records of 5 words
+SI_BACKENDS = 0x44          # dom0: number of back-end records
+SI_BACKEND_TABLE = 0x48     # dom0: records of 5 words
 BACKEND_RECORD = 20
 MAX_BACKENDS = 8
 

@@ -37,7 +37,8 @@ from ..paravirt.abi import HYPERCALL_VECTOR, PV_IDT_VA, VIRQ_TIMER
 from ..paravirt.domain import Domain, DomainSnapshot, build_domain
 from ..paravirt.hypercalls import NO_RESULT, dispatch, name_of
 from ..paravirt.memory import FrameTable
-from ..vm import STOPPED, VMError
+from ..vm import DESTROYED, STOPPED, VMError
+from ..result import cost_cycles
 from . import Strategy, register, vm_result
 
 
@@ -50,7 +51,8 @@ class Paravirtual(Strategy):
     in_default_comparison = False
     #: the guest runs a different (ported) kernel: equivalence is judged on its outcome
     runs_port = True
-    smp_unsupported = "a paravirtual SMP guest brings up its vCPUs by hypercall, not yet in the ABI"
+    #: SMP domains: the guest brings up its vCPUs with vcpu_op (`toyvisor.vmm.paravirt.vcpus`)
+    smp_unsupported = None
 
     def __init__(self, variant: str | None = None) -> None:
         super().__init__(variant)
@@ -75,17 +77,20 @@ class Paravirtual(Strategy):
         domid, self._next_domid = self._next_domid, self._next_domid + 1
         return domid
 
-    def create_domain(self, guest, *, privileged: bool = False, name: str | None = None) -> Domain:
-        """Build a domain (domid 0, the first, is dom0 if `privileged`)."""
-        return build_domain(self, guest, privileged=privileged, name=name)
+    def create_domain(self, guest, *, privileged: bool = False, name: str | None = None,
+                      vcpus: int = 1) -> Domain:
+        """Build a domain of `vcpus` vCPUs (domid 0, the first, is dom0 if `privileged`)."""
+        return build_domain(self, guest, privileged=privileged, name=name, vcpus=vcpus)
 
     def destroy_domain(self, domain: Domain) -> None:
-        self.hypervisor.destroy_vm(domain.vm)
+        self.hypervisor.destroy_vm(domain.boot_vm)
 
     def detach(self, vm) -> None:
         domain = getattr(vm, "domain", None)
         if domain is None or domain.domid not in self.domains:
             return
+        self._drop_other_vcpus(domain, vm)
+        domain.vm = domain.boot_vm
         table = self.frames
         domain.grants.unmap_all()
         domain.events.close_all()
@@ -110,6 +115,17 @@ class Paravirtual(Strategy):
         self.hypervisor.frames.release(domain.idt_frame)
         del self.domains[domain.domid]
 
+    def _drop_other_vcpus(self, domain: Domain, vm) -> None:
+        """Destroying any vCPU's VM destroys the domain: the hypervisor forgets its other
+        vCPUs here (it removes `vm` itself)."""
+        hv = self.hypervisor
+        for other in domain.vcpus:
+            if other is not vm and other in hv.vms:
+                hv.vms.remove(other)
+                other.state = DESTROYED
+                if hv.current is other:
+                    hv.current = None
+
     def frame_moved(self, frame: int, domain: Domain | None) -> None:
         """Keep the resource audit's watch in step with a frame changing hands."""
         hv = self.hypervisor
@@ -126,25 +142,52 @@ class Paravirtual(Strategy):
             dom0.events.raise_virq(virq)
 
     def flush_tlb(self, domain: Domain) -> None:
-        cpu = self.hypervisor.cpu
-        if self.hypervisor.current is domain.vm:
-            cpu.mmu.flush()
-            cpu.flush_fetch()
+        """A change to the domain's page tables: every vCPU's TLB is flushed (`flush_vcpu`);
+        priced as one flush, as before vCPUs were several."""
+        for vm in domain.vcpus or [domain.vm]:
+            self._flush(vm, None)
         domain.vm.count_event("tlb_flush")
 
     def invlpg(self, domain: Domain, va: int) -> None:
         if self.hypervisor.current is domain.vm:
             self.hypervisor.cpu.invlpg(va)
 
+    def flush_vcpu(self, vm, va: int | None) -> None:
+        """Flush one vCPU's TLB (`va` None) or one page of it, for a shootdown hypercall,
+        priced as one ``tlb_flush`` of the caller."""
+        self._flush(vm, va)
+        vm.domain.vm.count_event("tlb_flush")
+
+    def _flush(self, vm, va: int | None) -> None:
+        """The VMM flushes the real TLB of every physical CPU `vm` is loaded on (Xen sends its
+        own IPI to those CPUs: the guest takes none); a vCPU loaded nowhere is flushed before it
+        runs again."""
+        hv = self.hypervisor
+        cpus = [p.cpu for p in getattr(hv, "pcpus", ()) if p.loaded is not None
+                and p.loaded[0] is vm]
+        if hv.current is vm and hv.cpu not in cpus:
+            cpus.append(hv.cpu)
+        for cpu in cpus:
+            if va is None:
+                cpu.mmu.flush()
+                cpu.flush_fetch()
+            else:
+                cpu.invlpg(va)
+        if not cpus:
+            vm.flush_pending = True
+
     # -- hooks ----------------------------------------------------------------------------------------
     def load(self, vm, cpu, switch: bool) -> None:
         domain: Domain = vm.domain
+        domain.vm = vm  # the vCPU the VMM now works for
         if switch and domain.maybe_upcall():  # events sent while it was not running
             cpu.regs[:] = vm.vcpu.regs
             cpu.pc = vm.vcpu.pc
         cpu.cpl = vm.vcpu.cpl
-        if switch or cpu.mmu.cr3 != vm.vcpu.cr3:
+        cpu.pid = vm.vcpu_id  # what rdpid reads: the vCPU number (as Xen loads TSC_AUX)
+        if switch or cpu.mmu.cr3 != vm.vcpu.cr3 or vm.flush_pending:
             cpu.write_cr(3, vm.vcpu.cr3)
+            vm.flush_pending = False
             vm.count_event("tlb_flush")
         cpu.ksp[1] = domain.kernel_sp
         cpu.idtr = PV_IDT_VA
@@ -153,6 +196,7 @@ class Paravirtual(Strategy):
 
     def unload(self, vm, cpu) -> None:
         cpu.direct_vectors = frozenset()
+        cpu.pid = cpu.index
 
     def entry_event(self, vm, event) -> str:
         if event.source == "software" and event.vector == HYPERCALL_VECTOR and event.cpl == 1:
@@ -161,6 +205,7 @@ class Paravirtual(Strategy):
 
     def handle(self, vm, event) -> None:
         domain: Domain = vm.domain
+        domain.vm = vm
         vcpu = vm.vcpu
         vcpu.cpl = event.cpl  # a fast system call changes the real ring without the VMM
         source, vector = event.source, event.vector
@@ -210,18 +255,22 @@ class Paravirtual(Strategy):
         domain: Domain = vm.domain
         if vm.state == STOPPED:
             return
+        domain.vm = vm
         platform = vm.devices.platform
         platform.timer.update(platform.clock)
         if platform.pic.pending & 1:
             platform.pic.lower_irq(0)
             platform.timer.period, platform.timer.deadline = 0, None
             domain.timer_deadline = 0
-            domain.events.raise_virq(VIRQ_TIMER)
+            domain.events.raise_virq(VIRQ_TIMER, vm.vcpu_id)
         domain.maybe_upcall()
         domain.update_clocks()
 
     # -- snapshots (a rollback of one domain) ------------------------------------------------------------
     def snapshot_domain(self, domain: Domain) -> DomainSnapshot:
+        if len(domain.vcpus) > 1:
+            raise VMError(f"{domain.boot_vm.name}: a snapshot holds one vCPU; this domain has "
+                          f"{len(domain.vcpus)}")
         table = self.frames
         owned = set(domain.frames())
         frame_table = (
@@ -273,30 +322,67 @@ class Paravirtual(Strategy):
     placements = ("system",)
 
     def run(self, guest, *, placement: str = "system", max_steps: int | None = None,
-            trace=None):
-        """Run `guest` as dom0 (privileged), alone, with a free pool as large as its memory.
-        The guest's disk is the real machine's: dom0 drives it through ``physdev_op``.
-        `placement` is ignored: the result says ``system`` (see `placements`)."""
+            trace=None, cpus: int | None = None, pcpus: int | None = None):
+        """Run `guest` as dom0 (privileged), alone, with a free pool as large as its memory,
+        with `cpus` vCPUs (default: the guest's ``cpus``; vCPU 0 boots, the kernel brings up
+        the others with ``vcpu_op``) on `pcpus` physical CPUs (default: one per vCPU).  The
+        guest's disk is the real machine's: dom0 drives it
+        through ``physdev_op``.  `placement` is ignored: the result says ``system`` (see
+        `placements`).  The result sums the counts of every vCPU."""
         from ..hypervisor import Hypervisor
 
         size = -(-guest.memory_size // PAGE_SIZE) * PAGE_SIZE
+        vcpus = guest.cpus if cpus is None else cpus
         hypervisor = Hypervisor(self, memory_size=(1 << 20) + 2 * size,
-                                placement=self.placements[0])
+                                placement=self.placements[0],
+                                pcpus=vcpus if pcpus is None else pcpus,
+                                interleave=guest.interleave)
         if guest.disk:
             hypervisor.machine.platform.disk.load(guest.disk)
-        domain = self.create_domain(guest, privileged=True)
+        domain = self.create_domain(guest, privileged=True, vcpus=vcpus)
         started = time.perf_counter()
         hypervisor.run(max_steps=max_steps, trace=trace)
         self.wall_time = time.perf_counter() - started
-        self.last_vm = domain.vm
-        if domain.vm.blocked and domain.vm.stop_reason is None:
-            domain.vm.stop_reason = "blocked"
-        return attrs.evolve(vm_result(self, hypervisor, domain.vm),
+        domain.vm = vm = domain.boot_vm
+        self.last_vm = vm
+        self.last_domain = domain
+        if vm.blocked and vm.stop_reason is None:
+            vm.stop_reason = "blocked"
+        return attrs.evolve(domain_result(self, hypervisor, domain),
                             refusals=domain.refusals.entries)
 
     def disk_contents(self) -> bytes:
         """The real disk after the last `run` (dom0 drives it)."""
         return bytes(self.hypervisor.machine.platform.disk.data)
+
+
+def domain_result(strategy, hypervisor, domain: Domain):
+    """vCPU 0's `vm_result` with every count summed over the domain's vCPUs."""
+    result = attrs.evolve(vm_result(strategy, hypervisor, domain.boot_vm),
+                          vcpus=len(domain.vcpus))
+    others = domain.vcpus[1:]
+    if not others:
+        return result
+    events, causes = dict(result.events), dict(result.by_cause)
+    violations = list(result.resource_violations)
+    instructions, entries, emulated = (result.guest_instructions, result.vmm_entries,
+                                       result.emulated_instructions)
+    direct = domain.boot_vm.retired_direct
+    for vm in others:
+        for name, n in vm.events.items():
+            events[name] = events.get(name, 0) + n
+        for name, n in vm.by_cause.items():
+            causes[name] = causes.get(name, 0) + n
+        # the audit's findings for this vCPU (the domain's structural ones are vCPU 0's)
+        violations += [v for v in hypervisor.violations if v.startswith(f"{vm.name}:")]
+        instructions += vm.guest_instructions
+        entries += vm.entries
+        emulated += vm.emulated
+        direct += vm.retired_direct
+    return attrs.evolve(result, events=events, by_cause=causes, guest_instructions=instructions,
+                        vmm_entries=entries, emulated_instructions=emulated,
+                        resource_violations=tuple(violations), cycles=cost_cycles(events),
+                        efficiency=direct / instructions if instructions else 1.0)
 
 
 def _runs(frames):
@@ -313,4 +399,4 @@ def _runs(frames):
         yield start, prev + PAGE_SIZE - start
 
 
-__all__ = ["Paravirtual"]
+__all__ = ["Paravirtual", "domain_result"]

@@ -32,7 +32,7 @@ CHECK_STRIDE    = 60
 WINDOW_INDEX    = 1000                  ; a page-table slot beyond the domain's pages
 WINDOW_VA       = WINDOW_INDEX * PAGE_SIZE
 WINDOW_PTE      = PTE_P | PTE_W | PTE_PL1
-SI_CONTROL_PORT = 0x3C                  ; toyvisor.vmm.paravirt.migrate
+SI_CONTROL_PORT = 0x40                  ; toyvisor.vmm.paravirt.abi
 RESUMED_NEW_DOMAIN = 0
 
 start:  li      r2, start_info          ; r1 = start_info's address (the builder's)
