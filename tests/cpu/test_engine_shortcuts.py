@@ -99,11 +99,11 @@ class _Probe:
         self.touched.add(name)
 
 
-@pytest.mark.parametrize("definition", [d for d in ALL_INSTRUCTIONS if _STATIC[d.opcode][7]],
+# an instruction that needs attention never sits in a block body, so it is not asked about
+@pytest.mark.parametrize("definition", [d for d in ALL_INSTRUCTIONS
+                                        if _STATIC[d.opcode][7] and not _STATIC[d.opcode][4]],
                          ids=lambda d: d.mnemonic)
 def test_quiet_instructions_touch_only_registers_flags_and_pc(definition):
-    if _STATIC[definition.opcode][4]:
-        pytest.skip("needs attention: never in a block body")
     fields = {name: 1 for name in _fields(definition)}
     handler = _STATIC[definition.opcode][6](**fields, pc=0x100, npc=0x104)
     probe = _Probe()
