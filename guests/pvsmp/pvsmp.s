@@ -46,6 +46,18 @@
         MMUEXT_INVLPG_LOCAL = 5
         SI_NR_VCPUS     = 0x3C
 
+        ; MAP_WINDOW gen: the window shows frame `gen` (WINDOW_GEN1 or 2), invalidated here; a
+        ; refused update is a boot failure.  clobbers r1..r4
+        .macro MAP_WINDOW gen
+        li      r1, gen
+        call    window_pte
+        li      r1, WINDOW
+        li      r3, UVMF_INVLPG
+        call    hyp_update_va_mapping
+        cmpi    r1, 0
+        jnz     panic_boot
+        .endm
+
         .text
 start:
         call    pv_start
@@ -81,13 +93,7 @@ start:
         li      r1, WINDOW_GEN2
         li      r2, 2
         st      [r1], r2
-        li      r1, WINDOW_GEN1
-        call    window_pte
-        li      r1, WINDOW
-        li      r3, UVMF_INVLPG
-        call    hyp_update_va_mapping
-        cmpi    r1, 0
-        jnz     panic_boot
+        MAP_WINDOW WINDOW_GEN1
 
         .include "../smpkernel/spawn.s"
 
@@ -445,13 +451,7 @@ isr_syscall:
 ; one hypercall has the VMM invalidate it in every other vCPU's TLB — no IPI, no handler on the
 ; other vCPUs, no acknowledgements to wait for.
 sys_remap:
-        li      r1, WINDOW_GEN2
-        call    window_pte
-        li      r1, WINDOW
-        li      r3, UVMF_INVLPG
-        call    hyp_update_va_mapping
-        cmpi    r1, 0
-        jnz     panic_boot
+        MAP_WINDOW WINDOW_GEN2
         li      r1, SHOOTDOWN_BY_IPI
         cmpi    r1, 0
         jnz     remap_by_ipi
