@@ -436,17 +436,7 @@ isr_syscall:
         call    mask_events                             ; as the native interrupt gate's cli
         ld      r1, [sp + 56]                           ; the saved r1
         ld      r2, [sp + 48]                           ; the saved r2
-        cmpi    r1, SYS_EXIT
-        jz      sys_exit
-        cmpi    r1, SYS_YIELD
-        jz      sys_yield
-        cmpi    r1, SYS_PUTS
-        jz      sys_puts
-        cmpi    r1, SYS_REMAP
-        jz      sys_remap
-        jmp     resume                                  ; unknown: nothing happens
-
-        .include "../smpkernel/syscalls.s"
+        .include "../smpkernel/syscalls.s"              ; the dispatch, exit, yield, puts
 ; The window everyone reads moves to generation 2: change the mapping (invalidated here), then
 ; one hypercall has the VMM invalidate it in every other vCPU's TLB — no IPI, no handler on the
 ; other vCPUs, no acknowledgements to wait for.

@@ -222,17 +222,7 @@ isr_syscall:
         SAVE
         ld      r1, [sp + 52]                           ; the saved r1
         ld      r2, [sp + 48]                           ; the saved r2
-        cmpi    r1, SYS_EXIT
-        jz      sys_exit
-        cmpi    r1, SYS_YIELD
-        jz      sys_yield
-        cmpi    r1, SYS_PUTS
-        jz      sys_puts
-        cmpi    r1, SYS_REMAP
-        jz      sys_remap
-        jmp     resume                                  ; unknown: nothing happens
-
-        .include "syscalls.s"
+        .include "syscalls.s"                           ; the dispatch, exit, yield, puts
 
 ; The window everyone reads moves to generation 2: change the mapping, invalidate it here, and
 ; make every other CPU invalidate it too before the call returns (a TLB shootdown).
