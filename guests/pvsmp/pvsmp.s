@@ -4,8 +4,9 @@
 ; the page with a hypercall and acknowledges — kept to measure the difference).
 ;
 ; The same workload and the same answers as guests/smpkernel (its layout.s and its ring-3
-; threads, user.s, are included unchanged), on a ring-1 kernel that asks the VMM for everything
-; privileged (docs/paravirtual-abi.md, "Several vCPUs"):
+; threads, user.s, are included unchanged, and so is every piece of its kernel that does the same
+; thing here: thread creation and switch, system calls, scheduler, report — see its README), on a
+; ring-1 kernel that asks the VMM for everything privileged (docs/paravirtual-abi.md, "Several vCPUs"):
 ;
 ;   smpkernel (native)                     pvsmp (paravirtual)
 ;   in PORT_CPU_COUNT                      start_info.nr_vcpus
