@@ -59,6 +59,18 @@
         jnz     panic_boot
         .endm
 
+        ; BIND_IPI field: a new IPI port bound to this vCPU, kept in its per-CPU `field` (r13); a
+        ; refused binding is a boot failure.  clobbers r1..r3
+        .macro BIND_IPI field
+        li      r1, HYPERVISOR_event_channel_op
+        li      r2, EVTCHNOP_bind_ipi
+        rdpid   r3
+        int     HYPERVISOR_VECTOR
+        cmpi    r1, 0
+        jle     panic_boot
+        st      [r13 + field], r1
+        .endm
+
         .text
 start:
         call    pv_start
@@ -258,23 +270,11 @@ vcpu_events:
         cmpi    r1, 0
         jle     panic_boot
         st      [r13 + PC_TIMER_PORT], r1
-        li      r1, HYPERVISOR_event_channel_op
-        li      r2, EVTCHNOP_bind_ipi
-        rdpid   r3
-        int     HYPERVISOR_VECTOR
-        cmpi    r1, 0
-        jle     panic_boot
-        st      [r13 + PC_IPI_PORT], r1
+        BIND_IPI PC_IPI_PORT
         li      r1, SHOOTDOWN_BY_IPI
         cmpi    r1, 0
         jz      .done
-        li      r1, HYPERVISOR_event_channel_op
-        li      r2, EVTCHNOP_bind_ipi
-        rdpid   r3
-        int     HYPERVISOR_VECTOR
-        cmpi    r1, 0
-        jle     panic_boot
-        st      [r13 + PC_SHOOT_PORT], r1
+        BIND_IPI PC_SHOOT_PORT
 .done:  ret
 
 ; Program this vCPU's (r13) one-shot timer SLICE_TICKS from now.  clobbers r1..r4
