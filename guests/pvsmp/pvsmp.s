@@ -4,8 +4,9 @@
 ; the page with a hypercall and acknowledges — kept to measure the difference).
 ;
 ; The same workload and the same answers as guests/smpkernel (its layout.s and its ring-3
-; threads, user.s, are included unchanged), on a ring-1 kernel that asks the VMM for everything
-; privileged (docs/paravirtual-abi.md, "Several vCPUs"):
+; threads, user.s, are included unchanged, and so is every piece of its kernel that does the same
+; thing here: thread creation and switch, system calls, scheduler, report — see its README), on a
+; ring-1 kernel that asks the VMM for everything privileged (docs/paravirtual-abi.md, "Several vCPUs"):
 ;
 ;   smpkernel (native)                     pvsmp (paravirtual)
 ;   in PORT_CPU_COUNT                      start_info.nr_vcpus
@@ -45,7 +46,30 @@
         MMUEXT_INVLPG_MULTI = 7
         MMUEXT_INVLPG_LOCAL = 5
         SI_NR_VCPUS     = 0x3C
-        FRAME           = 80                    ; r1, r0, r2..r14 and the 5-word trap frame
+
+        ; MAP_WINDOW gen: the window shows frame `gen` (WINDOW_GEN1 or 2), invalidated here; a
+        ; refused update is a boot failure.  clobbers r1..r4
+        .macro MAP_WINDOW gen
+        li      r1, gen
+        call    window_pte
+        li      r1, WINDOW
+        li      r3, UVMF_INVLPG
+        call    hyp_update_va_mapping
+        cmpi    r1, 0
+        jnz     panic_boot
+        .endm
+
+        ; BIND_IPI field: a new IPI port bound to this vCPU, kept in its per-CPU `field` (r13); a
+        ; refused binding is a boot failure.  clobbers r1..r3
+        .macro BIND_IPI field
+        li      r1, HYPERVISOR_event_channel_op
+        li      r2, EVTCHNOP_bind_ipi
+        rdpid   r3
+        int     HYPERVISOR_VECTOR
+        cmpi    r1, 0
+        jle     panic_boot
+        st      [r13 + field], r1
+        .endm
 
         .text
 start:
@@ -82,27 +106,9 @@ start:
         li      r1, WINDOW_GEN2
         li      r2, 2
         st      [r1], r2
-        li      r1, WINDOW_GEN1
-        call    window_pte
-        li      r1, WINDOW
-        li      r3, UVMF_INVLPG
-        call    hyp_update_va_mapping
-        cmpi    r1, 0
-        jnz     panic_boot
+        MAP_WINDOW WINDOW_GEN1
 
-        ; --- threads: thread t runs on vCPU t mod ncpus -----------------------------------------
-        li      r8, 0
-.thread:
-        cmpi    r8, NTHREADS
-        jz      .threads
-        mov     r1, r8
-        call    thread_init
-        addi    r8, r8, 1
-        jmp     .thread
-.threads:
-        li      r1, alive
-        li      r2, NTHREADS
-        st      [r1], r2
+        .include "../smpkernel/spawn.s"
 
         ; --- bring up the other vCPUs: an initial context each, then up -----------------------
         li      r1, pv_p2m                              ; the boot directory's mfn
@@ -240,12 +246,7 @@ idle:   rdpid   r1
         int     HYPERVISOR_VECTOR
         jmp     panic_boot                              ; never resumed
 
-; r13 = percpu(r1 = cpu)   clobbers r1
-percpu:
-        shli    r1, r1, PERCPU_SHIFT
-        li      r13, PERCPU
-        add     r13, r13, r1
-        ret
+        .include "../smpkernel/percpu.s"
 
 ; This vCPU's (r13) vcpu_info address, its VIRQ_TIMER port and its IPI port.  clobbers r1..r6
 vcpu_events:
@@ -269,23 +270,11 @@ vcpu_events:
         cmpi    r1, 0
         jle     panic_boot
         st      [r13 + PC_TIMER_PORT], r1
-        li      r1, HYPERVISOR_event_channel_op
-        li      r2, EVTCHNOP_bind_ipi
-        rdpid   r3
-        int     HYPERVISOR_VECTOR
-        cmpi    r1, 0
-        jle     panic_boot
-        st      [r13 + PC_IPI_PORT], r1
+        BIND_IPI PC_IPI_PORT
         li      r1, SHOOTDOWN_BY_IPI
         cmpi    r1, 0
         jz      .done
-        li      r1, HYPERVISOR_event_channel_op
-        li      r2, EVTCHNOP_bind_ipi
-        rdpid   r3
-        int     HYPERVISOR_VECTOR
-        cmpi    r1, 0
-        jle     panic_boot
-        st      [r13 + PC_SHOOT_PORT], r1
+        BIND_IPI PC_SHOOT_PORT
 .done:  ret
 
 ; Program this vCPU's (r13) one-shot timer SLICE_TICKS from now.  clobbers r1..r4
@@ -361,33 +350,10 @@ window_pte:
         ori     r2, r1, PTE_P | PTE_PL3
         ret
 
-; thread_init(r1 = thread): its TCB, its kernel stack holding the frame of a first entry to
-; user_thread in ring 3 (with r1 below it, as the iret hypercall pops), and a place in its
-; vCPU's run queue.  clobbers r1..r7, r13
-thread_init:
-        mov     r7, r1
-        shli    r2, r1, TCB_SHIFT
-        li      r6, TCBS
-        add     r6, r6, r2                              ; r6 = its TCB
-        addi    r2, r1, 1
-        shli    r2, r2, KSTACK_SHIFT
-        li      r3, KSTACKS
-        add     r3, r3, r2                              ; r3 = top of its kernel stack
-        st      [r6 + TCB_KTOP], r3
-        addi    r2, r1, 1
-        shli    r2, r2, USTACK_SHIFT
-        li      r4, USER_STACKS
-        add     r4, r4, r2                              ; top of its user stack
-        st      [r3 - 4], r4                            ; the frame iret pops: sp,
-        li      r4, FLAG_IF
-        st      [r3 - 8], r4                            ;   flags (events on),
-        li      r4, 3
-        st      [r3 - 12], r4                           ;   cs (ring 3),
-        li      r4, user_thread
-        st      [r3 - 16], r4                           ;   pc,
-        li      r4, 0
-        st      [r3 - 20], r4                           ;   error code,
-        st      [r3 - 24], r7                           ;   r1 = thread,
+; thread_init.s: r1 first below the first frame (the iret hypercall pops it from there), then
+; r0 and r2..r14, as SAVE pushes them; all 0
+        .macro THREAD_REGS
+        st      [r3 - 24], r7                           ; r1 = thread,
         li      r5, 2                                   ; r0, r2..r14 = 0
         st      [r3 - 28], r4
 .regs:  shli    r2, r5, 2
@@ -396,24 +362,8 @@ thread_init:
         addi    r5, r5, 1
         cmpi    r5, 15
         jnz     .regs
-        addi    r2, r3, -FRAME
-        st      [r6 + TCB_KSP], r2
-        li      r2, RUNNABLE
-        st      [r6 + TCB_STATE], r2
-        li      r1, ncpus                               ; its vCPU: thread mod ncpus
-        ld      r1, [r1]
-        remu    r1, r7, r1
-        st      [r6 + TCB_CPU], r1
-        call    percpu
-        ld      r2, [r13 + PC_NTHREADS]
-        shli    r3, r2, 2
-        add     r3, r3, r13
-        st      [r3 + PC_RUNQ], r7
-        addi    r2, r2, 1
-        st      [r13 + PC_NTHREADS], r2
-        addi    r2, r2, -1                              ; the first pick takes slot 0
-        st      [r13 + PC_SLOT], r2
-        ret
+        .endm
+        .include "../smpkernel/thread_init.s"
 
 ; --- traps and events ------------------------------------------------------------------------------
 ; Every entry saves r1 first (next to the frame: the iret hypercall restores it from there), then
@@ -487,28 +437,12 @@ isr_syscall:
         call    mask_events                             ; as the native interrupt gate's cli
         ld      r1, [sp + 56]                           ; the saved r1
         ld      r2, [sp + 48]                           ; the saved r2
-        cmpi    r1, SYS_EXIT
-        jz      sys_exit
-        cmpi    r1, SYS_YIELD
-        jz      sys_yield
-        cmpi    r1, SYS_PUTS
-        jz      sys_puts
-        cmpi    r1, SYS_REMAP
-        jz      sys_remap
-        jmp     resume                                  ; unknown: nothing happens
-
-        .include "../smpkernel/syscalls.s"
+        .include "../smpkernel/syscalls.s"              ; the dispatch, exit, yield, puts
 ; The window everyone reads moves to generation 2: change the mapping (invalidated here), then
 ; one hypercall has the VMM invalidate it in every other vCPU's TLB — no IPI, no handler on the
 ; other vCPUs, no acknowledgements to wait for.
 sys_remap:
-        li      r1, WINDOW_GEN2
-        call    window_pte
-        li      r1, WINDOW
-        li      r3, UVMF_INVLPG
-        call    hyp_update_va_mapping
-        cmpi    r1, 0
-        jnz     panic_boot
+        MAP_WINDOW WINDOW_GEN2
         li      r1, SHOOTDOWN_BY_IPI
         cmpi    r1, 0
         jnz     remap_by_ipi
@@ -567,26 +501,11 @@ remap_by_ipi:
         jmp     .spin
 
         .include "../smpkernel/pick_next.s"
-; Switch from the current thread to thread r1 (its saved sp; its kernel stack for the next entry
-; from ring 3, through stack_switch), then resume it.
-switch:
-        ld      r2, [r13 + PC_CURRENT]
-        cmp     r2, r1
-        jz      resume
-        shli    r2, r2, TCB_SHIFT
-        li      r3, TCBS
-        add     r2, r2, r3
-        st      [r2 + TCB_KSP], sp
-        st      [r13 + PC_CURRENT], r1
-        li      r2, switches
-        li      r3, 1
-        xadd    r3, [r2]
-        shli    r2, r1, TCB_SHIFT
-        li      r3, TCBS
-        add     r2, r2, r3
-        ld      sp, [r2 + TCB_KSP]
+        .macro SET_KSTACK                               ; switch.s: r2 = the next thread's TCB
         ld      r1, [r2 + TCB_KTOP]
-        call    hyp_stack_switch
+        call    hyp_stack_switch                        ; its next entry from ring 3 lands there
+        .endm
+        .include "../smpkernel/switch.s"
 resume:
         pop     r14
         pop     r13
@@ -659,17 +578,4 @@ msg_threads:    .asciz " threads\n"
 msg_panic:      .asciz "pvsmp: unexpected trap at pc "
 msg_boot_failed: .asciz "pvsmp: a hypercall failed\n"
 msg_identity:   .asciz "pvsmp: rdpid disagrees with the vCPU's context\n"
-msg_locked:     .asciz "locked counter: "
-msg_expected:   .asciz " (expected "
-msg_close:      .asciz ")\n"
-msg_unlocked:   .asciz "unlocked counter: "
-msg_lost:       .asciz " ("
-msg_lost_end:   .asciz " updates lost)\n"
-msg_sum:        .asciz "parallel sum of squares 1..1024: "
-msg_window:     .asciz "shared window before the remap: "
-msg_window_after: .asciz "; after the TLB shootdown: "
-msg_gen1:       .asciz " at generation 1, "
-msg_gen2:       .asciz " at generation 2"
-msg_ipis:       .asciz "reschedule IPIs taken: "
-msg_shootdowns: .asciz ", TLB shootdowns: "
-msg_done:       .asciz "\nsmpkernel: all threads done\n"
+        .include "../smpkernel/report_data.s"           ; report.s's strings

@@ -64,19 +64,7 @@ start:
         li      r3, PT | PTE_P | PTE_W | PTE_PL3
         call    pd_set
 
-        ; --- threads: thread t runs on CPU t mod ncpus ----------------------------------------
-        li      r8, 0
-.thread:
-        cmpi    r8, NTHREADS
-        jz      .threads
-        mov     r1, r8
-        call    thread_init
-        addi    r8, r8, 1
-        jmp     .thread
-.threads:
-        li      r1, alive
-        li      r2, NTHREADS
-        st      [r1], r2
+        .include "spawn.s"
 
         ; --- start the other CPUs --------------------------------------------------------------
         li      r8, 1
@@ -163,39 +151,11 @@ idle:   sti
         call    report                                  ; CPU 0 prints the results
 .halt:  hlt
 
-; r13 = percpu(r1 = cpu)   clobbers r1
-percpu:
-        shli    r1, r1, PERCPU_SHIFT
-        li      r13, PERCPU
-        add     r13, r13, r1
-        ret
+        .include "percpu.s"
 
-; thread_init(r1 = thread): its TCB, its kernel stack holding the frame of a first entry to
-; user_thread in ring 3, and a place in its CPU's run queue.  clobbers r1..r7, r13
-thread_init:
-        mov     r7, r1
-        shli    r2, r1, TCB_SHIFT
-        li      r6, TCBS
-        add     r6, r6, r2                              ; r6 = its TCB
-        addi    r2, r1, 1
-        shli    r2, r2, KSTACK_SHIFT
-        li      r3, KSTACKS
-        add     r3, r3, r2                              ; r3 = top of its kernel stack
-        st      [r6 + TCB_KTOP], r3
-        addi    r2, r1, 1
-        shli    r2, r2, USTACK_SHIFT
-        li      r4, USER_STACKS
-        add     r4, r4, r2                              ; top of its user stack
-        st      [r3 - 4], r4                            ; the frame iret pops: sp,
-        li      r4, FLAG_IF
-        st      [r3 - 8], r4                            ;   flags,
-        li      r4, 3
-        st      [r3 - 12], r4                           ;   cs (ring 3),
-        li      r4, user_thread
-        st      [r3 - 16], r4                           ;   pc,
-        li      r4, 0
-        st      [r3 - 20], r4                           ;   error code
-        li      r5, 0                                   ; r0..r14 below it: 0, r1 = thread
+; thread_init.s: r0..r14 below the first frame, as SAVE pushes them; all 0 but r1 = thread
+        .macro THREAD_REGS
+        li      r5, 0
 .regs:  shli    r2, r5, 2
         sub     r2, r3, r2
         li      r4, 0
@@ -206,24 +166,8 @@ thread_init:
         addi    r5, r5, 1
         cmpi    r5, 15
         jnz     .regs
-        addi    r2, r3, -80
-        st      [r6 + TCB_KSP], r2
-        li      r2, RUNNABLE
-        st      [r6 + TCB_STATE], r2
-        li      r1, ncpus                               ; its CPU: thread mod ncpus
-        ld      r1, [r1]
-        remu    r1, r7, r1
-        st      [r6 + TCB_CPU], r1
-        call    percpu
-        ld      r2, [r13 + PC_NTHREADS]
-        shli    r3, r2, 2
-        add     r3, r3, r13
-        st      [r3 + PC_RUNQ], r7
-        addi    r2, r2, 1
-        st      [r13 + PC_NTHREADS], r2
-        addi    r2, r2, -1                              ; the first pick takes slot 0
-        st      [r13 + PC_SLOT], r2
-        ret
+        .endm
+        .include "thread_init.s"
 
 ; --- traps -------------------------------------------------------------------------------------
 ; Every handler saves r0..r14 on the stack the CPU pushed its frame on (the thread's kernel stack,
@@ -278,17 +222,7 @@ isr_syscall:
         SAVE
         ld      r1, [sp + 52]                           ; the saved r1
         ld      r2, [sp + 48]                           ; the saved r2
-        cmpi    r1, SYS_EXIT
-        jz      sys_exit
-        cmpi    r1, SYS_YIELD
-        jz      sys_yield
-        cmpi    r1, SYS_PUTS
-        jz      sys_puts
-        cmpi    r1, SYS_REMAP
-        jz      sys_remap
-        jmp     resume                                  ; unknown: nothing happens
-
-        .include "syscalls.s"
+        .include "syscalls.s"                           ; the dispatch, exit, yield, puts
 
 ; The window everyone reads moves to generation 2: change the mapping, invalidate it here, and
 ; make every other CPU invalidate it too before the call returns (a TLB shootdown).
@@ -321,25 +255,11 @@ sys_remap:
 
         .include "pick_next.s"
 
-; Switch from the current thread to thread r1 (its saved sp and kernel stack), then resume it.
-switch:
-        ld      r2, [r13 + PC_CURRENT]
-        cmp     r2, r1
-        jz      resume
-        shli    r2, r2, TCB_SHIFT
-        li      r3, TCBS
-        add     r2, r2, r3
-        st      [r2 + TCB_KSP], sp
-        st      [r13 + PC_CURRENT], r1
-        li      r2, switches
-        li      r3, 1
-        xadd    r3, [r2]
-        shli    r2, r1, TCB_SHIFT
-        li      r3, TCBS
-        add     r2, r2, r3
-        ld      sp, [r2 + TCB_KSP]
+        .macro SET_KSTACK                               ; switch.s: r2 = the next thread's TCB
         ld      r3, [r2 + TCB_KTOP]
         mtcr    ksp0, r3                                ; its next entry from ring 3 lands there
+        .endm
+        .include "switch.s"
 resume:
         pop     r14
         pop     r13
@@ -404,17 +324,4 @@ msg_online:     .asciz "] online, "
 msg_threads:    .asciz " threads\n"
 msg_panic:      .asciz "smpkernel: unexpected trap at pc "
 msg_boot_failed: .asciz "smpkernel: a CPU did not start\n"
-msg_locked:     .asciz "locked counter: "
-msg_expected:   .asciz " (expected "
-msg_close:      .asciz ")\n"
-msg_unlocked:   .asciz "unlocked counter: "
-msg_lost:       .asciz " ("
-msg_lost_end:   .asciz " updates lost)\n"
-msg_sum:        .asciz "parallel sum of squares 1..1024: "
-msg_window:     .asciz "shared window before the remap: "
-msg_window_after: .asciz "; after the TLB shootdown: "
-msg_gen1:       .asciz " at generation 1, "
-msg_gen2:       .asciz " at generation 2"
-msg_ipis:       .asciz "reschedule IPIs taken: "
-msg_shootdowns: .asciz ", TLB shootdowns: "
-msg_done:       .asciz "\nsmpkernel: all threads done\n"
+        .include "report_data.s"                        ; report.s's strings

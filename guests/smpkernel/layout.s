@@ -35,6 +35,7 @@
         PC_SLOT         = 4
         PC_NTHREADS     = 8
         PC_RUNQ         = 12
+        FRAME           = 80                    ; a thread's saved r0..r14 and its 5-word trap frame
         SLICE_TICKS     = 1500                  ; every CPU's local timer period
 
         ; --- vectors and system calls ------------------------------------------------------------

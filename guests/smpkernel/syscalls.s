@@ -1,6 +1,18 @@
-; syscalls.s — the system calls smpkernel and its paravirtual port (guests/pvsmp) handle alike:
-; exit, yield and puts, entered from the kernel's int 0x80 handler with r13 = this CPU's data and
-; the thread's registers saved (they leave through the including kernel's `switch` / `resume`).
+; syscalls.s — the system calls smpkernel and its paravirtual port (guests/pvsmp) handle alike.
+; Included in the kernel's int 0x80 handler once it has saved the thread's registers and loaded
+; r1 = number, r2 = argument (r13 = this CPU's data): the dispatch by number, then exit, yield
+; and puts (they leave through the including kernel's `switch` / `resume`; `sys_remap`, the
+; shootdown, is each kernel's own).
+
+        cmpi    r1, SYS_EXIT
+        jz      sys_exit
+        cmpi    r1, SYS_YIELD
+        jz      sys_yield
+        cmpi    r1, SYS_PUTS
+        jz      sys_puts
+        cmpi    r1, SYS_REMAP
+        jz      sys_remap
+        jmp     resume                                  ; unknown: nothing happens
 
 sys_exit:
         ld      r1, [r13 + PC_CURRENT]
