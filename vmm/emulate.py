@@ -25,7 +25,7 @@ from toyvisor.cpu.mmu import READ, WRITE
 from toyvisor.isa.codegen import FACTORIES
 from toyvisor.isa.encoding import Decoded
 from toyvisor.isa.faults import GuestFault
-from toyvisor.isa.spec import FLAG_IF, M32, VEC_AC, VEC_UD
+from toyvisor.isa.spec import CR0_PG, FLAG_IF, M32, PAGE_SHIFT, VEC_AC, VEC_UD
 
 # `VM` in annotations is toyvisor.vmm.vm.VM, this module's user: not imported (not even for
 # type checkers), so the VM depends on its emulator and not the other way round.
@@ -40,6 +40,13 @@ class GuestCPU:
         self.vcpu = vcpu = vm.vcpu if vcpu is None else vcpu
         self.regs = vcpu.regs
         self.ksp = vcpu.ksp
+        #: host RAM: `CPU._enter` and `CPU.iret` move a frame's words in it at the host-physical
+        #: address `_frame_pa` returns (every other access goes through `vm.memory`)
+        self.memory = vm.hypervisor.machine.memory
+
+    #: whether `_frame_pa` may move frames in one go (False: every word the careful way; the
+    #: differential tests run both)
+    fast_frames = True
 
     # -- state ------------------------------------------------------------------------------------
     pc = property(lambda self: self.vcpu.pc, lambda self, v: setattr(self.vcpu, "pc", v & M32))
@@ -103,10 +110,23 @@ class GuestCPU:
     def iret(self) -> None:
         CPU.iret(self)  # the CPU's own code, run against the vCPU
 
-    def _frame_pa(self, va: int, ring: int, write: bool, size: int = 20) -> None:
-        """`CPU._frame_pa`: the CPU's shortcut for frames in one plain page does not apply, every
-        word of an emulated frame goes through the guest's own translation."""
-        return None
+    def _frame_pa(self, va: int, ring: int, write: bool, size: int = 20) -> int | None:
+        """`CPU._frame_pa` for a virtual delivery or an emulated ``iret``: the host-physical
+        address of the `size` bytes at guest-linear `va` when the careful path (`read_linear32`
+        / `write_linear32` word by word through the guest's translation) would only move words:
+        aligned, on one guest page that the guest's TLB maps with the access allowed at virtual
+        `ring` (so no walk, no A/D update, no fault), and a guest frame the VM calls plain
+        (`VM.plain_frame`: no hook, no shadowed table, no watch or code on the host page).
+        None otherwise (the caller takes the careful path)."""
+        if va & 3 or (va & 0xFFF) > 0x1000 - size or not self.fast_frames:
+            return None
+        vm = self.vm
+        if self.vcpu.cr0 & CR0_PG:
+            e = vm.mmu.tlb.get(va >> PAGE_SHIFT)
+            if e is None or ring > e[1] or (write and not e[2]):
+                return None
+            return vm.plain_frame(e[0] | (va & 0xFFF), size, write)
+        return vm.plain_frame(va, size, write)
 
     def halt(self, npc: int) -> None:
         """``hlt`` at virtual CPL 0 (docs/machine.md, Time): idle the virtual clock to the next

@@ -128,6 +128,8 @@ class NestedTable:
     and ``invlpg`` need no VMM work, and the resource audit reads `mapped_host_frames`."""
 
     KEY = ("nested",)
+    #: the guest frames whose writes the VMM must see (`VM.plain_frame`): none
+    protected = frozenset()
 
     def __init__(self, vm, frames) -> None:
         self.frames = frames

@@ -1,0 +1,179 @@
+"""A VMM's virtual delivery and emulated ``iret`` move a frame in one go (`GuestCPU._frame_pa`,
+`VM.plain_frame`) and compute exactly what the careful path (every word through the guest's
+translation and `GuestPhysicalMemory`) does: the same guest against the same strategy with the
+shortcut off, and against the bare machine.  Kernel stacks and interrupt tables lie on page
+ends, read-only and unmapped pages, beyond RAM, misaligned, and on a guest page-table frame the
+shadow pager traces (its writes must drop shadow entries and count ``shadow_sync``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cpu"))
+
+from cpu_asm import assemble, map_pages  # noqa: E402
+
+from toyvisor.asm.image import Image, Segment  # noqa: E402
+from toyvisor.cpu import Machine  # noqa: E402
+from toyvisor.isa.spec import PTE_P, PTE_PL_SHIFT, PTE_W  # noqa: E402
+from toyvisor.tools.guest import Guest  # noqa: E402
+from toyvisor.vmm.emulate import GuestCPU  # noqa: E402
+from toyvisor.vmm.strategies import make_strategy  # noqa: E402
+
+MEMORY = 1 << 16
+DIRECTORY = 0xA000  # its page table follows at 0xB000; virtual 0xC000 maps that table
+RW = PTE_P | PTE_W | (3 << PTE_PL_SHIFT)
+RO = PTE_P | (3 << PTE_PL_SHIFT)
+
+# Ring 0 sets up the table and ksp0, touches the probe page, drops to ring 3, which traps in
+# every way and reads the probe page (a frame on the page table may unmap it); the handlers skip
+# the faulting one-word instruction and return; #DF halts.
+SOURCE = """
+start:  li   sp, 0x8000
+        li   r1, KSP
+        mtcr ksp0, r1
+        li   r1, IDT
+        lidt r1
+        li   r1, DIRECTORY
+        mtcr cr3, r1
+        li   r1, PG
+        mtcr cr0, r1
+        li   r6, 0xD000
+        ld   r4, [r6]
+        li   r1, 0x7000
+        push r1
+        li   r1, 0x200
+        push r1
+        li   r1, 3
+        push r1
+        li   r1, user
+        push r1
+        li   r1, 0
+        push r1
+        iret
+user:   li   r2, 0
+        li   r5, 12
+again:  int  0x80
+        ld   r4, [r6]
+        div  r3, r3, r2
+        int  0x55
+        cli
+        addi r5, r5, -1
+        cmpi r5, 0
+        jnz  again
+        int  0x81
+skip:   ld   r13, [sp + 4]
+        addi r13, r13, 4
+        st   [sp + 4], r13
+        iret
+ret_:   iret
+done:   hlt
+double: hlt
+"""
+
+# Kernel stacks: normal, straddling a page end, at the end of RAM, below 20 (wraps),
+# misaligned, read-only page, unmapped hole, on the page table (its entries for 0xD000 up).
+STACKS = [0x8000, 0xD008, 0x10000, 0x10, 0x8002, 0x9010, 0xE010, 0xC048]
+# Interrupt tables: normal, read-only page, misaligned, on a page end.
+TABLES = [0x400, 0x9400, 0x402, 0xF800]
+SPECS = ["trap-emulate:0/1/3", "trap-emulate:0/3/3", "binary-translation"]
+
+
+def guest(ksp: int, idt: int, paging: bool) -> Guest:
+    """The guest: the assembled code, its table and page tables, as one image."""
+    consts = {"KSP": ksp, "IDT": idt, "DIRECTORY": DIRECTORY, "PG": int(paging)}
+    code = assemble(SOURCE, consts)
+    machine = Machine(memory_size=MEMORY)
+    machine.load(code)
+    memory = machine.memory
+    table = idt & ~3
+    for vector in range(256):
+        handler = {0: "skip", 14: "skip", 13: "skip", 17: "skip", 6: "skip", 8: "double",
+                   0x80: "ret_", 0x55: "ret_", 0x81: "done"}.get(vector)
+        if handler is not None and table + 8 * vector + 8 <= MEMORY:
+            memory.write32(table + 8 * vector, code[handler])
+            memory.write32(table + 8 * vector + 4, 1 | (3 << 1))  # present, DPL 3, ring 0
+    map_pages(memory, DIRECTORY, [(page, page, RO if page == 0x9000 else RW)
+                                  for page in range(0, MEMORY, 0x1000)
+                                  if page not in (0xA000, 0xB000, 0xC000, 0xE000)]
+              + [(0xC000, 0xB000, RW)])
+    image = Image(segments=(Segment("text", 0, bytes(memory.data[:MEMORY])),), entry=code.entry)
+    return Guest(name="frames", image=image, memory_size=MEMORY, max_steps=3_000)
+
+
+def outcome(vm, *, counts: bool):
+    vcpu = vm.vcpu
+    seen = (vm.stop_reason, vm.fault_report, vm.memory.snapshot(), tuple(vcpu.regs), vcpu.pc,
+            vcpu.cpl, vcpu.flags, vcpu.cr2, vm.guest_instructions, vm.guest_causes)
+    if not counts:
+        return seen
+    pager = vm.pager
+    return seen + (vm.vmm_causes, vm.events, vm.entries, vm.devices.clock, vm.idle_ticks,
+                   pager.traced_writes, sorted(pager.protected.items()))
+
+
+def run(spec: str, g: Guest, budget: int, fast: bool, monkeypatch):
+    monkeypatch.setattr(GuestCPU, "fast_frames", fast)
+    strategy = make_strategy(spec)
+    strategy.run(g, max_steps=budget)
+    return strategy.last_vm
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(STACKS), st.sampled_from(TABLES), st.booleans(),
+       st.sampled_from(SPECS), st.integers(60, 600))
+def test_fast_frames_match_the_careful_path_and_the_bare_machine(ksp, idt, paging, spec,
+                                                                   budget):
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        g = guest(ksp, idt, paging)
+        careful = run(spec, g, budget, False, monkeypatch)
+        fast = run(spec, g, budget, True, monkeypatch)
+    assert outcome(fast, counts=True) == outcome(careful, counts=True)
+    machine = Machine(memory_size=MEMORY)
+    machine.load(g.image)
+    result = machine.run(budget)
+    cpu = machine.cpu
+    assert (bytes(machine.memory.data), tuple(cpu.regs), cpu.pc, cpu.cpl, cpu.cr2,
+            result.guest_instructions) == (fast.memory.snapshot(), tuple(fast.vcpu.regs),
+                                     fast.vcpu.pc, fast.vcpu.cpl, fast.vcpu.cr2,
+                                     fast.guest_instructions)
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_the_normal_case_takes_the_fast_path(spec, monkeypatch):
+    calls = []
+    original = GuestCPU._frame_pa
+
+    def spy(self, *args, **kwargs):
+        found = original(self, *args, **kwargs)
+        calls.append(found is not None)
+        return found
+
+    monkeypatch.setattr(GuestCPU, "_frame_pa", spy)
+    vm = run(spec, guest(0x8000, 0x400, True), 3_000, True, monkeypatch)
+    assert vm.stop_reason == "halted" and vm.guest_causes["int 0x80"] == 12
+    assert sum(calls) > 0.8 * len(calls)  # the shortcut is taken, so the test above compares it
+
+
+def test_a_traced_frame_or_another_write_hook_takes_the_careful_path(monkeypatch):
+    vm = run("trap-emulate:0/1/3", guest(0x8000, 0x400, True), 3_000, True, monkeypatch)
+    table = 0xB000
+    assert table >> 12 in vm.pager.protected
+    assert vm.plain_frame(table + 0x40, 20, True) is None
+    assert vm.plain_frame(table + 0x40, 20, False) == vm.base + table + 0x40  # reads are plain
+    assert vm.plain_frame(0x7000, 20, True) == vm.base + 0x7000
+    assert vm.plain_frame(MEMORY - 8, 20, False) is None  # beyond the guest's RAM
+    vm.memory.on_write = lambda gpa, size: None  # e.g. a migration's dirty log
+    assert vm.plain_frame(0x7000, 20, True) is None
+
+
+def test_a_vm_of_another_memory_class_takes_the_careful_path(monkeypatch):
+    vm = run("trap-emulate:0/1/3", guest(0x8000, 0x400, True), 100, True, monkeypatch)
+    mapped = type("Mapped", (type(vm.memory),), {})  # a subclass may map guest-physical anew
+    vm.memory = mapped(vm.memory.host, vm.base, vm.size, vm.memory.on_write)
+    assert vm.plain_frame(0x7000, 20, False) is None
