@@ -19,6 +19,7 @@ exactly the frame the hardware would: there is no second copy of either.
 
 from __future__ import annotations
 
+from operator import attrgetter
 
 from toyvisor.cpu.cpu import CPU, HALTED
 from toyvisor.cpu.mmu import READ, WRITE
@@ -49,11 +50,12 @@ class GuestCPU:
     fast_frames = True
 
     # -- state ------------------------------------------------------------------------------------
-    pc = property(lambda self: self.vcpu.pc, lambda self, v: setattr(self.vcpu, "pc", v & M32))
-    flags = property(lambda self: self.vcpu.flags, lambda self, v: setattr(self.vcpu, "flags", v))
-    cpl = property(lambda self: self.vcpu.cpl, lambda self, v: setattr(self.vcpu, "cpl", v))
-    idtr = property(lambda self: self.vcpu.idtr, lambda self, v: setattr(self.vcpu, "idtr", v))
-    platform = property(lambda self: self.vcpu.platform)
+    # (getters by `attrgetter`: delivery and `iret` read them several times per VMM entry)
+    pc = property(attrgetter("vcpu.pc"), lambda self, v: setattr(self.vcpu, "pc", v & M32))
+    flags = property(attrgetter("vcpu.flags"), lambda self, v: setattr(self.vcpu, "flags", v))
+    cpl = property(attrgetter("vcpu.cpl"), lambda self, v: setattr(self.vcpu, "cpl", v))
+    idtr = property(attrgetter("vcpu.idtr"), lambda self, v: setattr(self.vcpu, "idtr", v))
+    platform = property(attrgetter("vcpu.platform"))
     idle_ticks = property(lambda self: self.vm.idle_ticks,
                           lambda self, v: setattr(self.vm, "idle_ticks", v))
 
@@ -164,18 +166,22 @@ class GuestCPU:
         CPU._enter(self, vector, error, pc, software)
 
 
-def emulate(vm: VM, decoded: Decoded, *, event: str | None = "emulated_instruction") -> None:
+def emulate(vm: VM, decoded: Decoded, *, event: str | None = "emulated_instruction",
+            handler=None) -> None:
     """Execute one decoded guest instruction against `vm`'s vCPU with the table's own handler.
 
     The virtual clock counts the instruction as it takes effect (``in CLOCK`` sees itself), as on
     the bare machine; a fault leaves no trace and propagates as `GuestFault`.  A retired
     instruction counts in ``vm.emulated`` and as `event` (None: the caller prices it itself, as a
-    binary translator's ``callout`` does).
+    binary translator's ``callout`` does).  `handler`: the table's handler already bound to
+    `decoded` (a `CodeEntry`'s, which the decode cache built from the same factory), else it is
+    bound here.
     """
-    definition = decoded.definition
-    pc = decoded.pc
-    handler = FACTORIES[definition.opcode](**decoded.fields, pc=pc,
-                                           npc=(pc + definition.length) & M32)
+    if handler is None:
+        definition = decoded.definition
+        pc = decoded.pc
+        handler = FACTORIES[definition.opcode](**decoded.fields, pc=pc,
+                                               npc=(pc + definition.length) & M32)
     devices = vm.devices.platform
     devices.clock += 1
     try:

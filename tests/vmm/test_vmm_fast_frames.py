@@ -177,3 +177,20 @@ def test_a_vm_of_another_memory_class_takes_the_careful_path(monkeypatch):
     mapped = type("Mapped", (type(vm.memory),), {})  # a subclass may map guest-physical anew
     vm.memory = mapped(vm.memory.host, vm.base, vm.size, vm.memory.on_write)
     assert vm.plain_frame(0x7000, 20, False) is None
+
+
+@pytest.mark.parametrize("name", ["minikernel", "nanobench"])
+def test_emulating_with_the_decode_caches_handler_matches_binding_it_anew(name, monkeypatch):
+    """Trap-and-emulate hands `emulate` the handler its fetch already bound (`CodeEntry`); with
+    `emulate` binding every handler itself, kernels run to the same state and counts."""
+    from toyvisor.tools.guest import load_guest
+    from toyvisor.vmm.strategies import trap_emulate
+
+    g = load_guest(name)
+    fast = run("trap-emulate:0/1/3", g, g.max_steps, True, monkeypatch)
+    original = trap_emulate.emulate
+    monkeypatch.setattr(trap_emulate, "emulate",
+                        lambda vm, decoded, handler=None, **kw: original(vm, decoded, **kw))
+    anew = run("trap-emulate:0/1/3", g, g.max_steps, True, monkeypatch)
+    assert outcome(fast, counts=True) == outcome(anew, counts=True)
+    assert fast.stop_reason == "halted" and fast.console == anew.console
