@@ -213,7 +213,25 @@ class HardwareAssisted(Strategy):
         raise VMMBug(f"{vm.name}: a trap from a VM that runs in non-root mode ({event})")
 
     # -- per VM -----------------------------------------------------------------------------------
+    #: exits whose handling changes nothing a guest translation depends on: the guest's TLB,
+    #: kept by the CPU (`VirtualizationUnit.keep_tlb`), survives them; any other exit, and any
+    #: change of a VM's tables or state from outside (attach, detach, reset), invalidates it
+    _KEEPS_TLB = frozenset(("io", "external-interrupt", "interrupt-window", "hlt", "rdpid",
+                            "exception"))
+
+    #: let the CPU keep the guest's TLB across exits (generation 2; False: an empty TLB at
+    #: every entry, the reference the differential tests compare with)
+    tagged_tlb = True
+
+    def _invalidate_tlbs(self) -> None:
+        for cpu in self.hypervisor.machine.cpus:
+            # shadow tables (generation 1) change at exits: never kept
+            cpu.vt.keep_tlb = self.nested and self.tagged_tlb
+            cpu.vt.invalidate()
+            cpu.vt.invalidate()
+
     def attach(self, vm) -> None:
+        self._invalidate_tlbs()
         frames = self.hypervisor.frames
         # one control structure per vCPU (a VMCS is a CPU's state); one nested table or one set
         # of shadow tables per VM, shared by its vCPUs
@@ -231,6 +249,7 @@ class HardwareAssisted(Strategy):
                 vmcs[V.CR0_GUEST_HOST_MASK] = CR0_PG
 
     def detach(self, vm) -> None:
+        self._invalidate_tlbs()
         frames = self.hypervisor.frames
         if self.nested:
             vm.pager.release()
@@ -241,6 +260,7 @@ class HardwareAssisted(Strategy):
             frames.release(vcpu.hardware.vmcs.address)
 
     def reset(self, vm) -> None:
+        self._invalidate_tlbs()
         if not self.nested:
             vm.pager.reset()
         for vcpu in vm.vcpus:
@@ -321,6 +341,8 @@ class HardwareAssisted(Strategy):
         self._read_guest_state(vm, cpu)
         self._credit_hardware(vm, cpu)
         reason = exit.reason
+        if reason not in self._KEEPS_TLB:
+            cpu.vt.invalidate()
         vm.count_entry(f"exit:{reason}")
         vm.count_event("vm_exit")
         if reason in ("hlt", "io", "cr-access", "invlpg", "rdpid"):
