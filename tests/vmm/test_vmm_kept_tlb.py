@@ -77,3 +77,22 @@ def test_a_reset_or_another_exit_invalidates(monkeypatch):
     assert cpu.vt.keep_tlb and cpu.vt._kept is not None
     strategy.reset(vm)
     assert cpu.vt._kept is None
+
+
+@pytest.mark.parametrize("spec", ["hardware-assisted:2", "hardware-assisted:1"])
+def test_exits_emulate_with_the_decodings_handler_as_with_one_bound_anew(spec, monkeypatch):
+    """An instruction exit decodes through `DECODINGS` and hands `emulate` the handler bound
+    there; with `emulate` binding it itself, runs end alike in state and counts."""
+    from toyvisor.vmm.strategies import hardware_assisted
+
+    def outcomes():
+        strategy = make_strategy(spec)
+        strategy.run(load_guest("nanobench"))
+        return _vm_outcome(strategy.last_vm)
+
+    cached = outcomes()
+    original = hardware_assisted.emulate
+    monkeypatch.setattr(hardware_assisted, "emulate",
+                        lambda vm, decoded, handler=None, **kw: original(vm, decoded, **kw))
+    assert outcomes() == cached
+    assert cached[0] == "halted"

@@ -59,11 +59,12 @@ import struct
 import attrs
 
 from toyvisor.cpu.cpu import cause_name
+from toyvisor.cpu.decode import DECODINGS
 from toyvisor.cpu.events import InstructionEvent
 from toyvisor.cpu.mmu import FETCH, READ, WRITE
 from toyvisor.cpu.vt import ControlStructure
 from toyvisor.isa import vt as V
-from toyvisor.isa.encoding import DecodeError, decode_word
+from toyvisor.isa.encoding import DecodeError
 from toyvisor.isa.faults import GuestFault
 from toyvisor.isa.spec import (
     CR0,
@@ -435,27 +436,34 @@ class HardwareAssisted(Strategy):
     # -- emulation --------------------------------------------------------------------------------
     def _decode(self, vm, pc: int):
         """The guest instruction at linear `pc`, read through the guest's own translation."""
+        return self._decode_bound(vm, pc)[0]
+
+    def _decode_bound(self, vm, pc: int):
+        """(`_decode`, the table's handler bound to it): from the process's decodings
+        (`toyvisor.cpu.decode.DECODINGS`, pure in the words and pc), so an exit at an
+        instruction met before neither decodes nor binds it again."""
         cpl = vm.vcpu.cpl
 
         def next_word() -> int:
             return vm.memory.read32(vm.translate((pc + 4) & M32, FETCH, cpl))
 
         try:
-            return decode_word(vm.memory.read32(vm.translate(pc, FETCH, cpl)), pc, next_word)
+            return DECODINGS.decode(vm.memory.read32(vm.translate(pc, FETCH, cpl)), pc,
+                                    next_word)
         except DecodeError as error:
             raise VMMBug(f"{vm.name}: cannot decode the exiting instruction: {error}") from None
 
     def _emulate(self, vm, exit) -> None:
         """An instruction exit: emulate it against the vCPU (pc += its length, clock + 1)."""
-        decoded = self._decode(vm, exit.pc)
+        decoded, handler = self._decode_bound(vm, exit.pc)
         if self._trace is not None:
             self._trace(InstructionEvent(exit.pc, vm.vcpu.cpl, decoded,
                                          self.hypervisor.cpu.index))
-        self._emulate_decoded(vm, decoded, exit)
+        self._emulate_decoded(vm, decoded, exit, handler)
 
-    def _emulate_decoded(self, vm, decoded, exit) -> None:
+    def _emulate_decoded(self, vm, decoded, exit, handler=None) -> None:
         try:
-            emulate(vm, decoded)
+            emulate(vm, decoded, handler=handler)
         except GuestFault as fault:
             self._inject(vm, fault)
 
