@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cpu"))
 
-from cpu_asm import assemble, map_pages  # noqa: E402
+import test_fast_delivery as fast_delivery  # noqa: E402
 
 from toyvisor.asm.image import Image, Segment  # noqa: E402
 from toyvisor.cpu import Machine  # noqa: E402
@@ -25,85 +25,28 @@ from toyvisor.tools.guest import Guest  # noqa: E402
 from toyvisor.vmm.emulate import GuestCPU  # noqa: E402
 from toyvisor.vmm.strategies import make_strategy  # noqa: E402
 
-MEMORY = 1 << 16
-DIRECTORY = 0xA000  # its page table follows at 0xB000; virtual 0xC000 maps that table
+# The guest of tests/cpu/test_fast_delivery.py (ring 0 sets up its table and ksp0, drops to ring
+# 3, which traps in every way; the handlers skip the faulting instruction and return; #DF halts),
+# with virtual page 0xC000 mapping its page table (physical 0xB000): a kernel stack there writes
+# the frame into the entries of pages 0xD000 and up.
+PAGE_TABLE_ALIAS = 0xC000
 RW = PTE_P | PTE_W | (3 << PTE_PL_SHIFT)
-RO = PTE_P | (3 << PTE_PL_SHIFT)
-
-# Ring 0 sets up the table and ksp0, touches the probe page, drops to ring 3, which traps in
-# every way and reads the probe page (a frame on the page table may unmap it); the handlers skip
-# the faulting one-word instruction and return; #DF halts.
-SOURCE = """
-start:  li   sp, 0x8000
-        li   r1, KSP
-        mtcr ksp0, r1
-        li   r1, IDT
-        lidt r1
-        li   r1, DIRECTORY
-        mtcr cr3, r1
-        li   r1, PG
-        mtcr cr0, r1
-        li   r6, 0xD000
-        ld   r4, [r6]
-        li   r1, 0x7000
-        push r1
-        li   r1, 0x200
-        push r1
-        li   r1, 3
-        push r1
-        li   r1, user
-        push r1
-        li   r1, 0
-        push r1
-        iret
-user:   li   r2, 0
-        li   r5, 12
-again:  int  0x80
-        ld   r4, [r6]
-        div  r3, r3, r2
-        int  0x55
-        cli
-        addi r5, r5, -1
-        cmpi r5, 0
-        jnz  again
-        int  0x81
-skip:   ld   r13, [sp + 4]
-        addi r13, r13, 4
-        st   [sp + 4], r13
-        iret
-ret_:   iret
-done:   hlt
-double: hlt
-"""
-
-# Kernel stacks: normal, straddling a page end, at the end of RAM, below 20 (wraps),
-# misaligned, read-only page, unmapped hole, on the page table (its entries for 0xD000 up).
-STACKS = [0x8000, 0xD008, 0x10000, 0x10, 0x8002, 0x9010, 0xE010, 0xC048]
-# Interrupt tables: normal, read-only page, misaligned, on a page end.
-TABLES = [0x400, 0x9400, 0x402, 0xF800]
+# Kernel stacks: those of the bare-machine test, and one on the page table (the shadow pager
+# traces it: the frame's writes must drop shadow entries).
+STACKS = [*fast_delivery.STACKS, PAGE_TABLE_ALIAS + 0x48]
+TABLES = fast_delivery.TABLES
 SPECS = ["trap-emulate:0/1/3", "trap-emulate:0/3/3", "binary-translation"]
+MEMORY = fast_delivery.MEMORY
 
 
-def guest(ksp: int, idt: int, paging: bool) -> Guest:
-    """The guest: the assembled code, its table and page tables, as one image."""
-    consts = {"KSP": ksp, "IDT": idt, "DIRECTORY": DIRECTORY, "PG": int(paging)}
-    code = assemble(SOURCE, consts)
-    machine = Machine(memory_size=MEMORY)
-    machine.load(code)
-    memory = machine.memory
-    table = idt & ~3
-    for vector in range(256):
-        handler = {0: "skip", 14: "skip", 13: "skip", 17: "skip", 6: "skip", 8: "double",
-                   0x80: "ret_", 0x55: "ret_", 0x81: "done"}.get(vector)
-        if handler is not None and table + 8 * vector + 8 <= MEMORY:
-            memory.write32(table + 8 * vector, code[handler])
-            memory.write32(table + 8 * vector + 4, 1 | (3 << 1))  # present, DPL 3, ring 0
-    map_pages(memory, DIRECTORY, [(page, page, RO if page == 0x9000 else RW)
-                                  for page in range(0, MEMORY, 0x1000)
-                                  if page not in (0xA000, 0xB000, 0xC000, 0xE000)]
-              + [(0xC000, 0xB000, RW)])
-    image = Image(segments=(Segment("text", 0, bytes(memory.data[:MEMORY])),), entry=code.entry)
-    return Guest(name="frames", image=image, memory_size=MEMORY, max_steps=3_000)
+def guest(ksp: int, idt: int, paging: bool, usp: int = 0xE000) -> Guest:
+    """That guest's memory, as one image."""
+    machine = fast_delivery.make(None, ksp, usp, idt, paging, careful=False)
+    table = fast_delivery.DIRECTORY + 0x1000
+    machine.memory.write32(table + 4 * (PAGE_TABLE_ALIAS >> 12), table | RW)
+    image = Image(segments=(Segment("text", 0, bytes(machine.memory.data)),),
+                  entry=machine.cpu.pc)
+    return Guest(name="frames", image=image, memory_size=MEMORY, max_steps=20_000)
 
 
 def outcome(vm, *, counts: bool):
@@ -155,14 +98,14 @@ def test_the_normal_case_takes_the_fast_path(spec, monkeypatch):
         return found
 
     monkeypatch.setattr(GuestCPU, "_frame_pa", spy)
-    vm = run(spec, guest(0x8000, 0x400, True), 3_000, True, monkeypatch)
-    assert vm.stop_reason == "halted" and vm.guest_causes["int 0x80"] == 12
+    vm = run(spec, guest(0x8000, 0x400, True), 20_000, True, monkeypatch)
+    assert vm.stop_reason == "halted" and vm.guest_causes["int 0x80"] == 40
     assert sum(calls) > 0.8 * len(calls)  # the shortcut is taken, so the test above compares it
 
 
 def test_a_traced_frame_or_another_write_hook_takes_the_careful_path(monkeypatch):
     vm = run("trap-emulate:0/1/3", guest(0x8000, 0x400, True), 3_000, True, monkeypatch)
-    table = 0xB000
+    table = fast_delivery.DIRECTORY + 0x1000
     assert table >> 12 in vm.pager.protected
     assert vm.plain_frame(table + 0x40, 20, True) is None
     assert vm.plain_frame(table + 0x40, 20, False) == vm.base + table + 0x40  # reads are plain
