@@ -137,3 +137,14 @@ def test_emulating_with_the_decode_caches_handler_matches_binding_it_anew(name, 
     anew = run("trap-emulate:0/1/3", g, g.max_steps, True, monkeypatch)
     assert outcome(fast, counts=True) == outcome(anew, counts=True)
     assert fast.stop_reason == "halted" and fast.console == anew.console
+
+
+@pytest.mark.parametrize("spec", SPECS)
+@pytest.mark.parametrize("budget", [300, 3_000])
+def test_frames_on_a_traced_page_table_match_the_careful_path(spec, budget, monkeypatch):
+    """The kernel stack on the guest's page table (always, not only when the property test
+    draws it): every frame rewrites entries the shadow tables were built from."""
+    g = guest(PAGE_TABLE_ALIAS + 0x48, 0x400, True)
+    careful = run(spec, g, budget, False, monkeypatch)
+    fast = run(spec, g, budget, True, monkeypatch)
+    assert outcome(fast, counts=True) == outcome(careful, counts=True)
