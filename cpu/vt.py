@@ -339,6 +339,21 @@ class VirtualizationUnit:
         self.guest_page_faults = 0
         self._entry_retired = 0
         self._injecting = False
+        #: (structure address, guest MMU, guest cr0) of the last VM exit with nested paging: the
+        #: next entry from the same structure with the same root, cr0 and cr3 resumes with that
+        #: MMU and its TLB (a tagged TLB, as VPID/ASID); `invalidate` drops it
+        self._kept: tuple | None = None
+
+    #: whether entries may resume with the TLB of the last exit: off by default (every entry
+    #: starts an empty TLB, what software using ``vmrun`` sees); a VMM that calls `invalidate`
+    #: on every change turns it on (the hardware-assisted strategy does)
+    keep_tlb = False
+
+    def invalidate(self) -> None:
+        """Forget the guest TLB kept from the last exit (INVVPID): the VMM calls it whenever it
+        changes what the guest's translations depend on beyond the structure's own fields (the
+        nested table, the guest's cr0/cr3 or TLB by emulating an instruction, a reset)."""
+        self._kept = None
 
     # -- VM entry --------------------------------------------------------------------------------
 
@@ -369,11 +384,16 @@ class VirtualizationUnit:
             raise GuestFault(VEC_GP, 0)
         self.host = HostState(list(cpu.regs), host_pc, cpu.flags, cpu.cpl, cpu.idtr, cpu.cr0,
                               cpu.cr2, list(cpu.ksp), cpu.mmu)
-        guest_mmu = NestedMMU(memory, cpu, root,
-                              dirty=bool(word(V.NESTED_CONTROL) & V.NESTED_DIRTY)) \
-            if nested else MMU(memory)
+        dirty = bool(word(V.NESTED_CONTROL) & V.NESTED_DIRTY)
         state = words[_GUEST_STATE]  # the order of `_GUEST_STATE`
-        guest_mmu.cr3 = state[NUM_REGS + 6]
+        kept, self._kept = self._kept, None
+        if kept is not None and nested and not dirty and self.keep_tlb and kept[0] == address \
+                and kept[1].root == root and kept[1].cr3 == state[NUM_REGS + 6] \
+                and kept[2] == state[NUM_REGS + 4] & CR0_MASK:
+            guest_mmu = kept[1]  # nothing it depends on changed since the exit: its TLB holds
+        else:
+            guest_mmu = NestedMMU(memory, cpu, root, dirty=dirty) if nested else MMU(memory)
+            guest_mmu.cr3 = state[NUM_REGS + 6]
         cpu.regs[:] = state[:NUM_REGS]
         cpu.pc, flags, cpl, cpu.idtr, cr0, cpu.cr2 = state[NUM_REGS:NUM_REGS + 6]
         cpu.flags = flags & FLAGS_MASK
@@ -552,6 +572,7 @@ class VirtualizationUnit:
         cpu.memory.write(address, _VMCS.pack(*words))
 
         self.guest_instructions += cpu.retired - self._entry_retired
+        guest_mmu, guest_cr0 = cpu.mmu, cpu.cr0
         cpu.regs[:] = host.regs
         cpu.pc = host.pc
         cpu.flags = host.flags
@@ -560,6 +581,10 @@ class VirtualizationUnit:
         cpu.cr0 = host.cr0
         cpu.cr2 = host.cr2
         cpu.ksp[:] = host.ksp
+        # a nested MMU without dirty marking is kept for the next entry (one CPU only: a vCPU
+        # of an SMP host may run elsewhere meanwhile and change its translations there)
+        self._kept = (address, guest_mmu, guest_cr0) \
+            if guest_mmu.nested and not guest_mmu.dirty and not cpu.platform.smp else None
         cpu.mmu = host.mmu
         cpu.nonroot = False
         self.vmcs = None

@@ -19,13 +19,14 @@ exactly the frame the hardware would: there is no second copy of either.
 
 from __future__ import annotations
 
+from operator import attrgetter
 
 from toyvisor.cpu.cpu import CPU, HALTED
 from toyvisor.cpu.mmu import READ, WRITE
 from toyvisor.isa.codegen import FACTORIES
 from toyvisor.isa.encoding import Decoded
 from toyvisor.isa.faults import GuestFault
-from toyvisor.isa.spec import FLAG_IF, M32, VEC_AC, VEC_UD
+from toyvisor.isa.spec import CR0_PG, FLAG_IF, M32, PAGE_SHIFT, VEC_AC, VEC_UD
 
 # `VM` in annotations is toyvisor.vmm.vm.VM, this module's user: not imported (not even for
 # type checkers), so the VM depends on its emulator and not the other way round.
@@ -40,13 +41,21 @@ class GuestCPU:
         self.vcpu = vcpu = vm.vcpu if vcpu is None else vcpu
         self.regs = vcpu.regs
         self.ksp = vcpu.ksp
+        #: host RAM: `CPU._enter` and `CPU.iret` move a frame's words in it at the host-physical
+        #: address `_frame_pa` returns (every other access goes through `vm.memory`)
+        self.memory = vm.hypervisor.machine.memory
+
+    #: whether `_frame_pa` may move frames in one go (False: every word the careful way; the
+    #: differential tests run both)
+    fast_frames = True
 
     # -- state ------------------------------------------------------------------------------------
-    pc = property(lambda self: self.vcpu.pc, lambda self, v: setattr(self.vcpu, "pc", v & M32))
-    flags = property(lambda self: self.vcpu.flags, lambda self, v: setattr(self.vcpu, "flags", v))
-    cpl = property(lambda self: self.vcpu.cpl, lambda self, v: setattr(self.vcpu, "cpl", v))
-    idtr = property(lambda self: self.vcpu.idtr, lambda self, v: setattr(self.vcpu, "idtr", v))
-    platform = property(lambda self: self.vcpu.platform)
+    # (getters by `attrgetter`: delivery and `iret` read them several times per VMM entry)
+    pc = property(attrgetter("vcpu.pc"), lambda self, v: setattr(self.vcpu, "pc", v & M32))
+    flags = property(attrgetter("vcpu.flags"), lambda self, v: setattr(self.vcpu, "flags", v))
+    cpl = property(attrgetter("vcpu.cpl"), lambda self, v: setattr(self.vcpu, "cpl", v))
+    idtr = property(attrgetter("vcpu.idtr"), lambda self, v: setattr(self.vcpu, "idtr", v))
+    platform = property(attrgetter("vcpu.platform"))
     idle_ticks = property(lambda self: self.vm.idle_ticks,
                           lambda self, v: setattr(self.vm, "idle_ticks", v))
 
@@ -103,10 +112,23 @@ class GuestCPU:
     def iret(self) -> None:
         CPU.iret(self)  # the CPU's own code, run against the vCPU
 
-    def _frame_pa(self, va: int, ring: int, write: bool, size: int = 20) -> None:
-        """`CPU._frame_pa`: the CPU's shortcut for frames in one plain page does not apply, every
-        word of an emulated frame goes through the guest's own translation."""
-        return None
+    def _frame_pa(self, va: int, ring: int, write: bool, size: int = 20) -> int | None:
+        """`CPU._frame_pa` for a virtual delivery or an emulated ``iret``: the host-physical
+        address of the `size` bytes at guest-linear `va` when the careful path (`read_linear32`
+        / `write_linear32` word by word through the guest's translation) would only move words:
+        aligned, on one guest page that the guest's TLB maps with the access allowed at virtual
+        `ring` (so no walk, no A/D update, no fault), and a guest frame the VM calls plain
+        (`VM.plain_frame`: no hook, no shadowed table, no watch or code on the host page).
+        None otherwise (the caller takes the careful path)."""
+        if va & 3 or (va & 0xFFF) > 0x1000 - size or not self.fast_frames:
+            return None
+        vm = self.vm
+        if self.vcpu.cr0 & CR0_PG:
+            e = vm.mmu.tlb.get(va >> PAGE_SHIFT)
+            if e is None or ring > e[1] or (write and not e[2]):
+                return None
+            return vm.plain_frame(e[0] | (va & 0xFFF), size, write)
+        return vm.plain_frame(va, size, write)
 
     def halt(self, npc: int) -> None:
         """``hlt`` at virtual CPL 0 (docs/machine.md, Time): idle the virtual clock to the next
@@ -144,18 +166,22 @@ class GuestCPU:
         CPU._enter(self, vector, error, pc, software)
 
 
-def emulate(vm: VM, decoded: Decoded, *, event: str | None = "emulated_instruction") -> None:
+def emulate(vm: VM, decoded: Decoded, *, event: str | None = "emulated_instruction",
+            handler=None) -> None:
     """Execute one decoded guest instruction against `vm`'s vCPU with the table's own handler.
 
     The virtual clock counts the instruction as it takes effect (``in CLOCK`` sees itself), as on
     the bare machine; a fault leaves no trace and propagates as `GuestFault`.  A retired
     instruction counts in ``vm.emulated`` and as `event` (None: the caller prices it itself, as a
-    binary translator's ``callout`` does).
+    binary translator's ``callout`` does).  `handler`: the table's handler already bound to
+    `decoded` (a `CodeEntry`'s, which the decode cache built from the same factory), else it is
+    bound here.
     """
-    definition = decoded.definition
-    pc = decoded.pc
-    handler = FACTORIES[definition.opcode](**decoded.fields, pc=pc,
-                                           npc=(pc + definition.length) & M32)
+    if handler is None:
+        definition = decoded.definition
+        pc = decoded.pc
+        handler = FACTORIES[definition.opcode](**decoded.fields, pc=pc,
+                                               npc=(pc + definition.length) & M32)
     devices = vm.devices.platform
     devices.clock += 1
     try:

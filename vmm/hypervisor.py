@@ -60,7 +60,7 @@ from .pcpu import PhysicalCPU, place
 from .shadow import FrameAllocator
 from .vcpu import HALTED as VCPU_HALTED
 from .vcpu import IDLE, READY
-from .vm import DESTROYED, VM, VMError
+from .vm import DESTROYED, RUNNABLE, VM, VMError
 
 if TYPE_CHECKING:
     from toyvisor.tools.guest import Guest
@@ -548,7 +548,8 @@ class Hypervisor(Monitor):
         or this physical CPU's turn ends idle."""
         self._boundary(vm)  # the budget: a VM that used it up has its stop reason now
         vcpu = vm.vcpu
-        if vcpu.run_state != READY or not vm.runnable or vm.stop_reason is not None \
+        # (`runnable` and no stop reason: the state is RUNNABLE and no stop reason)
+        if vcpu.run_state != READY or vm.state != RUNNABLE or vm.stop_reason is not None \
                 or vm.blocked or cpu.platform.clock >= self._slice_end:
             if vcpu.run_state == IDLE:
                 vcpu.idle_mark = cpu.platform.clock
@@ -596,13 +597,15 @@ class Hypervisor(Monitor):
 
     def _boundary(self, vm: VM) -> None:
         """The instruction boundary after a VMM entry: budget first, then virtual interrupts."""
-        if not vm.runnable or vm.stop_reason is not None:
+        # `not vm.runnable or vm.stop_reason is not None`, with the property spelled out: this
+        # runs at every VMM entry
+        if vm.state != RUNNABLE or vm.stop_reason is not None:
             return
         if vm.steps >= vm.step_limit:
             vm.stop(BUDGET)
             return
         self.strategy.service_interrupts(vm)
-        if vm.runnable and vm.stop_reason is None and vm.steps >= vm.step_limit:
+        if vm.state == RUNNABLE and vm.stop_reason is None and vm.steps >= vm.step_limit:
             vm.stop(BUDGET)
 
     def _exit(self, vm: VM) -> None:
@@ -640,22 +643,36 @@ class Hypervisor(Monitor):
         cpu.regs[:] = vcpu.regs
         cpu.pc = vcpu.pc
         cpu.flags = (vcpu.flags & COND_MASK) | FLAG_IF
-        self.strategy.load(vm, cpu, switch)
+        strategy = self.strategy
+        strategy.load(vm, cpu, switch)
         # the real timer: next virtual deadline, end of quantum, end of budget
-        clock = cpu.platform.clock
+        platform = cpu.platform
+        clock = platform.clock
         # an event the entry itself delivers (hardware event injection) is a step of the budget
         # that no tick shows: with the budget used up by it, the timer fires before the guest's
         # first instruction, where bare metal stops too
-        pending = self.strategy.entry_steps(vm)
+        pending = strategy.entry_steps(vm)
         room = vm.step_limit - vm.steps - pending
-        n = min(max(self._slice_end - clock, 1), max(room, 0 if pending else 1))
-        deadline = vm.devices.platform.timer.deadline
+        n = self._slice_end - clock
+        if n < 1:
+            n = 1
+        floor = 0 if pending else 1
+        if room < floor:
+            room = floor
+        if room < n:
+            n = room
+        virtual = vm.devices.platform
+        deadline = virtual.timer.deadline
         if deadline is not None:
-            n = min(n, max(deadline - vm.devices.clock, 1))
-        timer = cpu.platform.timer
-        timer.period = max(n, 1)
+            left = deadline - virtual.clock
+            if left < 1:
+                left = 1
+            if left < n:
+                n = left
+        timer = platform.timer
+        timer.period = n if n > 1 else 1
         timer.deadline = clock + n
-        cpu.platform.pic.lower_irq(IRQ_TIMER)
+        platform.pic.lower_irq(IRQ_TIMER)
         self._last_retired, self._last_clock = cpu.retired + self._retiring, clock
 
     # -- resource control -------------------------------------------------------------------------

@@ -29,6 +29,7 @@ import attrs
 
 from toyvisor.cpu.cpu import BUDGET, HALTED, TRIPLE_FAULT, cause_name
 from toyvisor.isa.errors import ToyvisorError
+from toyvisor.cpu.memory import PAGE_WATCH_READ
 from toyvisor.cpu.mmu import MMU
 from toyvisor.isa.faults import GuestFault
 from toyvisor.isa.spec import (
@@ -42,6 +43,7 @@ from toyvisor.isa.spec import (
     KSP2,
     M32,
     NUM_REGS,
+    PAGE_SHIFT,
     SP,
     VEC_DF,
     VEC_GP,
@@ -203,7 +205,34 @@ class VM:
 
     def _guest_memory(self, host, base: int, size: int):
         """The guest-physical memory object (a subclass may map it differently)."""
-        return GuestPhysicalMemory(host, base, size, self._on_guest_write)
+        #: the write hook of plain guest memory (`plain_frame`: another hook, e.g. a dirty log's,
+        #: must see every write)
+        self._write_hook = self._on_guest_write
+        return GuestPhysicalMemory(host, base, size, self._write_hook)
+
+    def plain_frame(self, gpa: int, size: int, write: bool) -> int | None:
+        """The host-physical address of guest-physical ``[gpa, gpa+size)`` (within one page)
+        when accessing it through `memory` would do nothing but move bytes: inside the guest's
+        RAM, memory mapped as one slice with only the VM's own write hook, for a write a frame
+        the pager does not trace (`ShadowPager.protected`), and a host page without watches
+        (for a write: without code or audits either).  None otherwise: the caller goes through
+        `memory`, which faults, hooks and audits."""
+        memory = self.memory
+        if gpa + size > self.size or type(memory) is not GuestPhysicalMemory:
+            return None
+        if write:
+            if memory.on_write is not self._write_hook:
+                return None
+            pager = self.pager
+            if pager is not None:
+                protected = getattr(pager, "protected", None)
+                if protected is None or gpa >> PAGE_SHIFT in protected:
+                    return None
+        pa = self.base + gpa
+        flags = memory.host.page_flags[pa >> PAGE_SHIFT]
+        if flags if write else flags & PAGE_WATCH_READ:
+            return None
+        return pa
 
     # -- vCPUs ------------------------------------------------------------------------------------
 

@@ -59,11 +59,12 @@ import struct
 import attrs
 
 from toyvisor.cpu.cpu import cause_name
+from toyvisor.cpu.decode import DECODINGS
 from toyvisor.cpu.events import InstructionEvent
 from toyvisor.cpu.mmu import FETCH, READ, WRITE
 from toyvisor.cpu.vt import ControlStructure
 from toyvisor.isa import vt as V
-from toyvisor.isa.encoding import DecodeError, decode_word
+from toyvisor.isa.encoding import DecodeError
 from toyvisor.isa.faults import GuestFault
 from toyvisor.isa.spec import (
     CR0,
@@ -128,6 +129,8 @@ class NestedTable:
     and ``invlpg`` need no VMM work, and the resource audit reads `mapped_host_frames`."""
 
     KEY = ("nested",)
+    #: the guest frames whose writes the VMM must see (`VM.plain_frame`): none
+    protected = frozenset()
 
     def __init__(self, vm, frames) -> None:
         self.frames = frames
@@ -211,7 +214,25 @@ class HardwareAssisted(Strategy):
         raise VMMBug(f"{vm.name}: a trap from a VM that runs in non-root mode ({event})")
 
     # -- per VM -----------------------------------------------------------------------------------
+    #: exits whose handling changes nothing a guest translation depends on: the guest's TLB,
+    #: kept by the CPU (`VirtualizationUnit.keep_tlb`), survives them; any other exit, and any
+    #: change of a VM's tables or state from outside (attach, detach, reset), invalidates it
+    _KEEPS_TLB = frozenset(("io", "external-interrupt", "interrupt-window", "hlt", "rdpid",
+                            "exception"))
+
+    #: let the CPU keep the guest's TLB across exits (generation 2; False: an empty TLB at
+    #: every entry, the reference the differential tests compare with)
+    tagged_tlb = True
+
+    def _invalidate_tlbs(self) -> None:
+        for cpu in self.hypervisor.machine.cpus:
+            # shadow tables (generation 1) change at exits: never kept
+            cpu.vt.keep_tlb = self.nested and self.tagged_tlb
+            cpu.vt.invalidate()
+            cpu.vt.invalidate()
+
     def attach(self, vm) -> None:
+        self._invalidate_tlbs()
         frames = self.hypervisor.frames
         # one control structure per vCPU (a VMCS is a CPU's state); one nested table or one set
         # of shadow tables per VM, shared by its vCPUs
@@ -229,6 +250,7 @@ class HardwareAssisted(Strategy):
                 vmcs[V.CR0_GUEST_HOST_MASK] = CR0_PG
 
     def detach(self, vm) -> None:
+        self._invalidate_tlbs()
         frames = self.hypervisor.frames
         if self.nested:
             vm.pager.release()
@@ -239,6 +261,7 @@ class HardwareAssisted(Strategy):
             frames.release(vcpu.hardware.vmcs.address)
 
     def reset(self, vm) -> None:
+        self._invalidate_tlbs()
         if not self.nested:
             vm.pager.reset()
         for vcpu in vm.vcpus:
@@ -319,6 +342,8 @@ class HardwareAssisted(Strategy):
         self._read_guest_state(vm, cpu)
         self._credit_hardware(vm, cpu)
         reason = exit.reason
+        if reason not in self._KEEPS_TLB:
+            cpu.vt.invalidate()
         vm.count_entry(f"exit:{reason}")
         vm.count_event("vm_exit")
         if reason in ("hlt", "io", "cr-access", "invlpg", "rdpid"):
@@ -411,27 +436,34 @@ class HardwareAssisted(Strategy):
     # -- emulation --------------------------------------------------------------------------------
     def _decode(self, vm, pc: int):
         """The guest instruction at linear `pc`, read through the guest's own translation."""
+        return self._decode_bound(vm, pc)[0]
+
+    def _decode_bound(self, vm, pc: int):
+        """(`_decode`, the table's handler bound to it): from the process's decodings
+        (`toyvisor.cpu.decode.DECODINGS`, pure in the words and pc), so an exit at an
+        instruction met before neither decodes nor binds it again."""
         cpl = vm.vcpu.cpl
 
         def next_word() -> int:
             return vm.memory.read32(vm.translate((pc + 4) & M32, FETCH, cpl))
 
         try:
-            return decode_word(vm.memory.read32(vm.translate(pc, FETCH, cpl)), pc, next_word)
+            return DECODINGS.decode(vm.memory.read32(vm.translate(pc, FETCH, cpl)), pc,
+                                    next_word)
         except DecodeError as error:
             raise VMMBug(f"{vm.name}: cannot decode the exiting instruction: {error}") from None
 
     def _emulate(self, vm, exit) -> None:
         """An instruction exit: emulate it against the vCPU (pc += its length, clock + 1)."""
-        decoded = self._decode(vm, exit.pc)
+        decoded, handler = self._decode_bound(vm, exit.pc)
         if self._trace is not None:
             self._trace(InstructionEvent(exit.pc, vm.vcpu.cpl, decoded,
                                          self.hypervisor.cpu.index))
-        self._emulate_decoded(vm, decoded, exit)
+        self._emulate_decoded(vm, decoded, exit, handler)
 
-    def _emulate_decoded(self, vm, decoded, exit) -> None:
+    def _emulate_decoded(self, vm, decoded, exit, handler=None) -> None:
         try:
-            emulate(vm, decoded)
+            emulate(vm, decoded, handler=handler)
         except GuestFault as fault:
             self._inject(vm, fault)
 

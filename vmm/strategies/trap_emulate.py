@@ -127,19 +127,20 @@ class TrapEmulate(Strategy):
             return
         vector = event.vector
         if vector == VEC_GP:
-            decoded = self.hypervisor.cpu.fetch(event.pc).decoded
+            entry = self.hypervisor.cpu.fetch(event.pc)
+            decoded = entry.decoded
             mnemonic = decoded.definition.mnemonic
             vm.count_entry("vmm:io" if mnemonic in ("in", "out") else "vmm:privileged")
-            self._emulate(vm, decoded, event.pc)
+            self._emulate(vm, decoded, event.pc, entry.handler)
         elif vector == VEC_PF:
             self._page_fault(vm, event, streak)
         else:
             vm.count_entry("vmm:exception")
             vm.deliver(vector, event.error, event.pc, "exception", event.address)
 
-    def _emulate(self, vm, decoded, pc: int) -> None:
+    def _emulate(self, vm, decoded, pc: int, handler=None) -> None:
         try:
-            emulate(vm, decoded)
+            emulate(vm, decoded, handler=handler)
         except GuestFault as fault:
             vm.deliver(fault.vector, fault.error, pc, "exception", fault.address)
 
