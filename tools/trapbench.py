@@ -294,6 +294,9 @@ class Profile:
     seconds: float
     #: (function, share of the profiled time, calls per guest event: None when sampled)
     rows: tuple[tuple[str, float, float | None], ...]
+    #: sampled views only: the samples taken and the runs they were pooled over
+    samples: int | None = None
+    runs: int = 1
 
 
 def _label(code: tuple[str, int, str], root: str) -> str:
@@ -356,22 +359,29 @@ def profile(target: str, config: str, count: int | None = None, top: int = 8) ->
 
 
 def sample(target: str, config: str, count: int | None = None, top: int = 8,
-           interval: float = 0.0005) -> Profile:
+           interval: float = 0.0005, min_samples: int = 50, max_runs: int = 100) -> Profile:
     """A sampling view of the same run as `profile`, without cProfile's per-call distortion:
     a thread records the innermost frame of the running one every `interval` seconds (at the
     interpreter's thread-switch points, its switch interval lowered to `interval` meanwhile).
-    Rows are (function, share of samples, None)."""
+    A short run on a busy host may end before the sampler is scheduled at all, so the run is
+    repeated until `min_samples` samples are taken (at most `max_runs` runs): every run is
+    the same deterministic run, so their samples pool.  Rows are (function, share of samples,
+    None); the seconds are those of one run (the median)."""
+    if min_samples < 1 or max_runs < 1:
+        raise TrapBenchError(f"sample needs min_samples and max_runs >= 1, "
+                             f"not {min_samples} and {max_runs}")
     guest, chosen = _subject(target, config, count)
     root = _package_root()
     counts: collections.Counter = collections.Counter()
     runner = threading.get_ident()
-    done = threading.Event()
+    started, done = threading.Event(), threading.Event()
 
     def sampler() -> None:
+        started.set()
         while not done.is_set():
             frame = sys._current_frames().get(runner)
             if frame is not None and frame.f_code.co_filename != threading.__file__:
-                # (not the runner waiting for this thread to start)
+                # (not the runner waiting on an Event)
                 code = frame.f_code
                 counts[_label((code.co_filename, 0, code.co_name), root)] += 1
             time.sleep(interval)
@@ -380,23 +390,33 @@ def sample(target: str, config: str, count: int | None = None, top: int = 8,
     sys.setswitchinterval(interval)
     thread = threading.Thread(target=sampler, daemon=True)
     thread.start()
+    runs: list[_Run] = []
     try:
-        run = _run(guest, chosen)
+        started.wait()
+        while not runs or (sum(counts.values()) < min_samples and len(runs) < max_runs):
+            runs.append(_run(guest, chosen))
     finally:
         done.set()
         thread.join()
         sys.setswitchinterval(switch)
+    if any(run.instructions != runs[0].instructions for run in runs):
+        raise TrapBenchError(f"{target} under {config} retired a different number of "
+                             "instructions in repeated runs")
     total = sum(counts.values()) or 1
-    return Profile(target, config, run.instructions, _guest_events(guest), run.seconds,
-                   tuple((name, n / total, None) for name, n in counts.most_common(top)))
+    seconds = statistics.median(run.seconds for run in runs)
+    return Profile(target, config, runs[0].instructions, _guest_events(guest), seconds,
+                   tuple((name, n / total, None) for name, n in counts.most_common(top)),
+                   samples=sum(counts.values()), runs=len(runs))
 
 
 def render_profile(profile: Profile) -> str:
-    sampled = any(calls is None for _, _, calls in profile.rows)
+    sampled = profile.samples is not None
     head = (f"{profile.target}, {profile.config}: {profile.instructions:,} instructions, "
             f"{profile.events:,} guest events (traps, interrupts), "
             f"{profile.seconds / profile.events * 1e6:,.1f} µs of host time per event "
-            f"({'CPU time of the sampled run' if sampled else 'under cProfile'})\n\n"
+            + (f"(CPU time of the sampled run; {profile.samples:,} samples over "
+               f"{profile.runs} run{'s' if profile.runs > 1 else ''})" if sampled
+               else "(under cProfile)") + "\n\n"
             "| function | share of time | calls per guest event |\n| --- | ---: | ---: |\n")
     return head + "".join(f"| `{name}` | {share:.0%} | "
                           f"{'-' if calls is None else f'{calls:.1f}'} |\n"

@@ -100,7 +100,26 @@ def test_a_sampling_view_of_the_same_run():
     assert found.events == 201 and found.rows
     assert all(calls is None for _, _, calls in found.rows)
     assert 0 < sum(share for _, share, _ in found.rows) <= 1.0001
+    assert found.samples >= 50 or found.runs == 100
     assert "CPU time of the sampled run" in trapbench.render_profile(found)
+
+
+def test_a_short_run_is_repeated_until_it_has_its_samples():
+    """A run shorter than the sampling interval still gets a view (a busy host once left a
+    3 ms run with no sample at all): the same deterministic run is pooled until enough."""
+    found = trapbench.sample("bench/syscall", "native/fast", 20, top=4, interval=0.001,
+                             min_samples=30, max_runs=400)
+    assert found.samples >= 30 and found.runs > 1 and found.rows
+    assert f"samples over {found.runs} runs" in trapbench.render_profile(found)
+    once = trapbench.sample("bench/syscall", "native/fast", 20, interval=0.001,
+                            min_samples=1, max_runs=1)
+    assert once.runs == 1 and once.instructions == found.instructions
+
+
+@pytest.mark.parametrize("bad", [{"min_samples": 0}, {"max_runs": 0}])
+def test_a_sampling_view_needs_a_sample_and_a_run(bad):
+    with pytest.raises(trapbench.TrapBenchError, match="sample needs"):
+        trapbench.sample("bench/syscall", "native/fast", 20, **bad)
 
 
 def test_the_issue_targets_are_computed_for_every_configuration():
