@@ -74,6 +74,11 @@ class SourceLocation:
     line: int
     column: int
 
+    @property
+    def where(self) -> str:
+        """``file:line`` with the file's name only, as traces and reports show it."""
+        return f"{os.path.basename(self.file)}:{self.line}"
+
 
 def _freeze(mapping: Mapping[str, int]) -> Mapping[str, int]:
     return MappingProxyType(dict(mapping))

@@ -157,8 +157,7 @@ class Tracer:
         index = bisect.bisect_right(self._addresses, address) - 1
         if index < 0 or self._locations[index].address != address:
             return ""
-        loc = self._locations[index]
-        return f"{Path(loc.file).name}:{loc.line}"
+        return self._locations[index].where
 
     def __call__(self, event) -> None:
         cpu = getattr(event, "cpu", None)  # console output belongs to no CPU

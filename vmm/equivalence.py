@@ -157,13 +157,8 @@ def _trace_vm(guest, spec, placement, max_steps):
 
 
 def _source_of(guest, pc: int) -> str:
-    from toyvisor.tools.runner import Tracer
-
-    try:
-        where = Tracer(guest.image, lambda _text: None).source_of(pc)
-    except Exception:  # noqa: BLE001 - a missing source map only loses the location
-        return ""
-    return f", {where}" if where else ""
+    location = guest.image.location_of(pc)
+    return f", {location.where}" if location is not None and location.address == pc else ""
 
 
 def find_divergence(guest, spec: str, *, placement: str = "system",

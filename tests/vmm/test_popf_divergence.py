@@ -14,6 +14,7 @@ def test_an_interrupt_right_after_popf_does_not_hide_the_bare_metal_if():
     result = run_guest(load_guest(HERE / "popf_irq.s"), "trap-emulate")
     assert not result.equivalent
     assert result.divergence.startswith("popf at ")
+    assert "of the guest, popf_irq.s:28;" in result.divergence  # the statement that diverged
     assert "(virtual IF 0 after it, 1 on bare metal)" in result.divergence
 
 
