@@ -323,6 +323,8 @@ class Assembler:
         self.statements = 0
         self.expansions = 0
         self._include_stack: list[Path] = []
+        #: Files that said `.once`: a later `.include` of one of them includes nothing.
+        self._once: set[Path] = set()
         self._macro_stack: list[str] = []
         self._size_reported = False
         self._sections: dict[str, _Chunk] = {}
@@ -504,6 +506,9 @@ class Assembler:
         if isinstance(statement, nodes.Operation):
             name = statement.name.lower()
             macro = self.macros.get(name)
+            if name == ".once":
+                yield from self._once_directive(where, line, statement)
+                return
             if name == ".include" or macro is not None:
                 yield where, nodes.Line(line.labels, None)  # its labels, and a listing line
                 if macro is not None:
@@ -542,6 +547,8 @@ class Assembler:
         except (OSError, RuntimeError) as error:
             self._error(string_where, string.column, f"cannot include '{name}': {error}")
             return
+        if resolved in self._once:
+            return
         if resolved in self._include_stack:
             chain = [p.name for p in self._include_stack[self._include_stack.index(resolved):]]
             self._error(string_where, string.column,
@@ -567,6 +574,17 @@ class Assembler:
             yield from self._file_statements(source)
         finally:
             self._include_stack.pop()
+
+    def _once_directive(self, where: Where, line: nodes.Line,
+                        op: nodes.Operation) -> Iterator[tuple[Where, nodes.Line]]:
+        # Like C's `#pragma once`: a file of macros that two others include (a kernel and a
+        # library it includes) would otherwise define every macro twice.
+        self._check_bare(where, line, op)
+        if where.macro is not None:
+            self._error(where, op.column, ".once belongs in a file, not in a macro")
+        elif self._include_stack:
+            self._once.add(self._include_stack[-1])
+        yield where, nodes.Line((), None)
 
     def _include_candidates(self, where: Where, name: str) -> list[Path]:
         path = Path(name)

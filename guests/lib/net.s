@@ -40,6 +40,8 @@
 ; with interrupts off) returns at once; one still pending is taken right after its `sti`, that
 ; is just before the `hlt`, and the handlers step the saved pc over that `hlt`.
 
+        .include "regs.s"
+
 net_init:
         push    r1
         li      r2, net_fault
@@ -255,19 +257,7 @@ net_popup_tramp:
         pop     r1
         pushf
         push    r1
-        push    r2
-        push    r3
-        push    r4
-        push    r5
-        push    r6
-        push    r7
-        push    r8
-        push    r9
-        push    r10
-        push    r11
-        push    r12
-        push    r13
-        push    r14
+        PUSH_R2_R14
         li      r1, net_popup_sp
         st      [r1], sp
         li      sp, net_popup_stack_top
@@ -283,19 +273,7 @@ net_popup_tramp:
         li      r1, net_popup_busy
         li      r2, 0
         st      [r1], r2
-        pop     r14
-        pop     r13
-        pop     r12
-        pop     r11
-        pop     r10
-        pop     r9
-        pop     r8
-        pop     r7
-        pop     r6
-        pop     r5
-        pop     r4
-        pop     r3
-        pop     r2
+        POP_R14_R2
         pop     r1
         popf
         ret

@@ -6,6 +6,8 @@
 ; arrived: when both processes take the same slot, one message is lost and the other sent twice.
 ; (The fix the seeds suggest: one process per node, or a lock the processes share.)
 
+        .include "regs.s"
+
 PERIOD = 67                             ; timer ticks per time slice (the switch itself takes ~45)
 SLOT = 32 + 1024                        ; the slot layout of contend.toml's [interface]
 SENDS = 4
@@ -55,19 +57,7 @@ kernel:
 
 switch:                                 ; the timer: save this process, resume the other
         push    r1
-        push    r2
-        push    r3
-        push    r4
-        push    r5
-        push    r6
-        push    r7
-        push    r8
-        push    r9
-        push    r10
-        push    r11
-        push    r12
-        push    r13
-        push    r14
+        PUSH_R2_R14
         li      r1, current
         ld      r2, [r1]
         shli    r3, r2, 2
@@ -87,19 +77,7 @@ switch:                                 ; the timer: save this process, resume t
         out     PORT_TIMER_PERIOD, r1
         cli
         hlt
-.back:  pop     r14
-        pop     r13
-        pop     r12
-        pop     r11
-        pop     r10
-        pop     r9
-        pop     r8
-        pop     r7
-        pop     r6
-        pop     r5
-        pop     r4
-        pop     r3
-        pop     r2
+.back:  POP_R14_R2
         pop     r1
         iret
 

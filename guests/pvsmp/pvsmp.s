@@ -26,6 +26,7 @@
 ; loads every vCPU's number into the register rdpid reads); the kernel then uses rdpid, as the
 ; native one does.
 
+        .include "regs.s"
         .include "../smpkernel/layout.s"
 
         ; per-CPU words beyond smpkernel's (its PERCPU blocks are 64 bytes; they use 0..43)
@@ -372,19 +373,7 @@ window_pte:
         .macro SAVE
         push    r1
         push    r0
-        push    r2
-        push    r3
-        push    r4
-        push    r5
-        push    r6
-        push    r7
-        push    r8
-        push    r9
-        push    r10
-        push    r11
-        push    r12
-        push    r13
-        push    r14
+        PUSH_R2_R14
         rdpid   r1
         call    percpu
         .endm
@@ -507,19 +496,7 @@ remap_by_ipi:
         .endm
         .include "../smpkernel/switch.s"
 resume:
-        pop     r14
-        pop     r13
-        pop     r12
-        pop     r11
-        pop     r10
-        pop     r9
-        pop     r8
-        pop     r7
-        pop     r6
-        pop     r5
-        pop     r4
-        pop     r3
-        pop     r2
+        POP_R14_R2
         pop     r0
         jmp     hyp_iret                                ; sp -> the saved r1 and the frame
 

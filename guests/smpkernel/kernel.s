@@ -9,6 +9,7 @@
 ; makes the kernel change a mapping every CPU uses — a TLB shootdown by IPI.  When the last
 ; thread has exited, CPU 0 prints the results.  See README.md and docs/multiprocessor.md.
 
+        .include "regs.s"
         .include "layout.s"
 
         .text
@@ -176,19 +177,7 @@ idle:   sti
         .macro SAVE
         push    r0
         push    r1
-        push    r2
-        push    r3
-        push    r4
-        push    r5
-        push    r6
-        push    r7
-        push    r8
-        push    r9
-        push    r10
-        push    r11
-        push    r12
-        push    r13
-        push    r14
+        PUSH_R2_R14
         rdpid   r1
         call    percpu
         .endm
@@ -261,19 +250,7 @@ sys_remap:
         .endm
         .include "switch.s"
 resume:
-        pop     r14
-        pop     r13
-        pop     r12
-        pop     r11
-        pop     r10
-        pop     r9
-        pop     r8
-        pop     r7
-        pop     r6
-        pop     r5
-        pop     r4
-        pop     r3
-        pop     r2
+        POP_R14_R2
         pop     r1
         pop     r0
         iret

@@ -203,6 +203,43 @@ def test_self_include(tmp_path):
         assemble_file(tmp_path / "a.s")
 
 
+MACROS = ".macro two\n push r1\n push r2\n.endm\n"
+
+
+def test_a_file_that_says_once_is_included_once(tmp_path):
+    """A kernel and a library it includes may both include a file of macros."""
+    (tmp_path / "regs.s").write_text("  .once\n" + MACROS)
+    (tmp_path / "lib.s").write_text('.include "regs.s"\nlib: two\n')
+    (tmp_path / "main.s").write_text('.include "regs.s"\n two\n.include "lib.s"\n'
+                                     '.include "regs.s"\n')
+    assembly = assemble_file(tmp_path / "main.s")
+    twice = insn("push", 1) + insn("push", 2)
+    assert assembly.image.segments[0].data == twice + twice
+    assert assembly.image.symbols["lib"] == len(twice)
+
+
+def test_without_once_a_second_include_defines_its_macros_again(tmp_path):
+    (tmp_path / "regs.s").write_text(MACROS)
+    found = errors('.include "regs.s"\n.include "regs.s"\n', filename=str(tmp_path / "m.s"))
+    assert [message for _, _, message in found] == [
+        f"macro 'two' is already defined (first definition at {tmp_path / 'regs.s'}:1)"]
+
+
+def test_once_in_the_main_file_is_allowed_and_makes_a_self_include_empty(tmp_path):
+    (tmp_path / "a.s").write_text('.once\n nop\n.include "a.s"\n')
+    assert assemble_file(tmp_path / "a.s").image.segments[0].data == insn("nop")
+    assert code(".once\n nop") == insn("nop")  # a text with no file: nothing to remember
+
+
+@pytest.mark.parametrize("source, message", [
+    ("here: .once", "a label cannot be put on a .once line"),
+    (".once 1", ".once takes no arguments"),
+    (".macro m\n .once\n.endm\n m", ".once belongs in a file, not in a macro"),
+])
+def test_once_errors(source, message):
+    assert message in one_error(source)[2]
+
+
 def test_include_errors_are_reported_in_the_included_file(tmp_path):
     (tmp_path / "inc.s").write_text("nop\n bogus\n")
     with pytest.raises(AssemblyError) as info:
