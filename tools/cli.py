@@ -33,7 +33,8 @@ from . import runner
 from . import scaling as scaling_bench
 from . import trapbench
 from .guest import SOURCE_SUFFIXES, load_guest
-from .clikit import OptionConflict, ToyvisorGroup, exit_unless, include_option, no_fail_option, user_errors
+from .clikit import (OptionConflict, ToyvisorGroup, cost_model_option, exit_unless, include_option,
+                     no_fail_option, placement_option, user_errors)
 from .progress import Progress
 
 
@@ -96,8 +97,7 @@ def disasm_command(target: Path, includes) -> None:
                    "with the bare machine.")
 @click.option("--ring-model", type=click.Choice(["0/1/3", "0/3/3"]),
               help="Ring model of trap-emulate (default 0/1/3).")
-@click.option("--placement", type=click.Choice(["system", "hosted"]), default="system",
-              show_default=True, help="VMM placement: type 1 (system) or type 2 (hosted).")
+@placement_option
 @click.option("--engine", type=click.Choice(ENGINES),
               help="Execution engine of a bare-machine run (default interpreter); every engine "
                    "computes the same result.")
@@ -162,10 +162,8 @@ def run_command(guest: Path, max_steps, as_json, trace, console_input, disk, mem
 @click.option("--vmm", "specs", multiple=True, metavar="NAME",
               help="A strategy to include (repeatable; default: every strategy and variant). "
                    "The native run is always included.")
-@click.option("--cost-model", metavar="NAME|FILE",
-              help="A bundled cost profile (pentium4, core2) or a TOML file (default: pentium4).")
-@click.option("--placement", type=click.Choice(["system", "hosted"]), default="system",
-              show_default=True, help="VMM placement: type 1 (system) or type 2 (hosted).")
+@cost_model_option
+@placement_option
 @click.option("--max-steps", type=click.IntRange(min=1), help="Instruction budget of every run.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per run.")
 @click.option("--markdown", is_flag=True, help="Print the table as Markdown.")
@@ -219,10 +217,8 @@ def compare_command(guest: Path, specs, cost_model, placement, max_steps, as_jso
 @click.option("--bench", "benchmarks", multiple=True, metavar="NAME",
               help="A benchmark to measure (repeatable; default: all of guests/nanobench: "
                    + ", ".join(nanobench_table.BENCHMARKS) + ").")
-@click.option("--cost-model", metavar="NAME|FILE",
-              help="A bundled cost profile (pentium4, core2) or a TOML file (default: pentium4).")
-@click.option("--placement", type=click.Choice(["system", "hosted"]), default="system",
-              show_default=True, help="VMM placement: type 1 (system) or type 2 (hosted).")
+@cost_model_option
+@placement_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--markdown", is_flag=True, help="Print the tables as Markdown.")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False, path_type=Path),
@@ -267,10 +263,8 @@ def nanobench_command(specs, benchmarks, cost_model, placement, as_json, markdow
 @click.option("--vmm", "specs", multiple=True, metavar="NAME",
               help="A strategy to include (repeatable; default: every strategy and variant, "
                    "paravirtual included when registered). The native run is always included.")
-@click.option("--cost-model", metavar="NAME|FILE",
-              help="A bundled cost profile (pentium4, core2) or a TOML file (default: pentium4).")
-@click.option("--placement", type=click.Choice(["system", "hosted"]), default="system",
-              show_default=True, help="VMM placement: type 1 (system) or type 2 (hosted).")
+@cost_model_option
+@placement_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--markdown", is_flag=True, help="Print the tables as Markdown.")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False, path_type=Path),

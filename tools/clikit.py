@@ -55,6 +55,15 @@ no_fail_option = click.option(
          "exits 1.")
 
 
+#: The options every measuring command shares, one definition each.
+cost_model_option = click.option(
+    "--cost-model", metavar="NAME|FILE",
+    help="A bundled cost profile (pentium4, core2) or a TOML file (default: pentium4).")
+placement_option = click.option(
+    "--placement", type=click.Choice(["system", "hosted"]), default="system",
+    show_default=True, help="VMM placement: type 1 (system) or type 2 (hosted).")
+
+
 def exit_unless(held: bool, no_fail: bool) -> None:
     """End the command with `EXIT_PROPERTY_FAILED` when a property did not hold (unless the
     user asked for the report alone with ``--no-fail``)."""
