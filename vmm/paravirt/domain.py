@@ -284,15 +284,24 @@ class Domain:
 
     def read_bytes(self, va: int, n: int) -> bytes:
         data = self.memory.data
-        out = bytearray()
-        for i in range(n):
-            out.append(data[self.translate((va + i) & M32, False)])
-        return bytes(out)
+        return b"".join(data[start:start + size] for start, size in self._pages(va, n, False))
 
     def writable_addresses(self, va: int, n: int) -> list[int]:
         """Machine addresses of `n` bytes at `va`, all checked writable before any is written
         (so a bad buffer fails with EFAULT having changed nothing)."""
-        return [self.translate((va + i) & M32, True) for i in range(n)]
+        return [a for start, size in self._pages(va, n, True) for a in range(start, start + size)]
+
+    def _pages(self, va: int, n: int, write: bool) -> list[tuple[int, int]]:
+        """(machine address, bytes) of each page-sized piece of the `n` bytes at `va`, in order:
+        one translation a page, where a byte-by-byte walk would fail at the same (first) byte
+        of the first bad page, as every byte of a page maps alike."""
+        pieces = []
+        while n > 0:
+            va &= M32
+            size = min(n, PAGE_SIZE - (va & (PAGE_SIZE - 1)))
+            pieces.append((self.translate(va, write), size))
+            va, n = va + size, n - size
+        return pieces
 
     # -- the VMM hole and the real interrupt table ----------------------------------------------------
     def install_hole(self, directory: int) -> None:
