@@ -10,59 +10,14 @@
 ; keeps r8..r14 (library convention, guests/README.md).
 ;
 ; Includes input.s and words.s itself (so a guest must not include them again); needs console.s.
+; The code is count_parse.s, which a paravirtual port (e.g. compute/pv.s) includes with
+; pv_input.s instead of input.s.
 
-COUNT_INPUT_MAX = 32                    ; bytes kept; longer input is an error
-
-read_count:
-        push    r8
-        push    r9
-        push    r10
-        push    r11
-        mov     r10, r1                 ; default
-        mov     r11, r2                 ; maximum
-        li      r1, count_input
-        li      r2, COUNT_INPUT_MAX
-        call    read_console            ; r1 = bytes that were waiting
-        cmpi    r1, COUNT_INPUT_MAX
-        ja      .bad
-        li      r8, count_input         ; r8 = cursor
-        add     r9, r8, r1              ; r9 = end
-        call    skip_blanks
-        cmp     r8, r9
-        jae     .default                ; empty or blank input
-        li      r3, count_word
-        call    take_word
-        call    skip_blanks
-        cmp     r8, r9
-        jb      .bad                    ; a second word
-        li      r1, count_word
-        mov     r2, r11
-        call    parse_dec               ; 0 = not a number from 1 to the maximum
-        cmpi    r1, 0
-        jz      .bad
-        jmp     .done
-.default:
-        mov     r1, r10
-.done:  pop     r11
-        pop     r10
-        pop     r9
-        pop     r8
-        ret
-.bad:   li      r1, msg_count_bad
-        call    puts
-        mov     r1, r11
-        call    putdec
-        call    putnl
+        .macro COUNT_STOP               ; bad input stops a ring-0 guest here
         cli
         hlt
+        .endm
 
-msg_count_bad:  .asciz  "bench: the console input must be one iteration count from 1 to "
-
+        .include "count_parse.s"
         .include "input.s"
         .include "words.s"
-
-        .data
-count_input:    .space  COUNT_INPUT_MAX
-count_word:     .space  COUNT_INPUT_MAX + 1
-        .align  4
-        .text
