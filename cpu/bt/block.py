@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from collections.abc import Container
+from collections.abc import Container, Mapping
 
 from toyvisor.isa.encoding import Decoded
 from toyvisor.isa.spec import M32, PAGE_MASK
@@ -65,14 +65,17 @@ def adaptable_definition(definition) -> bool:
 
 
 def form_block(entry_at: Callable[[int, int], CodeEntry | None], pc: int, pa: int,
-               max_block: int, adapted: Container[int] = frozenset()
+               max_block: int, adapted: Container[int] = frozenset(),
+               entries: Mapping[int, CodeEntry] | None = None
                ) -> tuple[list[CodeEntry], CodeEntry | None]:
     """The instructions of the block at linear `pc` (physical `pa`): returns (body, tail).
 
     `entry_at(physical, address)` gives the decoded instruction there (the machine's shared
     `DecodeCache` entry), or None when it cannot be decoded or its second word lies on another
-    page.  `adapted` holds the physical addresses of instructions marked for a callout by
-    adaptation: such an instruction, when `adaptable`, ends the block as its tail.
+    page; `entries`, if given, is that cache's dict of entries (``pa << 32 | pc``), looked up
+    first (most instructions of a block were decoded before).  `adapted` holds the physical
+    addresses of instructions marked for a callout by adaptation: such an instruction, when
+    `adaptable`, ends the block as its tail.
 
     Both empty/None when the first instruction cannot be translated (undecodable, or a two-word
     instruction straddling the page end): the interpreter then executes it.
@@ -80,19 +83,25 @@ def form_block(entry_at: Callable[[int, int], CodeEntry | None], pc: int, pa: in
     body: list[CodeEntry] = []
     page_end = (pa | PAGE_MASK) + 1
     address, physical = pc, pa
+    known = {}.get if entries is None else entries.get
     while len(body) < max_block and physical < page_end:
-        entry = entry_at(physical, address)
+        entry = known((physical << 32) | address)
         if entry is None:
+            entry = entry_at(physical, address)
+            if entry is None:
+                break
+        elif entry.pa2 is not None:  # its second word lies on another page
             break
         if entry.attention:  # every sensitive instruction, int, brk...
             return body, entry
-        if physical in adapted and adaptable(entry.decoded):
+        if adapted and physical in adapted and adaptable(entry.decoded):
             return body, entry
         body.append(entry)
         if entry.sets_pc:
             break
-        address = (address + entry.length) & M32
-        physical += entry.length
+        length = entry.length
+        address = (address + length) & M32
+        physical += length
     return body, None
 
 

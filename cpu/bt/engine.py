@@ -103,6 +103,8 @@ _DELIVERED_TAIL = {d.opcode: not d.sensitive and not adaptable_definition(d)
 
 #: The names of a block's chaining cells, in `exit_pcs` order (at most two exits).
 _EXIT_NAMES = ("_l0", "_l1")
+#: the exit cells of a block with a tail (never chained; never mutated)
+_NO_CELLS: dict = {}
 
 #: Mode bits of a cache key.
 _MODE_PAGING = 1
@@ -406,7 +408,8 @@ class Translator:
 
     def _entry_at(self, physical: int, address: int) -> CodeEntry | None:
         """The decoded instruction at `physical` for pc `address`, from the machine's decode
-        cache (decoded now if needed); None if it is undecodable or straddles a page end."""
+        cache (decoded now if needed); None if it is undecodable or straddles a page end.
+        (`form_block` looks the cache up itself first: this is its miss path.)"""
         code = self.cpu.code
         entry = code.get(physical, address)
         if entry is not None:
@@ -430,38 +433,48 @@ class Translator:
         direct = mode & _MODE_DIRECT
         # another CPU's translation of the same code in the same mode (not while adapting:
         # adaptation's marks are this translator's own)
-        shared = self.shared if not self._adapted else None
+        adapted = self._adapted
+        shared = self.shared if not adapted else None
         form = None if shared is None else shared.forms.get(key)
         if form is not None:
             body, tail, _end = form
         else:
             body, tail = form_block(self._entry_at, pc, pa, 1 if single else self.max_block,
-                                    () if direct else self._adapted)
+                                    () if direct else adapted, self.cpu.code.entries)
             if not body and tail is None:
                 return None
         block = Block(pc, pa, mode, body, tail)
         if shared is not None and form is None:
             shared.add(key, pa, body, tail, block.end_pa)
         block.key = key
-        cells = {}
         if tail is None:
-            exits = exit_pcs(block.insns[:block.body_n], tail=None, end_pc=self._end_pc(block))
-            names = block.exits = dict(zip(exits, _EXIT_NAMES))
-            cells = {pc: CellType(None) for pc in exits}
-            block.cells = {names[pc]: cell for pc, cell in cells.items()}
-            block.linkable = not single and bool(cells)
+            exits = exit_pcs(block.insns, tail=None, end_pc=self._end_pc(block))
+            cell_list = [CellType(None) for _ in exits]
+            block.exits = dict(zip(exits, _EXIT_NAMES))
+            block.cells = dict(zip(_EXIT_NAMES, cell_list))
+            cells = dict(zip(exits, cell_list))
+            block.linkable = not single and bool(exits)
+        else:
+            cells = _NO_CELLS
+            if _DELIVERED_TAIL[tail.decoded.definition.opcode]:
+                block.tail_handler = tail.handler  # a software interrupt: the machine delivers it
         block.fn = cold_function(block, self.cpu, self._signal, cells, self._heating(block))
-        if tail is not None and _DELIVERED_TAIL[tail.decoded.definition.opcode]:
-            block.tail_handler = tail.handler  # a software interrupt: the machine delivers it
         self._blocks[key] = block
         page = pa >> PAGE_SHIFT
-        self._pages.setdefault(page, []).append(block)
-        words = self._words.get(page)
-        if words is None:
+        blocks = self._pages.get(page)
+        if blocks is None:
+            self._pages[page] = [block]
             words = self._words[page] = [0] * (1 << (PAGE_SHIFT - 2))
-        for word in range((pa & PAGE_MASK) >> 2, ((block.end_pa - 1) & PAGE_MASK) // 4 + 1):
-            words[word] += 1
+        else:
+            blocks.append(block)
+            words = self._words[page]
         self.memory.page_flags[page] |= PAGE_CODE
+        first = (pa & PAGE_MASK) >> 2
+        last = ((block.end_pa - 1) & PAGE_MASK) >> 2
+        words[first] += 1
+        while first < last:
+            first += 1
+            words[first] += 1
         if form is not None:
             if not direct:  # found in the shared cache: a hit, not a translation
                 self._misses -= 1
