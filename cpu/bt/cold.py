@@ -22,6 +22,7 @@ block runs the general loop (`_looping`).  Both compute exactly the same thing.
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import CodeType, FunctionType
 
 from .block import Block
 from .codegen import Signal
@@ -43,10 +44,12 @@ def cold_function(block: Block, cpu, signal: Signal, cells: dict[int, object],
     handlers = block.handlers
     step, translator, heats, key, adapted = heating
     if heats is None and len(handlers) <= UNROLLED and len(cells) <= 2:
-        exits = [item for pair in cells.items() for item in pair]
-        make = _MAKERS[len(handlers), block.tail is not None, block.memory_body, len(cells)]
-        return make(block, cpu, cpu.regs, signal, translator, translator._compile, step,
-                    block.n, *exits, *handlers)
+        code = _CODES[len(handlers), block.tail is not None, block.memory_body, len(cells)]
+        # The function's state in its defaults (one tuple), not in a closure cell per variable
+        state = (block, cpu, cpu.regs, signal, translator, translator._compile, step, block.n)
+        for pair in cells.items():
+            state += pair
+        return FunctionType(code, _GLOBALS, "cold", state + handlers)
     return _looping(block, cpu, signal, cells, heating)
 
 
@@ -93,56 +96,58 @@ def _looping(block: Block, cpu, signal: Signal, cells: dict[int, object],
 
 
 def _unrolled_source(n: int, tail: bool, watch: bool, exits: int) -> str:
-    """The maker of the cold function of a block of `n` body instructions (and a tail or not),
+    """The cold function of a block of `n` body instructions (and a tail or not),
     memory-touching or quiet, with `exits` chaining cells: what `_looping` does for such a
-    block, with its loop unrolled.  A block with a tail is never chained (no cells)."""
-    names = [f"h{i}" for i in range(n)]
-    params = ["block", "cpu", "R", "signal", "translator", "compile_", "step", "total"]
+    block, with its loop unrolled.  Its state comes as parameters after ``room`` that only
+    their defaults give (`cold_function`).  A block with a tail is never chained (no cells)."""
+    params = ["room", "block", "cpu", "R", "signal", "translator", "compile_", "step", "total"]
     for i in range(exits):
         params += [f"p{i}", f"c{i}"]
-    lines = [f"def make({', '.join(params + names)}):",
-             "    def cold(room):",
-             "        heat = block.heat = block.heat + step",
-             "        if heat >= translator.hot_threshold and block.valid:",
-             "            compile_(block)",
-             "        room -= total"]
-    for i, name in enumerate(names):
-        lines += ["        try:",
-                  f"            {name}(cpu, R)",
-                  "        except BaseException:",
-                  "            signal.room = room",
-                  f"            signal.index = {i}",
-                  "            raise"]
+    params += [f"h{i}" for i in range(n)]
+    lines = [f"def cold({', '.join(params)}):",
+             "    heat = block.heat = block.heat + step",
+             "    if heat >= translator.hot_threshold and block.valid:",
+             "        compile_(block)",
+             "    room -= total"]
+    for i in range(n):
+        lines += ["    try:",
+                  f"        h{i}(cpu, R)",
+                  "    except BaseException:",
+                  "        signal.room = room",
+                  f"        signal.index = {i}",
+                  "        raise"]
         if watch:
-            lines.append("        if signal.exit:")
+            lines.append("    if signal.exit:")
             if i + 1 < n or tail:  # instructions left (`_looping`'s ``done < total``)
-                lines.append("            signal.early_exits += 1")
-            lines.append(f"            return None, room + total - {i + 1}")
-    lines += ["        if signal.exit:",
-              "            return None, room"]
+                lines.append("        signal.early_exits += 1")
+            lines.append(f"        return None, room + total - {i + 1}")
+    lines += ["    if signal.exit:",
+              "        return None, room"]
     if exits:
-        lines.append("        pc = cpu.pc")
+        lines.append("    pc = cpu.pc")
         for i in range(exits):
-            lines += [f"        if pc == p{i}:",
-                      f"            return c{i}.cell_contents, room"]
-    lines += ["        return None, room",
-              "    return cold"]
+            lines += [f"    if pc == p{i}:",
+                      f"        return c{i}.cell_contents, room"]
+    lines.append("    return None, room")
     return "\n".join(lines)
 
 
-def _makers() -> dict[tuple[int, bool, bool, int], Callable]:
-    """(body length, tail, memory body, exits) -> maker, every shape compiled in one go."""
+def _codes() -> dict[tuple[int, bool, bool, int], CodeType]:
+    """(body length, tail, memory body, exits) -> code of its cold function, every shape
+    compiled in one go."""
     shapes = [(n, tail, watch, exits) for n in range(UNROLLED + 1) for tail in (False, True)
               for watch in (False, True) for exits in ((0,) if tail else (0, 1, 2))]
-    source = "\n".join(_unrolled_source(*shape).replace("def make(", f"def make_{i}(", 1)
+    source = "\n".join(_unrolled_source(*shape).replace("def cold(", f"def cold_{i}(", 1)
                        for i, shape in enumerate(shapes))
     namespace: dict = {}
     exec(compile(source, "<cold>", "exec"), namespace)  # noqa: S102 - generated above
-    return {shape: namespace[f"make_{i}"] for i, shape in enumerate(shapes)}
+    return {shape: namespace[f"cold_{i}"].__code__ for i, shape in enumerate(shapes)}
 
 
-#: (body length, tail, memory body, exits) -> the maker of its unrolled cold function
-_MAKERS = _makers()
+#: (body length, tail, memory body, exits) -> the code of its unrolled cold function
+_CODES = _codes()
+#: the globals of the unrolled functions (they use none but the builtins)
+_GLOBALS = {"__builtins__": __builtins__}
 
 
 __all__ = ["UNROLLED", "cold_function"]

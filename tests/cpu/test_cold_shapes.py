@@ -17,7 +17,7 @@ from toyvisor.cpu.bt import cold
 from toyvisor.cpu.bt.codegen import Signal
 from toyvisor.tools.guest import load_guest
 
-SHAPES = sorted(cold._MAKERS)
+SHAPES = sorted(cold._CODES)
 
 
 class Boom(Exception):
@@ -105,7 +105,7 @@ def _outcome(guest):
 def test_kernels_run_alike_on_unrolled_and_looping_cold_blocks(name, monkeypatch):
     guest = load_guest(name)
     unrolled = _outcome(guest)
-    monkeypatch.setattr(cold, "_MAKERS", {})
+    monkeypatch.setattr(cold, "_CODES", {})
     monkeypatch.setattr(cold, "UNROLLED", -1)
     assert _outcome(guest) == unrolled
 
