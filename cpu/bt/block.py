@@ -114,7 +114,7 @@ class Block:
     """One translated block as the cache holds it."""
 
     __slots__ = ("pc", "pa", "end_pa", "mode", "key", "fn", "cells", "exits", "n", "body_n",
-                 "insns", "pcs", "lines", "tail", "tail_handler", "tail_native", "incoming", "valid", "source",
+                 "insns", "lines", "tail", "tail_handler", "tail_native", "incoming", "valid", "source",
                  "linkable", "heat", "hot", "handlers", "memory_body")
 
     def __init__(self, pc: int, pa: int, mode: int, body: list[CodeEntry],
@@ -158,13 +158,12 @@ class Block:
         self.n = len(insns)
         #: the decoded instructions, body then tail
         self.insns = insns = tuple(insns)
-        #: pc of each instruction
-        self.pcs = tuple([d.pc for d in insns])
         self.lines: list[int] = _NONE_LINES
         self.tail = tail
         self.tail_handler = None
-        #: (block, cell) pairs chained to this block (unlinked when it is invalidated)
-        self.incoming: list = []
+        #: (block, cell) pairs chained to this block (unlinked when it is invalidated); an empty
+        #: tuple until the first link (most blocks of a kernel run are never a link's target)
+        self.incoming: list | tuple = ()
         self.valid = True
         self.source = ""
         #: whether this block's exits may be chained to successors (set by the translator)
@@ -173,9 +172,14 @@ class Block:
         self.heat = 0
         self.hot = False
 
+    @property
+    def pcs(self) -> tuple[int, ...]:
+        """The pc of each instruction (asked only when one faults: not kept)."""
+        return tuple([d.pc for d in self.insns])
+
     def pa_of(self, index: int) -> int:
         """Physical address of instruction `index` (the block lies in one physical page)."""
-        return self.pa + ((self.pcs[index] - self.pc) & M32)
+        return self.pa + ((self.insns[index].pc - self.pc) & M32)
 
     def index_of_line(self, line: int) -> int:
         """The index of the instruction whose code covers source line `line`."""

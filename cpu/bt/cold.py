@@ -46,7 +46,7 @@ def cold_function(block: Block, cpu, signal: Signal, cells: dict[int, object],
     if heats is None and len(handlers) <= UNROLLED and len(cells) <= 2:
         code = _CODES[len(handlers), block.tail is not None, block.memory_body, len(cells)]
         # The function's state in its defaults (one tuple), not in a closure cell per variable
-        state = (block, cpu, cpu.regs, signal, translator, translator._compile, step, block.n)
+        state = (block, cpu, cpu.regs, signal, translator, step, block.n)
         for pair in cells.items():
             state += pair
         return FunctionType(code, _GLOBALS, "cold", state + handlers)
@@ -100,14 +100,14 @@ def _unrolled_source(n: int, tail: bool, watch: bool, exits: int) -> str:
     memory-touching or quiet, with `exits` chaining cells: what `_looping` does for such a
     block, with its loop unrolled.  Its state comes as parameters after ``room`` that only
     their defaults give (`cold_function`).  A block with a tail is never chained (no cells)."""
-    params = ["room", "block", "cpu", "R", "signal", "translator", "compile_", "step", "total"]
+    params = ["room", "block", "cpu", "R", "signal", "translator", "step", "total"]
     for i in range(exits):
         params += [f"p{i}", f"c{i}"]
     params += [f"h{i}" for i in range(n)]
     lines = [f"def cold({', '.join(params)}):",
              "    heat = block.heat = block.heat + step",
              "    if heat >= translator.hot_threshold and block.valid:",
-             "        compile_(block)",
+             "        translator._compile(block)",
              "    room -= total"]
     for i in range(n):
         lines += ["    try:",

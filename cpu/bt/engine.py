@@ -548,7 +548,10 @@ class Translator:
         cell = source.cells[name]
         if cell.cell_contents is None:
             cell.cell_contents = target
-            target.incoming.append((source, name))
+            if target.incoming:
+                target.incoming.append((source, name))
+            else:
+                target.incoming = [(source, name)]
             self._links += 1
 
     def _invalidate(self, block: Block) -> None:
@@ -567,7 +570,7 @@ class Translator:
             cell = source.cells[name]
             if cell.cell_contents is block:
                 cell.cell_contents = None
-        block.incoming.clear()
+        block.incoming = ()
         for cell in block.cells.values():
             cell.cell_contents = None
 
@@ -742,8 +745,11 @@ class Translator:
             return False if cpu.stop_reason is not None or self._signal.exit \
                 else self._chain_on(clock, deadline)
         if block.tail_handler is None:
-            self._count_callout(decoded)
-            privilege = decoded.definition.privilege
+            definition = decoded.definition
+            callouts = self._callouts
+            mnemonic = definition.mnemonic
+            callouts[mnemonic] = callouts.get(mnemonic, 0) + 1
+            privilege = definition.privilege
             if privilege is Privilege.PRIVILEGED:
                 cpu.privileged_executed += 1
             elif privilege is not Privilege.INNOCUOUS:
@@ -751,9 +757,14 @@ class Translator:
         else:
             self._executed += 1
         cpu.retired += 1
-        if cpu.stop_reason is not None or self._signal.exit:
+        # `_chain_on`, in line (a kernel chains a tail every few dozen instructions)
+        if cpu.stop_reason is not None or self._signal.exit or cpu.nonroot \
+                or platform.clock - clock > 1 or platform.timer.deadline != deadline \
+                or cpu.cpl not in self._translate_cpls \
+                or (cpu.flags & FLAG_IF and platform.pic.deliverable()):
             return False
-        return self._chain_on(clock, deadline)
+        self._tails_chained += 1
+        return True
 
     def _chain_on(self, clock: int, deadline: int | None) -> bool:
         """`_chain_tail`'s verdict once the tail ran without stopping or signalling."""
@@ -774,7 +785,7 @@ class Translator:
     def _deliver_block_fault(self, block: Block, index: int, fault: GuestFault) -> None:
         """Deliver `fault`, raised by instruction `index` of `block`, as its exception."""
         cpu = self.cpu
-        pc = cpu.pc = block.pcs[index]
+        pc = cpu.pc = block.insns[index].pc
         self.faulting_pa = block.pa_of(index)
         try:
             cpu.deliver(fault.vector, fault.error, pc, "exception", fault.address)
@@ -878,7 +889,7 @@ class Translator:
                     platform.clock += ran
                     if direct:
                         self._direct += ran
-                        pc = cpu.pc = block.pcs[index]
+                        pc = cpu.pc = block.insns[index].pc
                         cpu.deliver(fault.vector, fault.error, pc, "exception", fault.address)
                     else:
                         executed += ran
