@@ -199,14 +199,21 @@ class DecodeCache:
         """Bind `decoded` (fetched from physical `pa`, second word at `pa2`; `handler` its bound
         handler if known) and remember it."""
         entry = CodeEntry(decoded, pa, pa2, handler)
-        old = self.entries.get(entry.key)
+        key = entry.key
+        entries = self.entries
+        old = entries.get(key)
         if old is not None:
             self._remove(old)
         self.decodes += 1
-        self.entries[entry.key] = entry
+        entries[key] = entry
         flags = self.memory.page_flags
+        words = self._words
         for word in entry.words:
-            self._words.setdefault(word, []).append(entry)
+            siblings = words.get(word)
+            if siblings is None:
+                words[word] = [entry]
+            else:
+                siblings.append(entry)
             flags[word >> PAGE_SHIFT] |= PAGE_CODE
         return entry
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from collections.abc import Container
+from collections.abc import Container, Mapping
 
 from toyvisor.isa.encoding import Decoded
 from toyvisor.isa.spec import M32, PAGE_MASK
@@ -65,14 +65,17 @@ def adaptable_definition(definition) -> bool:
 
 
 def form_block(entry_at: Callable[[int, int], CodeEntry | None], pc: int, pa: int,
-               max_block: int, adapted: Container[int] = frozenset()
+               max_block: int, adapted: Container[int] = frozenset(),
+               entries: Mapping[int, CodeEntry] | None = None
                ) -> tuple[list[CodeEntry], CodeEntry | None]:
     """The instructions of the block at linear `pc` (physical `pa`): returns (body, tail).
 
     `entry_at(physical, address)` gives the decoded instruction there (the machine's shared
     `DecodeCache` entry), or None when it cannot be decoded or its second word lies on another
-    page.  `adapted` holds the physical addresses of instructions marked for a callout by
-    adaptation: such an instruction, when `adaptable`, ends the block as its tail.
+    page; `entries`, if given, is that cache's dict of entries (``pa << 32 | pc``), looked up
+    first (most instructions of a block were decoded before).  `adapted` holds the physical
+    addresses of instructions marked for a callout by adaptation: such an instruction, when
+    `adaptable`, ends the block as its tail.
 
     Both empty/None when the first instruction cannot be translated (undecodable, or a two-word
     instruction straddling the page end): the interpreter then executes it.
@@ -80,19 +83,25 @@ def form_block(entry_at: Callable[[int, int], CodeEntry | None], pc: int, pa: in
     body: list[CodeEntry] = []
     page_end = (pa | PAGE_MASK) + 1
     address, physical = pc, pa
+    known = {}.get if entries is None else entries.get
     while len(body) < max_block and physical < page_end:
-        entry = entry_at(physical, address)
+        entry = known((physical << 32) | address)
         if entry is None:
+            entry = entry_at(physical, address)
+            if entry is None:
+                break
+        elif entry.pa2 is not None:  # its second word lies on another page
             break
         if entry.attention:  # every sensitive instruction, int, brk...
             return body, entry
-        if physical in adapted and adaptable(entry.decoded):
+        if adapted and physical in adapted and adaptable(entry.decoded):
             return body, entry
         body.append(entry)
         if entry.sets_pc:
             break
-        address = (address + entry.length) & M32
-        physical += entry.length
+        length = entry.length
+        address = (address + length) & M32
+        physical += length
     return body, None
 
 
@@ -105,7 +114,7 @@ class Block:
     """One translated block as the cache holds it."""
 
     __slots__ = ("pc", "pa", "end_pa", "mode", "key", "fn", "cells", "exits", "n", "body_n",
-                 "insns", "pcs", "lines", "tail", "tail_handler", "tail_native", "incoming", "valid", "source",
+                 "insns", "lines", "tail", "tail_handler", "tail_native", "incoming", "valid", "source",
                  "linkable", "heat", "hot", "handlers", "memory_body")
 
     def __init__(self, pc: int, pa: int, mode: int, body: list[CodeEntry],
@@ -149,13 +158,12 @@ class Block:
         self.n = len(insns)
         #: the decoded instructions, body then tail
         self.insns = insns = tuple(insns)
-        #: pc of each instruction
-        self.pcs = tuple([d.pc for d in insns])
         self.lines: list[int] = _NONE_LINES
         self.tail = tail
         self.tail_handler = None
-        #: (block, cell) pairs chained to this block (unlinked when it is invalidated)
-        self.incoming: list = []
+        #: (block, cell) pairs chained to this block (unlinked when it is invalidated); an empty
+        #: tuple until the first link (most blocks of a kernel run are never a link's target)
+        self.incoming: list | tuple = ()
         self.valid = True
         self.source = ""
         #: whether this block's exits may be chained to successors (set by the translator)
@@ -164,9 +172,14 @@ class Block:
         self.heat = 0
         self.hot = False
 
+    @property
+    def pcs(self) -> tuple[int, ...]:
+        """The pc of each instruction (asked only when one faults: not kept)."""
+        return tuple([d.pc for d in self.insns])
+
     def pa_of(self, index: int) -> int:
         """Physical address of instruction `index` (the block lies in one physical page)."""
-        return self.pa + ((self.pcs[index] - self.pc) & M32)
+        return self.pa + ((self.insns[index].pc - self.pc) & M32)
 
     def index_of_line(self, line: int) -> int:
         """The index of the instruction whose code covers source line `line`."""

@@ -103,6 +103,8 @@ _DELIVERED_TAIL = {d.opcode: not d.sensitive and not adaptable_definition(d)
 
 #: The names of a block's chaining cells, in `exit_pcs` order (at most two exits).
 _EXIT_NAMES = ("_l0", "_l1")
+#: the exit cells of a block with a tail (never chained; never mutated)
+_NO_CELLS: dict = {}
 
 #: Mode bits of a cache key.
 _MODE_PAGING = 1
@@ -406,7 +408,8 @@ class Translator:
 
     def _entry_at(self, physical: int, address: int) -> CodeEntry | None:
         """The decoded instruction at `physical` for pc `address`, from the machine's decode
-        cache (decoded now if needed); None if it is undecodable or straddles a page end."""
+        cache (decoded now if needed); None if it is undecodable or straddles a page end.
+        (`form_block` looks the cache up itself first: this is its miss path.)"""
         code = self.cpu.code
         entry = code.get(physical, address)
         if entry is not None:
@@ -430,38 +433,48 @@ class Translator:
         direct = mode & _MODE_DIRECT
         # another CPU's translation of the same code in the same mode (not while adapting:
         # adaptation's marks are this translator's own)
-        shared = self.shared if not self._adapted else None
+        adapted = self._adapted
+        shared = self.shared if not adapted else None
         form = None if shared is None else shared.forms.get(key)
         if form is not None:
             body, tail, _end = form
         else:
             body, tail = form_block(self._entry_at, pc, pa, 1 if single else self.max_block,
-                                    () if direct else self._adapted)
+                                    () if direct else adapted, self.cpu.code.entries)
             if not body and tail is None:
                 return None
         block = Block(pc, pa, mode, body, tail)
         if shared is not None and form is None:
             shared.add(key, pa, body, tail, block.end_pa)
         block.key = key
-        cells = {}
         if tail is None:
-            exits = exit_pcs(block.insns[:block.body_n], tail=None, end_pc=self._end_pc(block))
-            names = block.exits = dict(zip(exits, _EXIT_NAMES))
-            cells = {pc: CellType(None) for pc in exits}
-            block.cells = {names[pc]: cell for pc, cell in cells.items()}
-            block.linkable = not single and bool(cells)
+            exits = exit_pcs(block.insns, tail=None, end_pc=self._end_pc(block))
+            cell_list = [CellType(None) for _ in exits]
+            block.exits = dict(zip(exits, _EXIT_NAMES))
+            block.cells = dict(zip(_EXIT_NAMES, cell_list))
+            cells = dict(zip(exits, cell_list))
+            block.linkable = not single and bool(exits)
+        else:
+            cells = _NO_CELLS
+            if _DELIVERED_TAIL[tail.decoded.definition.opcode]:
+                block.tail_handler = tail.handler  # a software interrupt: the machine delivers it
         block.fn = cold_function(block, self.cpu, self._signal, cells, self._heating(block))
-        if tail is not None and _DELIVERED_TAIL[tail.decoded.definition.opcode]:
-            block.tail_handler = tail.handler  # a software interrupt: the machine delivers it
         self._blocks[key] = block
         page = pa >> PAGE_SHIFT
-        self._pages.setdefault(page, []).append(block)
-        words = self._words.get(page)
-        if words is None:
+        blocks = self._pages.get(page)
+        if blocks is None:
+            self._pages[page] = [block]
             words = self._words[page] = [0] * (1 << (PAGE_SHIFT - 2))
-        for word in range((pa & PAGE_MASK) >> 2, ((block.end_pa - 1) & PAGE_MASK) // 4 + 1):
-            words[word] += 1
+        else:
+            blocks.append(block)
+            words = self._words[page]
         self.memory.page_flags[page] |= PAGE_CODE
+        first = (pa & PAGE_MASK) >> 2
+        last = ((block.end_pa - 1) & PAGE_MASK) >> 2
+        words[first] += 1
+        while first < last:
+            first += 1
+            words[first] += 1
         if form is not None:
             if not direct:  # found in the shared cache: a hit, not a translation
                 self._misses -= 1
@@ -535,7 +548,10 @@ class Translator:
         cell = source.cells[name]
         if cell.cell_contents is None:
             cell.cell_contents = target
-            target.incoming.append((source, name))
+            if target.incoming:
+                target.incoming.append((source, name))
+            else:
+                target.incoming = [(source, name)]
             self._links += 1
 
     def _invalidate(self, block: Block) -> None:
@@ -554,7 +570,7 @@ class Translator:
             cell = source.cells[name]
             if cell.cell_contents is block:
                 cell.cell_contents = None
-        block.incoming.clear()
+        block.incoming = ()
         for cell in block.cells.values():
             cell.cell_contents = None
 
@@ -729,8 +745,11 @@ class Translator:
             return False if cpu.stop_reason is not None or self._signal.exit \
                 else self._chain_on(clock, deadline)
         if block.tail_handler is None:
-            self._count_callout(decoded)
-            privilege = decoded.definition.privilege
+            definition = decoded.definition
+            callouts = self._callouts
+            mnemonic = definition.mnemonic
+            callouts[mnemonic] = callouts.get(mnemonic, 0) + 1
+            privilege = definition.privilege
             if privilege is Privilege.PRIVILEGED:
                 cpu.privileged_executed += 1
             elif privilege is not Privilege.INNOCUOUS:
@@ -738,9 +757,14 @@ class Translator:
         else:
             self._executed += 1
         cpu.retired += 1
-        if cpu.stop_reason is not None or self._signal.exit:
+        # `_chain_on`, in line (a kernel chains a tail every few dozen instructions)
+        if cpu.stop_reason is not None or self._signal.exit or cpu.nonroot \
+                or platform.clock - clock > 1 or platform.timer.deadline != deadline \
+                or cpu.cpl not in self._translate_cpls \
+                or (cpu.flags & FLAG_IF and platform.pic.deliverable()):
             return False
-        return self._chain_on(clock, deadline)
+        self._tails_chained += 1
+        return True
 
     def _chain_on(self, clock: int, deadline: int | None) -> bool:
         """`_chain_tail`'s verdict once the tail ran without stopping or signalling."""
@@ -761,7 +785,7 @@ class Translator:
     def _deliver_block_fault(self, block: Block, index: int, fault: GuestFault) -> None:
         """Deliver `fault`, raised by instruction `index` of `block`, as its exception."""
         cpu = self.cpu
-        pc = cpu.pc = block.pcs[index]
+        pc = cpu.pc = block.insns[index].pc
         self.faulting_pa = block.pa_of(index)
         try:
             cpu.deliver(fault.vector, fault.error, pc, "exception", fault.address)
@@ -865,7 +889,7 @@ class Translator:
                     platform.clock += ran
                     if direct:
                         self._direct += ran
-                        pc = cpu.pc = block.pcs[index]
+                        pc = cpu.pc = block.insns[index].pc
                         cpu.deliver(fault.vector, fault.error, pc, "exception", fault.address)
                     else:
                         executed += ran
