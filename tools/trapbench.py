@@ -305,6 +305,8 @@ def _label(code: tuple[str, int, str], root: str) -> str:
         return "compiled blocks (<bt:...>)"
     if filename.startswith("<isa:"):
         return "ISA handlers (<isa:...>)"
+    if filename == "<cold>":  # cpu/bt/cold.py's unrolled functions, one per block shape
+        return "cold blocks, unrolled (<cold>)"
     if filename.startswith(root):
         return f"{filename[len(root):].lstrip('/')}:{function}"
     return f"{filename.rsplit('/', 1)[-1]}:{function}" if filename != "~" else function

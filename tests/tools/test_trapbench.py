@@ -165,3 +165,10 @@ def test_timed_runs_start_with_the_garbage_collected(monkeypatch):
     monkeypatch.setattr(gc, "collect", lambda *args: calls.append("collect"))
     assert trapbench._timed(lambda: calls.append("run") or 7)[1] == 7
     assert calls == ["collect", "run"]
+
+
+def test_generated_code_is_grouped_by_kind_in_a_profile():
+    assert trapbench._label(("<bt:0x100>", 1, "block"), "/r") == "compiled blocks (<bt:...>)"
+    assert trapbench._label(("<isa:add>", 2, "op_add"), "/r") == "ISA handlers (<isa:...>)"
+    assert trapbench._label(("<cold>", 9, "cold_18"), "/r") == "cold blocks, unrolled (<cold>)"
+    assert trapbench._label(("/r/cpu/bt/cold.py", 43, "_looping"), "/r") == "cpu/bt/cold.py:_looping"
