@@ -114,7 +114,9 @@ class ShadowPager:
 
     def root(self) -> int:
         """Host physical address of the shadow page directory for the vCPU's current state."""
-        key = self.key()
+        vcpu = self.vm.vcpu  # `key`, inline: every VMM entry asks
+        key = PHYSMAP if not vcpu.cr0 & 1 else (vcpu.cr3 & PTE_FRAME,
+                                                vcpu.cpl if self.compressed else 0)
         space = self.spaces.get(key)
         if space is None:
             space = self._create(key)

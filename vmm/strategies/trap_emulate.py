@@ -85,6 +85,23 @@ class TrapEmulate(Strategy):
     def kernel_ring(self) -> int:
         return 1 if self.variant == "0/1/3" else 3
 
+    @property
+    def short_traps(self) -> bool:
+        """Whether `Hypervisor.trap_fields` may handle a software interrupt and a #GP inline:
+        it does exactly what `handle` (with `Strategy.entry_event`, no steps at entry and the
+        base interrupt check) does for them, so only while a subclass overrides none of those
+        (`Hypervisor._enter` then skips `entry_steps` too)."""
+        cls = type(self)
+        return (cls.handle is TrapEmulate.handle and cls._emulate is TrapEmulate._emulate
+                and cls.entry_event is Strategy.entry_event
+                and cls.entry_steps is Strategy.entry_steps
+                and cls.service_interrupts is Strategy.service_interrupts)
+
+    @property
+    def plain_retired(self) -> bool:
+        """Whether retired instructions count as `Strategy.retired` counts them."""
+        return type(self).retired is Strategy.retired
+
     def real_cpl(self, vcpl: int) -> int:
         return max(vcpl, self.kernel_ring)
 
@@ -100,7 +117,8 @@ class TrapEmulate(Strategy):
         vm.pager.reset()
 
     def load(self, vm, cpu, switch: bool) -> None:
-        cpu.cpl = self.real_cpl(vm.vcpu.cpl)
+        vcpl, ring = vm.vcpu.cpl, self.kernel_ring  # `real_cpl`, inline: every VMM entry
+        cpu.cpl = vcpl if vcpl > ring else ring
         pager = vm.pager
         root = pager.root()
         pager.bind(cpu)
