@@ -752,17 +752,25 @@ class CPU:
             if self._trace is not None:
                 self._trace(InstructionEvent(pc, self.cpl, entry.decoded, self.index))
             cpl = self.cpl
-            platform.clock += 1  # the instruction takes effect as it retires
-            try:
-                entry.handler(self, self.regs)
-            except GuestFault:
-                platform.clock -= 1
-                raise
+            if cpl and entry.privilege is Privilege.PRIVILEGED:
+                # What the handler's first statement (`PRIVILEGE_CHECK`) does outside ring 0,
+                # without raising it: #GP(0), no tick (a deprivileged kernel's every `iret`).
+                vector, error, address = VEC_GP, 0, None
+            else:
+                platform.clock += 1  # the instruction takes effect as it retires
+                try:
+                    entry.handler(self, self.regs)
+                except GuestFault:
+                    platform.clock -= 1
+                    raise
+                vector = None
         except GuestFault as fault:
+            vector, error, address = fault.vector, fault.error, fault.address
+        if vector is not None:
             # the instruction that faulted, for a monitor that emulates it (no second fetch)
             self.faulting_entry = entry
             try:
-                self.deliver(fault.vector, fault.error, pc, "exception", fault.address)
+                self.deliver(vector, error, pc, "exception", address)
             finally:
                 self.faulting_entry = None
             return

@@ -762,7 +762,7 @@ class Hypervisor(Monitor):
         # that no tick shows: with the budget used up by it, the timer fires before the guest's
         # first instruction, where bare metal stops too
         pending = 0 if self._short_traps else strategy.entry_steps(vm)
-        room = vm.step_limit - vm.steps - pending
+        room = vm.step_limit - (vm.retired_direct + vm.emulated + vm.deliveries) - pending
         n = self._slice_end - clock
         if n < 1:
             n = 1

@@ -116,8 +116,13 @@ class TrapEmulate(Strategy):
     def reset(self, vm) -> None:
         vm.pager.reset()
 
+    def bind(self, hypervisor) -> None:
+        super().bind(hypervisor)
+        #: `kernel_ring`, fixed with the variant (`load` reads it at every VMM entry)
+        self._ring = self.kernel_ring
+
     def load(self, vm, cpu, switch: bool) -> None:
-        vcpl, ring = vm.vcpu.cpl, self.kernel_ring  # `real_cpl`, inline: every VMM entry
+        vcpl, ring = vm.vcpu.cpl, self._ring  # `real_cpl`, inline: every VMM entry
         cpu.cpl = vcpl if vcpl > ring else ring
         pager = vm.pager
         root = pager.root()
