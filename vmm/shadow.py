@@ -123,6 +123,16 @@ class ShadowPager:
         self.current = key
         return space.root
 
+    def load(self, cpu) -> int:
+        """`root`, then `bind` to `cpu` (a VMM entry's one call): the root."""
+        root = self.root()
+        entry = self.loaded.get(cpu.index)
+        if entry is None:
+            self.loaded[cpu.index] = [cpu, self.current]
+        else:
+            entry[1] = self.current
+        return root
+
     def bind(self, cpu) -> None:
         """A vCPU of this VM is loaded on real CPU `cpu` with the shadow `root` just returned."""
         entry = self.loaded.get(cpu.index)

@@ -124,9 +124,7 @@ class TrapEmulate(Strategy):
     def load(self, vm, cpu, switch: bool) -> None:
         vcpl, ring = vm.vcpu.cpl, self._ring  # `real_cpl`, inline: every VMM entry
         cpu.cpl = vcpl if vcpl > ring else ring
-        pager = vm.pager
-        root = pager.root()
-        pager.bind(cpu)
+        root = vm.pager.load(cpu)  # `root` and `bind`
         if switch or cpu.mmu.cr3 != root:
             cpu.write_cr(3, root)  # a real cr3 load: the real TLB is flushed
             vm.count_event("tlb_flush")
