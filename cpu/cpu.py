@@ -154,6 +154,9 @@ class CPU:
         self.ksp = [0, 0, 0]
         #: The VMM hook; None on bare metal.
         self.monitor = None
+        #: while `step` delivers the fault of an instruction it fetched: that instruction's
+        #: `CodeEntry` (a monitor emulating it needs no second fetch); None otherwise
+        self.faulting_entry = None
         #: Vectors whose *software* interrupts (``int n``) bypass the monitor and are delivered
         #: through the real interrupt table at ``idtr`` (a paravirtual VMM's fast system calls,
         #: `toyvisor.cpu.monitor`).  Empty on bare metal and under every other VMM.
@@ -410,6 +413,19 @@ class CPU:
             self.by_cause[cause] = self.by_cause.get(cause, 0) + 1
             self._enter(vector, 0, npc, True)
             return
+        monitor = self.monitor
+        if monitor is not None and self._trace is None and not self.nonroot \
+                and 0 <= vector < 256 and "deliver" not in self.__dict__ \
+                and vector not in self.direct_vectors:
+            # What `deliver` does for a software interrupt a monitor intercepts and no trace
+            # sees: count the cause and the VMM entry, hand the monitor the fields (`_trap`).
+            cause = _SOFTWARE_CAUSES[vector]
+            self.by_cause[cause] = self.by_cause.get(cause, 0) + 1
+            self.vmm_entries += 1
+            if self._trap(monitor, vector, 0, npc, "software", None):
+                return
+            self._enter(vector, 0, npc, True)
+            return
         self.deliver(vector, 0, npc, "software")
 
     def iret(self) -> None:
@@ -531,12 +547,11 @@ class CPU:
         self.by_cause[cause] = self.by_cause.get(cause, 0) + 1
         if vector == VEC_PF and address is not None and source == "exception":
             self.cr2 = address
-        if self._trace is None and self.monitor is None:
-            return None
+        if self._trace is None:
+            return None  # a monitor gets the event's fields (`_trap`): nobody sees an object
         event = TrapEvent(event_kind(vector, source), vector, error, pc, cause, address, source,
                           self.cpl, self.index)
-        if self._trace is not None:
-            self._trace(event)
+        self._trace(event)
         return event
 
     def _deliver(self, vector: int, error: int, pc: int, source: str, address: int | None,
@@ -551,7 +566,10 @@ class CPU:
         if monitor is not None and not nonroot \
                 and not (source == "software" and vector in self.direct_vectors):
             self.vmm_entries += 1
-            if monitor.trap(self, event):
+            if event is not None:
+                if monitor.trap(self, event):
+                    return
+            elif self._trap(monitor, vector, error, pc, source, address):
                 return
         if source == "software":
             self._enter(vector, error, pc, True)
@@ -573,6 +591,18 @@ class CPU:
                 self._triple_fault(pc, chain)
             else:
                 self._deliver(VEC_DF, 0, pc, "exception", None, chain)
+
+    def _trap(self, monitor, vector: int, error: int, pc: int, source: str,
+              address: int | None) -> bool:
+        """``monitor.trap`` for an event no trace callback sees: a monitor with ``trap_fields``
+        (the hypervisor) gets the event's fields, so no `TrapEvent` is built per VMM entry;
+        any other gets the event it would have been traced as."""
+        fields = getattr(monitor, "trap_fields", None)
+        if fields is not None:
+            return fields(self, vector, error, pc, source, address)
+        return monitor.trap(self, TrapEvent(event_kind(vector, source), vector, error, pc,
+                                            cause_name(vector, source), address, source,
+                                            self.cpl, self.index))
 
     def _enter(self, vector: int, error: int, pc: int, software: bool) -> None:
         """Steps 1–6 of the delivery algorithm; raises GuestFault without changing any state."""
@@ -714,6 +744,7 @@ class CPU:
     def _step(self) -> None:
         pc = self.pc
         platform = self.platform
+        entry = None  # (a fault of the fetch itself has no instruction)
         try:
             entry = self.fetch(pc)
             if self.nonroot and entry.attention and self.vt.instruction_exit(entry, pc):
@@ -721,14 +752,27 @@ class CPU:
             if self._trace is not None:
                 self._trace(InstructionEvent(pc, self.cpl, entry.decoded, self.index))
             cpl = self.cpl
-            platform.clock += 1  # the instruction takes effect as it retires
-            try:
-                entry.handler(self, self.regs)
-            except GuestFault:
-                platform.clock -= 1
-                raise
+            if cpl and entry.privilege is Privilege.PRIVILEGED:
+                # What the handler's first statement (`PRIVILEGE_CHECK`) does outside ring 0,
+                # without raising it: #GP(0), no tick (a deprivileged kernel's every `iret`).
+                vector, error, address = VEC_GP, 0, None
+            else:
+                platform.clock += 1  # the instruction takes effect as it retires
+                try:
+                    entry.handler(self, self.regs)
+                except GuestFault:
+                    platform.clock -= 1
+                    raise
+                vector = None
         except GuestFault as fault:
-            self.deliver(fault.vector, fault.error, pc, "exception", fault.address)
+            vector, error, address = fault.vector, fault.error, fault.address
+        if vector is not None:
+            # the instruction that faulted, for a monitor that emulates it (no second fetch)
+            self.faulting_entry = entry
+            try:
+                self.deliver(vector, error, pc, "exception", address)
+            finally:
+                self.faulting_entry = None
             return
         self.retired += 1
         privilege = entry.privilege

@@ -11,6 +11,11 @@ every call in `CPU.vmm_entries`:
   the CPU state is exactly as before it (faults are restartable); for a trap or IRQ it is the
   next instruction and ``cpu.pc`` already holds it for IRQs.  A monitor that emulates an
   instruction sets ``cpu.pc`` itself.
+  A monitor may also have ``trap_fields(cpu, vector, error, pc, source, address)``: when no
+  trace callback is attached the CPU calls it instead, with the event's fields and no
+  `TrapEvent` built (the hypervisor's short paths); it must answer as ``trap`` would.  While
+  `CPU.step` delivers the fault of an instruction it fetched, ``cpu.faulting_entry`` holds that
+  instruction's `CodeEntry` (None otherwise), so a monitor emulating it need not fetch it again.
 - ``port_in(cpu, port)``: return the value to read, or None to let the platform answer.
 - ``port_out(cpu, port, value)``: return True when handled, False to let the platform see it.
 

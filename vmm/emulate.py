@@ -26,7 +26,21 @@ from toyvisor.cpu.mmu import READ, WRITE
 from toyvisor.isa.codegen import FACTORIES
 from toyvisor.isa.encoding import Decoded
 from toyvisor.isa.faults import GuestFault
-from toyvisor.isa.spec import CR0_PG, FLAG_IF, M32, PAGE_SHIFT, VEC_AC, VEC_UD
+from toyvisor.isa.spec import (
+    CR0_PG,
+    FLAG_IF,
+    FLAGS_MASK,
+    GATE_DPL_SHIFT,
+    GATE_P,
+    GATE_RING_SHIFT,
+    GATE_SIZE,
+    GATE_TRAP,
+    M32,
+    PAGE_SHIFT,
+    SP,
+    VEC_AC,
+    VEC_UD,
+)
 
 # `VM` in annotations is toyvisor.vmm.vm.VM, this module's user: not imported (not even for
 # type checkers), so the VM depends on its emulator and not the other way round.
@@ -110,6 +124,23 @@ class GuestCPU:
         self.vm.deliver(vector, 0, npc, "software")
 
     def iret(self) -> None:
+        """`CPU.iret` against the vCPU; its common case (`_frame_pa` says the frame is plain, the
+        return to the same or an outer ring) read in one go, every other by the CPU's code."""
+        if self.fast_frames:
+            vcpu = self.vcpu
+            R = vcpu.regs
+            cpl = vcpu.cpl
+            pa = self._frame_pa(R[SP], cpl, False)
+            if pa is not None:
+                words = self.memory.words
+                index = pa >> 2
+                cs = words[index + 2]
+                if cs & 3 >= cpl:
+                    vcpu.pc = words[index + 1] & M32
+                    vcpu.cpl = cs & 3
+                    vcpu.flags = words[index + 3] & FLAGS_MASK
+                    R[SP] = words[index + 4]
+                    return
         CPU.iret(self)  # the CPU's own code, run against the vCPU
 
     def _frame_pa(self, va: int, ring: int, write: bool, size: int = 20) -> int | None:
@@ -162,8 +193,77 @@ class GuestCPU:
         self.vm.stop(reason, report)
 
     def enter(self, vector: int, error: int, pc: int, software: bool) -> None:
-        """Steps 1–6 of the delivery algorithm (docs/machine.md) against the vCPU."""
-        CPU._enter(self, vector, error, pc, software)
+        """Steps 1–6 of the delivery algorithm (docs/machine.md) against the vCPU: the common
+        case in one go (`_enter_plain`), every other by the CPU's own code."""
+        if not self._enter_plain(vector, error, pc, software):
+            CPU._enter(self, vector, error, pc, software)
+
+    def _enter_plain(self, vector: int, error: int, pc: int, software: bool) -> bool:
+        """`CPU._enter` against the vCPU when its gate and its frame are both plain (what
+        `_frame_pa` accepts: one guest page in the guest's TLB with the access allowed, a plain
+        guest frame) and the gate lets the event through: the same words read and written,
+        straight on the vCPU's attributes.  False, with nothing changed, for anything else
+        (no table, an absent or refusing gate, a careful frame): `CPU._enter` then runs, and
+        raises the same faults it always does."""
+        vcpu = self.vcpu
+        idtr = vcpu.idtr
+        if not idtr or not self.fast_frames:
+            return False
+        gate = (idtr + GATE_SIZE * vector) & M32
+        if gate & 7:
+            return False
+        vm = self.vm
+        paging = vcpu.cr0 & CR0_PG
+        if paging:
+            tlb = vm.mmu.tlb
+            e = tlb.get(gate >> PAGE_SHIFT)
+            if e is None:
+                return False
+            gpa = e[0] | (gate & 0xFFF)
+        else:
+            gpa = gate
+        pa = vm.plain_frame(gpa, 8, False)
+        if pa is None:
+            return False
+        words = self.memory.words
+        index = pa >> 2
+        word1 = words[index + 1]
+        cpl = vcpu.cpl
+        if not word1 & GATE_P or (software and cpl > (word1 >> GATE_DPL_SHIFT) & 3):
+            return False
+        ring = (word1 >> GATE_RING_SHIFT) & 3
+        if ring > cpl:
+            return False
+        handler = words[index]
+        R = vcpu.regs
+        old_sp = R[SP]
+        sp = vcpu.ksp[ring] if ring < cpl else old_sp
+        base = (sp - 20) & M32
+        if sp < 20 or base & 3 or (base & 0xFFF) > 0x1000 - 20:
+            return False
+        if paging:
+            e = tlb.get(base >> PAGE_SHIFT)
+            if e is None or ring > e[1] or not e[2]:
+                return False
+            gpa = e[0] | (base & 0xFFF)
+        else:
+            gpa = base
+        pa = vm.plain_frame(gpa, 20, True)
+        if pa is None:
+            return False
+        index = pa >> 2
+        flags = vcpu.flags
+        words[index] = error
+        words[index + 1] = pc
+        words[index + 2] = cpl
+        words[index + 3] = flags
+        words[index + 4] = old_sp
+        R[SP] = base
+        vcpu.cpl = ring
+        if not word1 & GATE_TRAP:
+            vcpu.flags = flags & ~FLAG_IF
+        vcpu.pc = handler & M32
+        return True
 
 
 def emulate(vm: VM, decoded: Decoded, *, event: str | None = "emulated_instruction",

@@ -38,8 +38,8 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from toyvisor.cpu.cpu import BUDGET, CPU
-from toyvisor.cpu.events import interleave_console
+from toyvisor.cpu.cpu import _SOFTWARE_CAUSES, BUDGET, CPU, cause_name, event_kind
+from toyvisor.cpu.events import TrapEvent, interleave_console
 from toyvisor.cpu.machine import DEFAULT_INTERLEAVE, Machine
 from toyvisor.isa.spec import MAX_CPUS
 from toyvisor.cpu.monitor import Monitor
@@ -54,6 +54,7 @@ from toyvisor.isa.spec import (
     IRQ_TIMER,
     NUM_VECTORS,
     PAGE_SIZE,
+    VEC_GP,
 )
 
 from .pcpu import PhysicalCPU, place
@@ -72,6 +73,8 @@ DEFAULT_VMM_REGION = 1 << 20
 DEFAULT_QUANTUM = 2_000
 PLACEMENTS = ("system", "hosted")
 _FOREVER = 1 << 62
+#: a vCPU's shadow-fill progress after any other VMM entry (`TrapEmulate.handle`)
+_NO_STREAK = (None, 0)
 MAX_VIOLATIONS = 20
 
 
@@ -147,6 +150,11 @@ class Hypervisor(Monitor):
         if audit:
             memory.audit = self._audit
         strategy.bind(self)
+        #: whether `trap_fields` may take the short paths (the strategy says its handling of a
+        #: software interrupt and of a #GP is exactly what they do: trap-and-emulate's)
+        self._short_traps = bool(getattr(strategy, "short_traps", False))
+        #: whether the strategy counts retired instructions as `Strategy.retired` does
+        self._plain_retired = getattr(strategy, "plain_retired", False)
 
     # -- VMs --------------------------------------------------------------------------------------
 
@@ -497,6 +505,104 @@ class Hypervisor(Monitor):
             self._retiring = 1
         return self._resume(vm, cpu)
 
+    def trap_fields(self, cpu: CPU, vector: int, error: int, pc: int, source: str,
+                    address: int | None) -> bool:
+        """`trap` for an event no trace callback sees (`CPU._trap`), from its fields: the two
+        VMM entries of a guest's system call take a short path (as a real VMM's trap bounce),
+        a software interrupt reflected into the guest (`_reflect_int`) and a #GP of a
+        deprivileged instruction (`iret`, `in`/`out`, ...) emulated (`_emulate_gp`); every
+        other event is handed to `trap` as the `TrapEvent` a tracer would have seen.  The short
+        paths count, deliver and resume exactly as `trap` does."""
+        if self._short_traps and self.trace is None and not self._smp:
+            if source == "software":
+                return self._reflect_int(cpu, vector, pc)
+            if vector == VEC_GP and source == "exception":
+                return self._emulate_gp(cpu, pc)
+        return self.trap(cpu, TrapEvent(event_kind(vector, source), vector, error, pc,
+                                        cause_name(vector, source), address, source, cpu.cpl,
+                                        cpu.index))
+
+    def _reflect_int(self, cpu: CPU, vector: int, pc: int) -> bool:
+        """`trap` + `TrapEmulate.handle` for ``int n``: the virtual delivery through the guest's
+        table (`VM.deliver`'s counts, then `GuestCPU.enter`), a refusal raised as the fault
+        of the ``int`` after the VM is entered again, as `trap` does."""
+        vm = self.current
+        vcpu = vm.vcpu
+        self.in_vmm = True
+        self._exit(vm)
+        vm.entries += 1
+        events = vm.events
+        events["trap"] = events.get("trap", 0) + 1  # `Strategy.entry_event`
+        vcpu.hidden_streak = _NO_STREAK
+        causes = vm.vmm_causes
+        causes["vmm:int"] = causes.get("vmm:int", 0) + 1
+        cause = _SOFTWARE_CAUSES[vector]
+        causes = vm.guest_causes
+        causes[cause] = causes.get(cause, 0) + 1
+        events["interrupt_injection"] = events.get("interrupt_injection", 0) + 1
+        try:
+            vm.context.enter(vector, 0, pc, True)
+        except GuestFault:
+            self._enter(vm, switch=False)
+            raise
+        vm.retired_direct += 1
+        if self._plain_retired:
+            events["instruction"] = events.get("instruction", 0) + 1
+        else:
+            self.strategy.retired(vm, 1, software=True)
+        self._retiring = 1
+        return self._return(vm, cpu)
+
+    def _emulate_gp(self, cpu: CPU, pc: int) -> bool:
+        """`trap` + `TrapEmulate.handle` for a #GP: the instruction at `pc` decoded by the real
+        CPU's fetch and emulated against the vCPU with the table's handler (`emulate`), a
+        fault of it reflected into the guest."""
+        vm = self.current
+        vcpu = vm.vcpu
+        self.in_vmm = True
+        self._exit(vm)
+        vm.entries += 1
+        events = vm.events
+        events["trap"] = events.get("trap", 0) + 1
+        vcpu.hidden_streak = _NO_STREAK
+        entry = cpu.faulting_entry  # the instruction `CPU.step` just fetched, when it was
+        if entry is None or entry.decoded.pc != pc:
+            entry = cpu.fetch(pc)  # (`TrapEmulate.handle` fetches it; the same entry)
+        cause = "vmm:io" if entry.decoded.definition.mnemonic in ("in", "out") \
+            else "vmm:privileged"
+        causes = vm.vmm_causes
+        causes[cause] = causes.get(cause, 0) + 1
+        devices = vm.devices.platform
+        devices.clock += 1  # `emulate`: the instruction counts while it takes effect
+        try:
+            entry.handler(vm.context, vcpu.regs)
+        except GuestFault as fault:
+            devices.clock -= 1
+            vm.deliver(fault.vector, fault.error, pc, "exception", fault.address)
+        else:
+            vm.emulated += 1
+            events["emulated_instruction"] = events.get("emulated_instruction", 0) + 1
+        return self._return(vm, cpu)
+
+    def _return(self, vm: VM, cpu: CPU) -> bool:
+        """`_resume` when the VM simply goes on: within its budget and its quantum, no virtual
+        interrupt to deliver (the virtual timer brought up to date, as `_boundary` does first),
+        the same vCPU; anything else is `_resume`'s (after this, which changed nothing it
+        would not do itself)."""
+        vcpu = vm.vcpu
+        if vm.state == RUNNABLE and vm.stop_reason is None and not vm.blocked \
+                and vcpu.run_state == READY \
+                and vm.retired_direct + vm.emulated + vm.deliveries < vm.step_limit:
+            platform = vm.devices.platform
+            platform.timer.update(platform.clock)
+            pic = platform.pic
+            if not (vcpu.flags & FLAG_IF and pic.pending & ~pic.mask) \
+                    and cpu.platform.clock < self._slice_end:
+                self._enter(vm, switch=False)
+                self.in_vmm = False
+                return True
+        return self._resume(vm, cpu)
+
     def callout(self, cpu: CPU, decoded) -> None:
         """The `toyvisor.vmm.bt.Callouts` protocol: translated guest code hands the VMM a sensitive
         or privileged instruction (a VMM entry without a trap).  ``cpu.pc`` is at the instruction
@@ -617,8 +723,12 @@ class Hypervisor(Monitor):
         vcpu.flags = (cpu.flags & COND_MASK) | (vcpu.flags & FLAG_IF)
         retired, clock = cpu.retired, cpu.platform.clock
         vm.retired_direct += retired - self._last_retired
-        vm.devices.clock += clock - self._last_clock
-        self.strategy.retired(vm, retired - self._last_retired)
+        vm.devices.platform.clock += clock - self._last_clock  # (the virtual clock)
+        if self._plain_retired:  # `Strategy.retired`, without the calls
+            events = vm.events
+            events["instruction"] = events.get("instruction", 0) + retired - self._last_retired
+        else:
+            self.strategy.retired(vm, retired - self._last_retired)
         self._last_retired, self._last_clock = retired, clock
         self._retiring = 0
 
@@ -651,8 +761,8 @@ class Hypervisor(Monitor):
         # an event the entry itself delivers (hardware event injection) is a step of the budget
         # that no tick shows: with the budget used up by it, the timer fires before the guest's
         # first instruction, where bare metal stops too
-        pending = strategy.entry_steps(vm)
-        room = vm.step_limit - vm.steps - pending
+        pending = 0 if self._short_traps else strategy.entry_steps(vm)
+        room = vm.step_limit - (vm.retired_direct + vm.emulated + vm.deliveries) - pending
         n = self._slice_end - clock
         if n < 1:
             n = 1

@@ -114,12 +114,24 @@ class ShadowPager:
 
     def root(self) -> int:
         """Host physical address of the shadow page directory for the vCPU's current state."""
-        key = self.key()
+        vcpu = self.vm.vcpu  # `key`, inline: every VMM entry asks
+        key = PHYSMAP if not vcpu.cr0 & 1 else (vcpu.cr3 & PTE_FRAME,
+                                                vcpu.cpl if self.compressed else 0)
         space = self.spaces.get(key)
         if space is None:
             space = self._create(key)
         self.current = key
         return space.root
+
+    def load(self, cpu) -> int:
+        """`root`, then `bind` to `cpu` (a VMM entry's one call): the root."""
+        root = self.root()
+        entry = self.loaded.get(cpu.index)
+        if entry is None:
+            self.loaded[cpu.index] = [cpu, self.current]
+        else:
+            entry[1] = self.current
+        return root
 
     def bind(self, cpu) -> None:
         """A vCPU of this VM is loaded on real CPU `cpu` with the shadow `root` just returned."""

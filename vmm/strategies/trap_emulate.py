@@ -85,6 +85,23 @@ class TrapEmulate(Strategy):
     def kernel_ring(self) -> int:
         return 1 if self.variant == "0/1/3" else 3
 
+    @property
+    def short_traps(self) -> bool:
+        """Whether `Hypervisor.trap_fields` may handle a software interrupt and a #GP inline:
+        it does exactly what `handle` (with `Strategy.entry_event`, no steps at entry and the
+        base interrupt check) does for them, so only while a subclass overrides none of those
+        (`Hypervisor._enter` then skips `entry_steps` too)."""
+        cls = type(self)
+        return (cls.handle is TrapEmulate.handle and cls._emulate is TrapEmulate._emulate
+                and cls.entry_event is Strategy.entry_event
+                and cls.entry_steps is Strategy.entry_steps
+                and cls.service_interrupts is Strategy.service_interrupts)
+
+    @property
+    def plain_retired(self) -> bool:
+        """Whether retired instructions count as `Strategy.retired` counts them."""
+        return type(self).retired is Strategy.retired
+
     def real_cpl(self, vcpl: int) -> int:
         return max(vcpl, self.kernel_ring)
 
@@ -99,11 +116,15 @@ class TrapEmulate(Strategy):
     def reset(self, vm) -> None:
         vm.pager.reset()
 
+    def bind(self, hypervisor) -> None:
+        super().bind(hypervisor)
+        #: `kernel_ring`, fixed with the variant (`load` reads it at every VMM entry)
+        self._ring = self.kernel_ring
+
     def load(self, vm, cpu, switch: bool) -> None:
-        cpu.cpl = self.real_cpl(vm.vcpu.cpl)
-        pager = vm.pager
-        root = pager.root()
-        pager.bind(cpu)
+        vcpl, ring = vm.vcpu.cpl, self._ring  # `real_cpl`, inline: every VMM entry
+        cpu.cpl = vcpl if vcpl > ring else ring
+        root = vm.pager.load(cpu)  # `root` and `bind`
         if switch or cpu.mmu.cr3 != root:
             cpu.write_cr(3, root)  # a real cr3 load: the real TLB is flushed
             vm.count_event("tlb_flush")
