@@ -83,6 +83,18 @@ _EXIT_INFO = _run_of_words(
     V.EXIT_INSTRUCTION_LENGTH, V.EXIT_PC, V.EXIT_INTERRUPTION, V.EXIT_INTERRUPTION + 4,
     V.EXIT_VECTORING, V.EXIT_VECTORING + 4)
 _NPF_ACCESS = {READ: V.NPF_READ, WRITE: V.NPF_WRITE, FETCH: V.NPF_FETCH}
+#: the guest-state and exit-information areas as packed words (the plain structure's stores)
+_GUEST_WORDS = struct.Struct(f"<{_GUEST_STATE.stop - _GUEST_STATE.start}I")
+_EXIT_WORDS = struct.Struct(f"<{_EXIT_INFO.stop - _EXIT_INFO.start}I")
+
+
+def _plain_structure(memory: PhysicalMemory, address: int) -> bool:
+    """Whether the structure at `address` lies on pages with no flag (no code, no watch): its
+    words may then be read and written in RAM directly, which is all the careful
+    `PhysicalMemory.read`/`write` would do there (no audit, no code invalidation)."""
+    flags = memory.page_flags
+    return not flags[address >> PAGE_SHIFT] and \
+        not flags[(address + V.VMCS_SIZE - 1) >> PAGE_SHIFT]
 
 
 @attrs.frozen
@@ -348,6 +360,11 @@ class VirtualizationUnit:
     #: starts an empty TLB, what software using ``vmrun`` sees); a VMM that calls `invalidate`
     #: on every change turns it on (the hardware-assisted strategy does)
     keep_tlb = False
+    #: whether VM entry reads the structure and VM exit stores the guest state and exit
+    #: information straight in RAM when the structure's pages have no flag
+    #: (`_plain_structure`); False: always the careful read and write of the whole structure
+    #: (the reference the differential tests compare with)
+    plain_access = True
 
     def invalidate(self) -> None:
         """Forget the guest TLB kept from the last exit (INVVPID): the VMM calls it whenever it
@@ -371,7 +388,10 @@ class VirtualizationUnit:
         address &= M32
         if address & 3 or address + V.VMCS_SIZE > memory.size:
             raise GuestFault(VEC_GP, 0)
-        words = _VMCS.unpack(memory.read(address, V.VMCS_SIZE))
+        if self.plain_access and _plain_structure(memory, address):
+            words = _VMCS.unpack_from(memory.data, address)
+        else:
+            words = _VMCS.unpack(memory.read(address, V.VMCS_SIZE))
 
         def word(offset: int) -> int:
             return words[offset >> 2]
@@ -557,19 +577,36 @@ class VirtualizationUnit:
         cpu = self.cpu
         host = self.host
         address = self.vmcs
-        words = list(_VMCS.unpack(cpu.memory.read(address, V.VMCS_SIZE)))
-        # The guest-state and exit-information areas are runs of consecutive words (checked
-        # where `_GUEST_STATE` is defined): stored as two slices, not word by word.
-        words[_GUEST_STATE] = [value & M32 for value in (
-            *cpu.regs, pc, cpu.flags, cpu.cpl, cpu.idtr, cpu.cr0, cpu.cr2, cpu.mmu.cr3, *cpu.ksp)]
-        words[_EXIT_INFO] = [value & M32 for value in (
+        memory = cpu.memory
+        state = (*cpu.regs, pc, cpu.flags, cpu.cpl, cpu.idtr, cpu.cr0, cpu.cr2, cpu.mmu.cr3,
+                 *cpu.ksp)
+        information = (
             V.REASON_NUMBERS[reason], qualification, guest_physical or 0, guest_linear or 0,
             instruction_length, pc,
             V.event_word(interruption[0], interruption[2]) if interruption else 0,
             interruption[1] if interruption else 0,
             V.event_word(vectoring[0], vectoring[2]) if vectoring else 0,
-            vectoring[1] if vectoring else 0)]
-        cpu.memory.write(address, _VMCS.pack(*words))
+            vectoring[1] if vectoring else 0)
+        try:
+            if not self.plain_access or not _plain_structure(memory, address):
+                raise struct.error("the careful path")
+            # both areas' words in RAM at once; a value beyond 32 bits raises before either
+            # store lands (packed first), and takes the careful path, which masks it
+            guest_words = _GUEST_WORDS.pack(*state)
+            exit_words = _EXIT_WORDS.pack(*information)
+        except struct.error:
+            words = list(_VMCS.unpack(memory.read(address, V.VMCS_SIZE)))
+            # The guest-state and exit-information areas are runs of consecutive words
+            # (checked where `_GUEST_STATE` is defined): stored as two slices.
+            words[_GUEST_STATE] = [value & M32 for value in state]
+            words[_EXIT_INFO] = [value & M32 for value in information]
+            memory.write(address, _VMCS.pack(*words))
+        else:
+            data = memory.data
+            start = address + 4 * _GUEST_STATE.start
+            data[start:start + _GUEST_WORDS.size] = guest_words
+            start = address + 4 * _EXIT_INFO.start
+            data[start:start + _EXIT_WORDS.size] = exit_words
 
         self.guest_instructions += cpu.retired - self._entry_retired
         guest_mmu, guest_cr0 = cpu.mmu, cpu.cr0
