@@ -25,7 +25,7 @@ VMM entries (``by_cause`` keys; ``vmm_entries`` = the number of exits):
 
 | cause | what the VMM does |
 | --- | --- |
-| ``exit:hlt``, ``exit:io``, ``exit:cr-access``, ``exit:invlpg`` | decode the instruction at the guest pc, emulate it against the vCPU (the virtual clock counts it; the pc advances by its length) |
+| ``exit:hlt``, ``exit:io``, ``exit:cr-access``, ``exit:invlpg`` | decode the instruction at the guest pc (an I/O exit of generation 2: from its qualification, no fetch), emulate it against the vCPU (the virtual clock counts it; the pc advances by its length) |
 | ``exit:exception`` (generation 1, #PF) | a *hidden* fault: fill the shadow entry; a *ptemod*: a write to a guest page-table frame, write-protected in the shadows: emulate the store; a *guest* fault: inject #PF with the guest's cr2 (#GP(0) beyond its RAM) |
 | ``exit:nested-page-fault`` (generation 2) | an access beyond the guest's RAM: inject #GP(0) |
 | ``exit:external-interrupt`` | the real timer: virtual time, virtual IRQ 0, scheduling |
