@@ -56,6 +56,8 @@ Trace = Callable[[object], None]
 
 #: The longest run of the interpreter's fast loop (`CPU.run_direct`).
 _MAX_RUN = 32
+#: access-path sets a CPU keeps (`CPU._select_access_paths`)
+_MAX_ACCESS_PATHS = 8
 
 #: Stop reasons.
 HALTED = "halted"
@@ -187,6 +189,9 @@ class CPU:
         #: the cache model (`toyvisor.cpu.cache.CoherentCaches`) counting this CPU's data
         #: accesses, or None (the default: no model)
         self.cache_model = None
+        #: (MMU or None when flat, read-watched) -> (its TLB, the access paths) (see
+        #: `_select_access_paths`)
+        self._access_paths: dict[tuple, tuple] = {}
         code.listeners.append(self.flush_fetch)
         memory.add_listener(self._select_access_paths)
         self._select_access_paths()
@@ -204,7 +209,18 @@ class CPU:
 
         They are closures stored on the instance, so the handlers' ``cpu.load32(va)`` costs one
         attribute lookup and one call, with RAM, the TLB and the page flags in closure cells.
+        They depend only on the MMU (its TLB and walker; none when flat) and on whether some
+        page is read-watched, so the few sets a CPU switches between (root and non-root mode
+        at every VM entry and exit) are built once and reused (not with a cache model, which
+        wraps them).
         """
+        flat = not self.paging and not self.mmu.nested
+        key = (None if flat else self.mmu, self.memory.read_watched)
+        if self.cache_model is None:
+            known = self._access_paths.get(key)
+            if known is not None and (flat or known[0] is self.mmu.tlb):
+                self.load32, self.load8, self.store32, self.store8 = known[1]
+                return
         memory = self.memory
         ram = memory.data
         words = memory.words
@@ -214,7 +230,7 @@ class CPU:
         write32, write8 = memory.write32, memory.write8
         cpu = self
 
-        if not self.paging and not self.mmu.nested:
+        if flat:
             def store32(va, v):
                 if va & 3:
                     raise GuestFault(VEC_AC, 0)
@@ -319,6 +335,11 @@ class CPU:
         if self.cache_model is not None:
             load32, load8, store32, store8 = self.cache_model.wrap(self, load32, load8, store32,
                                                                    store8)
+        else:
+            paths = self._access_paths
+            if len(paths) >= _MAX_ACCESS_PATHS:
+                paths.clear()  # generation 1 makes a new guest MMU at every entry
+            paths[key] = (None if flat else self.mmu.tlb, (load32, load8, store32, store8))
         self.load32 = load32
         self.load8 = load8
         self.store32 = store32
@@ -492,6 +513,9 @@ class CPU:
 
     def flush_fetch(self) -> None:
         """Forget every fetch-cache entry (the decode cache keeps its entries)."""
+        # (called at every VM entry and exit, when the caches are mostly empty already)
+        if not (any(self._fetch_caches) or any(self._fetch_entries) or any(self._runs)):
+            return
         for cache in self._fetch_caches:
             cache.clear()
         for cache in self._fetch_entries:

@@ -82,7 +82,22 @@ _EXIT_INFO = _run_of_words(
     V.EXIT_REASON, V.EXIT_QUALIFICATION, V.EXIT_GUEST_PHYSICAL, V.EXIT_GUEST_LINEAR,
     V.EXIT_INSTRUCTION_LENGTH, V.EXIT_PC, V.EXIT_INTERRUPTION, V.EXIT_INTERRUPTION + 4,
     V.EXIT_VECTORING, V.EXIT_VECTORING + 4)
+#: the control fields VM entry loads, in that order
+_CONTROLS = _run_of_words(V.EXIT_CONTROLS, V.EXCEPTION_BITMAP, V.CR_EXITS, V.CR0_GUEST_HOST_MASK,
+                          V.CR0_READ_SHADOW)
 _NPF_ACCESS = {READ: V.NPF_READ, WRITE: V.NPF_WRITE, FETCH: V.NPF_FETCH}
+#: the guest-state and exit-information areas as packed words (the plain structure's stores)
+_GUEST_WORDS = struct.Struct(f"<{_GUEST_STATE.stop - _GUEST_STATE.start}I")
+_EXIT_WORDS = struct.Struct(f"<{_EXIT_INFO.stop - _EXIT_INFO.start}I")
+
+
+def _plain_structure(memory: PhysicalMemory, address: int) -> bool:
+    """Whether the structure at `address` lies on pages with no flag (no code, no watch): its
+    words may then be read and written in RAM directly, which is all the careful
+    `PhysicalMemory.read`/`write` would do there (no audit, no code invalidation)."""
+    flags = memory.page_flags
+    return not flags[address >> PAGE_SHIFT] and \
+        not flags[(address + V.VMCS_SIZE - 1) >> PAGE_SHIFT]
 
 
 @attrs.frozen
@@ -147,11 +162,37 @@ class ControlStructure:
         self[V.REVISION] = V.VMCS_REVISION
         return self
 
+    #: whether `read`, `write` and item stores move words straight in RAM when the structure's
+    #: pages have no flag (`_plain_structure`: what the careful path would do there); False:
+    #: always the careful path (the reference the differential tests compare with)
+    plain_access = True
+
     def __getitem__(self, offset: int) -> int:
         return self.memory.read32(self.address + offset)
 
     def __setitem__(self, offset: int, value: int) -> None:
-        self.memory.write32(self.address + offset, value & M32)
+        memory = self.memory
+        address = self.address + offset
+        if self.plain_access and not address & 3 and _plain_structure(memory, self.address):
+            memory.words[address >> 2] = value & M32
+        else:
+            memory.write32(address, value & M32)
+
+    def read(self, layout: struct.Struct, offset: int) -> tuple[int, ...]:
+        """The words `layout` unpacks from the structure at `offset`."""
+        memory = self.memory
+        if self.plain_access and _plain_structure(memory, self.address):
+            return layout.unpack_from(memory.data, self.address + offset)
+        return layout.unpack(memory.read(self.address + offset, layout.size))
+
+    def write(self, offset: int, data: bytes) -> None:
+        """Store the bytes `data` into the structure at `offset`."""
+        memory = self.memory
+        address = self.address + offset
+        if self.plain_access and _plain_structure(memory, self.address):
+            memory.data[address:address + len(data)] = data
+        else:
+            memory.write(address, data)
 
     def guest_state(self) -> dict[str, int]:
         """The guest-state area by name (r0..r15, pc, flags, cpl, idtr, cr0, cr2, cr3, ksp0..2)."""
@@ -312,6 +353,24 @@ class NestedMMU(MMU):
         return entry
 
 
+def io_qualification(mnemonic: str, fields) -> int:
+    """An I/O exit's qualification: the port, the direction and the register of `in`/`out`
+    with `fields` (as VT-x reports port, size and direction, so a VMM need not decode)."""
+    if mnemonic == "in":
+        return fields["port"] | V.IO_IN | (fields["rd"] << V.IO_REG_SHIFT)
+    return fields["port"] | (fields["rs"] << V.IO_REG_SHIFT)
+
+
+def io_instruction(qualification: int) -> tuple[str, dict[str, int]]:
+    """(mnemonic, fields) of the `in`/`out` an I/O exit's qualification describes (the inverse
+    of `io_qualification`)."""
+    register = (qualification >> V.IO_REG_SHIFT) & 0xF
+    port = qualification & V.IO_PORT_MASK
+    if qualification & V.IO_IN:
+        return "in", {"rd": register, "port": port}
+    return "out", {"port": port, "rs": register}
+
+
 class VirtualizationUnit:
     """The per-CPU state of the "vt" extension (``cpu.vt``); see the module docstring."""
 
@@ -348,6 +407,11 @@ class VirtualizationUnit:
     #: starts an empty TLB, what software using ``vmrun`` sees); a VMM that calls `invalidate`
     #: on every change turns it on (the hardware-assisted strategy does)
     keep_tlb = False
+    #: whether VM entry reads the structure and VM exit stores the guest state and exit
+    #: information straight in RAM when the structure's pages have no flag
+    #: (`_plain_structure`); False: always the careful read and write of the whole structure
+    #: (the reference the differential tests compare with)
+    plain_access = True
 
     def invalidate(self) -> None:
         """Forget the guest TLB kept from the last exit (INVVPID): the VMM calls it whenever it
@@ -371,20 +435,20 @@ class VirtualizationUnit:
         address &= M32
         if address & 3 or address + V.VMCS_SIZE > memory.size:
             raise GuestFault(VEC_GP, 0)
-        words = _VMCS.unpack(memory.read(address, V.VMCS_SIZE))
-
-        def word(offset: int) -> int:
-            return words[offset >> 2]
-
-        if word(V.REVISION) != V.VMCS_REVISION:
+        if self.plain_access and _plain_structure(memory, address):
+            words = _VMCS.unpack_from(memory.data, address)
+        else:
+            words = _VMCS.unpack(memory.read(address, V.VMCS_SIZE))
+        if words[V.REVISION >> 2] != V.VMCS_REVISION:
             raise GuestFault(VEC_GP, 0)
-        nested = bool(word(V.NESTED_CONTROL) & V.NESTED_ENABLE)
-        root = word(V.NESTED_ROOT) & PTE_FRAME
+        control = words[V.NESTED_CONTROL >> 2]
+        nested = bool(control & V.NESTED_ENABLE)
+        root = words[V.NESTED_ROOT >> 2] & PTE_FRAME
         if nested and root + PAGE_SIZE > memory.size:
             raise GuestFault(VEC_GP, 0)
         self.host = HostState(list(cpu.regs), host_pc, cpu.flags, cpu.cpl, cpu.idtr, cpu.cr0,
                               cpu.cr2, list(cpu.ksp), cpu.mmu)
-        dirty = bool(word(V.NESTED_CONTROL) & V.NESTED_DIRTY)
+        dirty = bool(control & V.NESTED_DIRTY)
         state = words[_GUEST_STATE]  # the order of `_GUEST_STATE`
         kept, self._kept = self._kept, None
         if kept is not None and nested and not dirty and self.keep_tlb and kept[0] == address \
@@ -401,16 +465,14 @@ class VirtualizationUnit:
         cpu.cr0 = cr0 & CR0_MASK
         cpu.ksp[:] = state[NUM_REGS + 7:]
         cpu.mmu = guest_mmu
-        self.exit_controls = word(V.EXIT_CONTROLS)
-        self.exception_bitmap = word(V.EXCEPTION_BITMAP)
-        self.cr_exits = word(V.CR_EXITS)
-        self.cr0_mask = word(V.CR0_GUEST_HOST_MASK)
-        self.cr0_shadow = word(V.CR0_READ_SHADOW)
-        inject = word(V.INJECT_EVENT)
+        (self.exit_controls, self.exception_bitmap, self.cr_exits, self.cr0_mask,
+         self.cr0_shadow) = words[_CONTROLS]
+        inject = words[V.INJECT_EVENT >> 2]
         self.pending_injection = None
         if inject & V.INJECT_VALID:
             source = V.EVENT_SOURCES.get((inject >> V.EVENT_TYPE_SHIFT) & 7, "interrupt")
-            self.pending_injection = (inject & V.EVENT_VECTOR_MASK, word(V.INJECT_ERROR), source)
+            self.pending_injection = (inject & V.EVENT_VECTOR_MASK, words[V.INJECT_ERROR >> 2],
+                                      source)
             memory.write32(address + V.INJECT_EVENT, inject & ~V.INJECT_VALID)
         self.vmcs = address
         self.nested_fault = None
@@ -452,10 +514,8 @@ class VirtualizationUnit:
         mnemonic = definition.mnemonic
         qualification = 0
         R = self.cpu.regs
-        if mnemonic == "in":
-            qualification = fields["port"] | V.IO_IN | (fields["rd"] << V.IO_REG_SHIFT)
-        elif mnemonic == "out":
-            qualification = fields["port"] | (fields["rs"] << V.IO_REG_SHIFT)
+        if mnemonic == "in" or mnemonic == "out":
+            qualification = io_qualification(mnemonic, fields)
         elif mnemonic == "mfcr":
             qualification = fields["creg"] | V.CR_READ | (fields["rd"] << V.CR_REG_SHIFT)
         elif mnemonic == "mtcr":
@@ -557,19 +617,36 @@ class VirtualizationUnit:
         cpu = self.cpu
         host = self.host
         address = self.vmcs
-        words = list(_VMCS.unpack(cpu.memory.read(address, V.VMCS_SIZE)))
-        # The guest-state and exit-information areas are runs of consecutive words (checked
-        # where `_GUEST_STATE` is defined): stored as two slices, not word by word.
-        words[_GUEST_STATE] = [value & M32 for value in (
-            *cpu.regs, pc, cpu.flags, cpu.cpl, cpu.idtr, cpu.cr0, cpu.cr2, cpu.mmu.cr3, *cpu.ksp)]
-        words[_EXIT_INFO] = [value & M32 for value in (
+        memory = cpu.memory
+        state = (*cpu.regs, pc, cpu.flags, cpu.cpl, cpu.idtr, cpu.cr0, cpu.cr2, cpu.mmu.cr3,
+                 *cpu.ksp)
+        information = (
             V.REASON_NUMBERS[reason], qualification, guest_physical or 0, guest_linear or 0,
             instruction_length, pc,
             V.event_word(interruption[0], interruption[2]) if interruption else 0,
             interruption[1] if interruption else 0,
             V.event_word(vectoring[0], vectoring[2]) if vectoring else 0,
-            vectoring[1] if vectoring else 0)]
-        cpu.memory.write(address, _VMCS.pack(*words))
+            vectoring[1] if vectoring else 0)
+        try:
+            if not self.plain_access or not _plain_structure(memory, address):
+                raise struct.error("the careful path")
+            # both areas' words in RAM at once; a value beyond 32 bits raises before either
+            # store lands (packed first), and takes the careful path, which masks it
+            guest_words = _GUEST_WORDS.pack(*state)
+            exit_words = _EXIT_WORDS.pack(*information)
+        except struct.error:
+            words = list(_VMCS.unpack(memory.read(address, V.VMCS_SIZE)))
+            # The guest-state and exit-information areas are runs of consecutive words
+            # (checked where `_GUEST_STATE` is defined): stored as two slices.
+            words[_GUEST_STATE] = [value & M32 for value in state]
+            words[_EXIT_INFO] = [value & M32 for value in information]
+            memory.write(address, _VMCS.pack(*words))
+        else:
+            data = memory.data
+            start = address + 4 * _GUEST_STATE.start
+            data[start:start + _GUEST_WORDS.size] = guest_words
+            start = address + 4 * _EXIT_INFO.start
+            data[start:start + _EXIT_WORDS.size] = exit_words
 
         self.guest_instructions += cpu.retired - self._entry_retired
         guest_mmu, guest_cr0 = cpu.mmu, cpu.cr0
@@ -610,5 +687,7 @@ __all__ = [
     "NestedMMU",
     "VMExit",
     "VirtualizationUnit",
+    "io_instruction",
+    "io_qualification",
     "nested_translate",
 ]
