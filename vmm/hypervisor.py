@@ -522,18 +522,23 @@ class Hypervisor(Monitor):
                                         cause_name(vector, source), address, source, cpu.cpl,
                                         cpu.index))
 
+    def _short_entry(self, vm: VM) -> dict[str, int]:
+        """What `trap` does on a VMM entry before the strategy sees it, for the short paths:
+        leave the VM, count the entry as a ``trap`` (`Strategy.entry_event`); the VM's events."""
+        self.in_vmm = True
+        self._exit(vm)
+        vm.entries += 1
+        events = vm.events
+        events["trap"] = events.get("trap", 0) + 1
+        vm.vcpu.hidden_streak = _NO_STREAK
+        return events
+
     def _reflect_int(self, cpu: CPU, vector: int, pc: int) -> bool:
         """`trap` + `TrapEmulate.handle` for ``int n``: the virtual delivery through the guest's
         table (`VM.deliver`'s counts, then `GuestCPU.enter`), a refusal raised as the fault
         of the ``int`` after the VM is entered again, as `trap` does."""
         vm = self.current
-        vcpu = vm.vcpu
-        self.in_vmm = True
-        self._exit(vm)
-        vm.entries += 1
-        events = vm.events
-        events["trap"] = events.get("trap", 0) + 1  # `Strategy.entry_event`
-        vcpu.hidden_streak = _NO_STREAK
+        events = self._short_entry(vm)
         causes = vm.vmm_causes
         causes["vmm:int"] = causes.get("vmm:int", 0) + 1
         cause = _SOFTWARE_CAUSES[vector]
@@ -559,12 +564,7 @@ class Hypervisor(Monitor):
         fault of it reflected into the guest."""
         vm = self.current
         vcpu = vm.vcpu
-        self.in_vmm = True
-        self._exit(vm)
-        vm.entries += 1
-        events = vm.events
-        events["trap"] = events.get("trap", 0) + 1
-        vcpu.hidden_streak = _NO_STREAK
+        events = self._short_entry(vm)
         entry = cpu.faulting_entry  # the instruction `CPU.step` just fetched, when it was
         if entry is None or entry.decoded.pc != pc:
             entry = cpu.fetch(pc)  # (`TrapEmulate.handle` fetches it; the same entry)
