@@ -207,22 +207,12 @@ class GuestCPU:
         raises the same faults it always does."""
         vcpu = self.vcpu
         idtr = vcpu.idtr
-        if not idtr or not self.fast_frames:
+        if not idtr:
             return False
         gate = (idtr + GATE_SIZE * vector) & M32
         if gate & 7:
             return False
-        vm = self.vm
-        paging = vcpu.cr0 & CR0_PG
-        if paging:
-            tlb = vm.mmu.tlb
-            e = tlb.get(gate >> PAGE_SHIFT)
-            if e is None:
-                return False
-            gpa = e[0] | (gate & 0xFFF)
-        else:
-            gpa = gate
-        pa = vm.plain_frame(gpa, 8, False)
+        pa = self._frame_pa(gate, 0, False, 8)  # (the gate is read at ring 0)
         if pa is None:
             return False
         words = self.memory.words
@@ -239,16 +229,9 @@ class GuestCPU:
         old_sp = R[SP]
         sp = vcpu.ksp[ring] if ring < cpl else old_sp
         base = (sp - 20) & M32
-        if sp < 20 or base & 3 or (base & 0xFFF) > 0x1000 - 20:
+        if sp < 20:
             return False
-        if paging:
-            e = tlb.get(base >> PAGE_SHIFT)
-            if e is None or ring > e[1] or not e[2]:
-                return False
-            gpa = e[0] | (base & 0xFFF)
-        else:
-            gpa = base
-        pa = vm.plain_frame(gpa, 20, True)
+        pa = self._frame_pa(base, ring, True)
         if pa is None:
             return False
         index = pa >> 2
