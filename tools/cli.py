@@ -31,7 +31,7 @@ from . import bench, pictures, plot
 from . import domains as domain_config
 from . import runner
 from . import scaling as scaling_bench
-from . import trapbench
+from . import speed_targets, trapbench
 from .guest import SOURCE_SUFFIXES, load_guest
 from .clikit import (OptionConflict, ToyvisorGroup, cost_model_option, exit_unless, include_option,
                      no_fail_option, placement_option, user_errors)
@@ -318,12 +318,15 @@ def ptbench_command(ns, batch, calls, touch, specs, cost_model, placement, as_js
 @click.option("--trap-heavy", is_flag=True,
               help="Instead: host ns per guest exception, int/iret pair, port access, page "
                    "fault and timer interrupt, and per VMM entry, by engine and strategy.")
+@click.option("--targets", "speed_goals", is_flag=True,
+              help="Instead: issue 13's speed targets in process CPU time, each met or not "
+                   "(the issue measures them at --scale 10).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--markdown", is_flag=True, help="Print the table as Markdown.")
 @no_fail_option
 @user_errors
 def bench_command(workloads, engines, specs, no_vmm, repeat, scale, scaling, trap_heavy,
-                  as_json, markdown, no_fail) -> None:
+                  speed_goals, as_json, markdown, no_fail) -> None:
     """Measure guest instructions per second on this host, per workload, engine and VMM
     strategy, as ratios to the plain-Python ceiling and py65 (docs/performance.md).
 
@@ -333,6 +336,16 @@ def bench_command(workloads, engines, specs, no_vmm, repeat, scale, scaling, tra
         raise bench.BenchError("--json and --markdown exclude each other")
     if no_vmm and specs:
         raise bench.BenchError("--no-vmm and --vmm exclude each other")
+    if speed_goals:
+        if workloads or engines or specs or no_vmm or scaling or trap_heavy:
+            raise bench.BenchError("--targets takes no --workload, --engine, --vmm, --no-vmm, "
+                                   "--scaling or --trap-heavy")
+        with Progress("toyvisor bench --targets"):
+            goals = speed_targets.measure(scale=scale, repeat=repeat)
+        click.echo(json.dumps(goals.to_dict(), indent=2) if as_json
+                   else speed_targets.render_markdown(goals) if markdown
+                   else speed_targets.render_text(goals), nl=as_json)
+        return
     if trap_heavy:
         trapbench.command(workloads, engines, specs, no_vmm, repeat, scale, scaling, as_json,
                           markdown)

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import collections
 import cProfile
-import gc
 import json
 import os
 import pstats
@@ -451,115 +450,6 @@ def compile_times(target: str, count: int | None = None) -> tuple[tuple[int, flo
     return tuple(times)
 
 
-@attrs.frozen
-class Goal:
-    """One of issue 13's targets measured in CPU time (`targets`)."""
-
-    name: str
-    required: str
-    measured: float | None
-    met: bool | None
-    note: str = ""
-
-
-def _timed(action) -> tuple[float, int]:
-    # A full collection of the cyclic garbage collector costs what the whole heap of this
-    # process holds (over 100 ms with a few hundred thousand objects), not what the run
-    # allocates, and with every round allocating alike it lands in the same configuration
-    # round after round: collected before each timed run, so a run pays for its own garbage.
-    gc.collect()
-    started = time.process_time()
-    instructions = action()
-    return time.process_time() - started, instructions
-
-
-def targets(scale: float = 10.0, repeat: int = 5) -> tuple[Goal, ...]:
-    """Issue 13's targets (docs/performance.md) in process CPU time: the loops sized like
-    ``toyvisor bench --scale`` (compute 50,000 × `scale` iterations, the system-call loop 8,000 ×
-    `scale` calls), minikernel and nanobench as they are, the loops at about 40,000
-    instructions for the short-run target; medians of `repeat` interleaved rounds after one
-    warm-up round, the garbage collector run before each timed run (`_timed`).  A strategy's
-    time includes its boot (a few milliseconds at most)."""
-    from .anchors import ceiling_loop
-
-    def sized(name: str, count: int | None) -> Guest:
-        guest = load_guest(name)
-        return guest if count is None else attrs.evolve(guest, console_input=str(count).encode())
-
-    def native(guest: Guest, engine: str):
-        def action() -> int:
-            return _run(guest, Config(NATIVE, engine)).instructions
-        return action
-
-    def vmm(guest: Guest, spec: str):
-        def action() -> int:
-            return make_strategy(spec).run(guest).guest_instructions
-        return action
-
-    iterations = max(1, round(50_000 * scale))
-    compute = sized("bench/compute", iterations)
-    syscall = sized("bench/syscall", max(1, round(8_000 * scale)))
-    kernels = {"minikernel": sized("minikernel", None), "nanobench": sized("nanobench", None)}
-    short = {"syscall": sized("bench/syscall", 3000), "compute": sized("bench/compute", 5700),
-             "memory": sized("bench/memory", 1), **kernels}
-    vmms = ("trap-emulate:0/1/3", "binary-translation", "hardware-assisted:2",
-            "hardware-assisted:1")
-    cases = {"ceiling": lambda: (ceiling_loop(iterations), 7 * iterations)[1],
-             "compute fast": native(compute, "fast"),
-             "syscall fast": native(syscall, "fast"),
-             "syscall interpreter": native(syscall, "interpreter"),
-             "syscall trap-emulate": vmm(syscall, "trap-emulate:0/1/3")}
-    cases.update({f"compute {spec}": vmm(compute, spec) for spec in (*vmms, "paravirtual")})
-    cases.update({f"short {name} {engine}": native(guest, engine)
-                  for name, guest in short.items() for engine in ENGINES})
-    cases.update({f"minikernel {spec}": vmm(kernels["minikernel"], spec)
-                  for spec in (*vmms, "paravirtual")})
-    for action in cases.values():
-        action()
-    runs: dict[str, list[tuple[float, int]]] = {name: [] for name in cases}
-    for _ in range(repeat):
-        for name, action in cases.items():
-            runs[name].append(_timed(action))
-    mips = {name: rs[0][1] / statistics.median(r[0] for r in rs) / 1e6
-            for name, rs in runs.items()}
-
-    def best(name: str) -> float:
-        return max(mips[f"short {name} {engine}"] for engine in ENGINES)
-
-    goals = [Goal("minikernel natively, fastest engine (MIPS)", ">= 2", best("minikernel"),
-                  best("minikernel") >= 2),
-             Goal("nanobench natively, fastest engine (MIPS)", ">= 2", best("nanobench"),
-                  best("nanobench") >= 2),
-             Goal("system-call loop natively, fastest engine (MIPS)", ">= 1.5",
-                  max(mips["syscall fast"], mips["syscall interpreter"]),
-                  max(mips["syscall fast"], mips["syscall interpreter"]) >= 1.5),
-             Goal("system-call loop under trap-emulate (MIPS)", ">= 0.8",
-                  mips["syscall trap-emulate"], mips["syscall trap-emulate"] >= 0.8)]
-    for spec in (*vmms, "paravirtual"):  # (paravirtual runs the guest's port, compute/pv.s)
-        ratio = mips[f"compute {spec}"] / mips["compute fast"]
-        goals.append(Goal(f"compute loop, {spec} / native fast", ">= 0.5", ratio, ratio >= 0.5))
-    for spec in (*vmms, "paravirtual"):
-        ratio = best("minikernel") / mips[f"minikernel {spec}"]
-        goals.append(Goal(f"minikernel, fastest native / {spec}", "<= 2", ratio, ratio <= 2))
-    for name in short:
-        ratio = mips[f"short {name} fast"] / mips[f"short {name} interpreter"]
-        goals.append(Goal(f"~40,000 instructions ({name}), fast / interpreter", ">= 1", ratio,
-                          ratio >= 1, f"{runs[f'short {name} fast'][0][1]:,} instructions"))
-    ratio = mips["compute fast"] / mips["ceiling"]
-    goals.append(Goal("compute loop, fast / ceiling, whole run", ">= 0.9", ratio, ratio >= 0.9))
-    return tuple(goals)
-
-
-def render_targets(goals: Sequence[Goal]) -> str:
-    lines = ["| target | required | measured (CPU time) | met |", "| --- | ---: | ---: | --- |"]
-    for goal in goals:
-        measured = "-" if goal.measured is None else f"{goal.measured:.3f}"
-        met = "-" if goal.met is None else "yes" if goal.met else "no"
-        note = f" ({goal.note})" if goal.note else ""
-        lines.append(f"| {goal.name}{note} | {goal.required} | {measured} | {met} |")
-    return "\n".join(lines) + "\n"
-
-
 def command(workloads, engines, specs, no_vmm, repeat, scale, scaling, as_json,
             markdown) -> None:
     """The body of ``toyvisor bench --trap-heavy`` (its options as the bench command got them)."""
@@ -576,5 +466,6 @@ def command(workloads, engines, specs, no_vmm, repeat, scale, scaling, as_json,
                else render_markdown(report) if markdown else render_text(report), nl=as_json)
 
 
-__all__ = ["Goal", "Profile", "command", "compile_times", "render_targets", "targets", "profile", "render_profile", "sample", "DEFAULT_COUNT", "DEFAULT_STRATEGIES", "EVENTS", "Cell", "Event", "TrapBenchError",
-           "TrapReport", "measure", "render_markdown", "render_text"]
+__all__ = ["Cell", "Config", "DEFAULT_COUNT", "DEFAULT_STRATEGIES", "EVENTS", "Event", "Profile",
+           "TrapBenchError", "TrapReport", "command", "compile_times", "measure", "profile",
+           "render_markdown", "render_profile", "render_text", "sample"]

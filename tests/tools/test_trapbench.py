@@ -122,31 +122,6 @@ def test_a_sampling_view_needs_a_sample_and_a_run(bad):
         trapbench.sample("bench/syscall", "native/fast", 20, **bad)
 
 
-def test_the_issue_targets_are_computed_for_every_configuration():
-    goals = trapbench.targets(scale=0.002, repeat=1)
-    names = [goal.name for goal in goals]
-    assert len(names) == len(set(names)) == 20
-    assert all(goal.measured is None or goal.measured > 0 for goal in goals)
-    assert all(goal.met is None or goal.met in (True, False) for goal in goals)
-    assert "| compute loop, fast / ceiling, whole run | >= 0.9 |" in trapbench.render_targets(goals)
-
-
-def test_the_targets_compare_the_loops_at_their_own_sizes(monkeypatch):
-    """The compute-loop ratios use the scaled loop, not the 40,000-instruction one."""
-    sizes = []
-    original = trapbench._run
-
-    def spy(guest, config):
-        run = original(guest, config)
-        sizes.append((guest.name, config.label, run.instructions))
-        return run
-
-    monkeypatch.setattr(trapbench, "_run", spy)
-    trapbench.targets(scale=0.2, repeat=1)
-    compute_fast = {n for name, label, n in sizes if name == "compute" and label == "native/fast"}
-    assert len(compute_fast) == 2  # the scaled loop (10,000 iterations) and the short one
-
-
 def test_compile_times_time_every_block_the_run_compiles():
     times = trapbench.compile_times("bench/syscall", 5)
     guest = attrs.evolve(load_guest("bench/syscall"), console_input=b"5")
@@ -157,14 +132,6 @@ def test_compile_times_time_every_block_the_run_compiles():
     assert len(times) == stats.blocks_translated  # every block compiled once, at its first entry
     assert sum(n for n, _ in times) == stats.instructions_translated
     assert all(seconds >= 0 for _, seconds in times)
-
-
-def test_timed_runs_start_with_the_garbage_collected(monkeypatch):
-    import gc
-    calls = []
-    monkeypatch.setattr(gc, "collect", lambda *args: calls.append("collect"))
-    assert trapbench._timed(lambda: calls.append("run") or 7)[1] == 7
-    assert calls == ["collect", "run"]
 
 
 def test_generated_code_is_grouped_by_kind_in_a_profile():
