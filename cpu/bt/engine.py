@@ -920,7 +920,8 @@ class Translator:
             if cpu.steps >= end:
                 cpu.out_of_budget()
                 break
-            cpu._service_interrupts()
+            if cpu._service_interrupts():
+                continue  # non-root mode: an injection or a VM exit happened; re-examine first
             if cpu.stop_reason is not None:
                 break
             block = (self._lookup(True) if cpu.cpl in self._translate_cpls and not cpu.nonroot
