@@ -133,6 +133,9 @@ class Hypervisor(Monitor):
         self._last_clock = 0
         #: 1 while an `int n` the monitor reflected is still to be counted as retired by the CPU
         self._retiring = 0
+        #: the VM whose `int n` its own table just refused: the #GP the real CPU raises for it
+        #: next is that refusal, to be reflected as such (`_reflect_refusal`)
+        self._refused: VM | None = None
         # The real interrupt table is the VMM's: every gate present, so any delivery the monitor
         # did not intercept would enter the VMM, never a guest.
         memory = self.machine.memory
@@ -489,6 +492,11 @@ class Hypervisor(Monitor):
         vm.entries += 1
         vm.count_event(self.strategy.entry_event(vm, event))
         before = vm.by_cause if self.trace is not None else None
+        refused, self._refused = self._refused, None
+        if refused is vm and event.vector == VEC_GP and event.source == "exception":
+            self._reflect_refusal(vm, event.error, event.pc)
+            self._traced_entry(vm, event.pc, "trap", before)
+            return self._resume(vm, cpu)
         try:
             self.strategy.handle(vm, event)
         except GuestFault:
@@ -496,6 +504,8 @@ class Hypervisor(Monitor):
             # which the real CPU now raises (and hands back to us as an exception)
             self._traced_entry(vm, event.pc, "trap", before)
             self._enter(vm, switch=False)
+            if event.source == "software":
+                self._refused = vm
             raise
         self._traced_entry(vm, event.pc, "trap", before)
         if event.source == "software":
@@ -513,7 +523,8 @@ class Hypervisor(Monitor):
         deprivileged instruction (`iret`, `in`/`out`, ...) emulated (`_emulate_gp`); every
         other event is handed to `trap` as the `TrapEvent` a tracer would have seen.  The short
         paths count, deliver and resume exactly as `trap` does."""
-        if self._short_traps and self.trace is None and not self._smp:
+        if self._short_traps and self.trace is None and not self._smp \
+                and self._refused is None:
             if source == "software":
                 return self._reflect_int(cpu, vector, pc)
             if vector == VEC_GP and source == "exception":
@@ -549,6 +560,7 @@ class Hypervisor(Monitor):
             vm.context.enter(vector, 0, pc, True)
         except GuestFault:
             self._enter(vm, switch=False)
+            self._refused = vm
             raise
         vm.retired_direct += 1
         if self._plain_retired:
@@ -557,6 +569,14 @@ class Hypervisor(Monitor):
             self.strategy.retired(vm, 1, software=True)
         self._retiring = 1
         return self._return(vm, cpu)
+
+    def _reflect_refusal(self, vm: VM, error: int, pc: int) -> None:
+        """The #GP of an `int n` the guest's own table refused, which the real CPU raised when
+        the VMM handed the refusal back: the `int` and its cause were counted when it was
+        reflected, so the fault is reflected as it is (natively: one `int`, one #GP), not
+        handled as a privileged instruction to emulate (which would run the `int` again)."""
+        vm.count_entry("vmm:exception")
+        vm.deliver(VEC_GP, error, pc, "exception")
 
     def _emulate_gp(self, cpu: CPU, pc: int) -> bool:
         """`trap` + `TrapEmulate.handle` for a #GP: the instruction at `pc` decoded by the real

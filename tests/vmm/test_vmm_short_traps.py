@@ -182,3 +182,21 @@ def test_the_faulting_instruction_is_handed_over_only_while_its_fault_is_deliver
         strategy.run(loop_guest(0, 0, calls=3))
     assert seen and all(entry_pc == pc for entry_pc, pc in seen)
     assert strategy.hypervisor.cpu.faulting_entry is None
+
+
+@pytest.mark.parametrize("spec", SPECS)
+@pytest.mark.parametrize("short", [True, False])
+@pytest.mark.parametrize("period,flags", [(0, 0), (7, 0x200)])
+def test_a_refused_int_counts_once_as_on_the_bare_machine(spec, short, period, flags):
+    """The loop's ``int 0x55`` is refused by the guest's gate: natively one ``int 0x55`` and one
+    #GP.  The VMM reflects the ``int``, hands the refusal back to the real CPU, which raises the
+    #GP: that #GP is the refusal's (`Hypervisor._reflect_refusal`), not an instruction to
+    emulate, which ran the ``int`` again and counted it twice."""
+    g = loop_guest(period, flags)
+    result, _, _ = run(spec, g, short=short)
+    native = trap_paths.make(period, flags, 12)
+    native.run(100_000)
+    guest_causes = {cause: n for cause, n in result.by_cause.items()
+                    if not cause.startswith(("vmm:", "callout:"))}
+    assert guest_causes == dict(native.cpu.by_cause)
+    assert native.cpu.by_cause.get("int 0x55", 0) > 0
